@@ -1,0 +1,22 @@
+import CLibUV
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock of every deadline in the host
+/// and of `describer_request.deadline_ns`. libuv's `uv_hrtime` reads exactly
+/// that clock on Linux.
+enum MonotonicClock {
+    @inline(__always)
+    static func now() -> UInt64 { uv_hrtime() }
+}
+
+extension Duration {
+    /// Whole nanoseconds; zero for negative durations.
+    var nanosecondsClamped: UInt64 {
+        let (seconds, attoseconds) = components
+        if seconds < 0 || (seconds == 0 && attoseconds < 0) { return 0 }
+        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+    }
+
+    static func between(_ start: UInt64, _ end: UInt64) -> Duration {
+        end > start ? .nanoseconds(Int64(end - start)) : .zero
+    }
+}

@@ -1,0 +1,89 @@
+/// The deployment configuration: `describer.yaml` (optional) with the
+/// environment laid over it.
+///
+/// ```yaml
+/// server:
+///   host: 127.0.0.1          # DESCRIBER_SERVER__HOST
+///   port: 8080               # DESCRIBER_SERVER__PORT
+///   max_body_size: 20MiB     # default input limit for every function
+///   shutdown_grace: 10s      # how long in-flight work may drain on SIGTERM
+/// functions_directory: functions
+/// functions:                 # per-function overrides of any manifest key
+///   echo:
+///     scaling: { max_instances: 8 }
+///     options: { prefix: "> " }
+/// ```
+public struct HostConfig: Sendable {
+    public var host: String
+    public var port: Int
+    public var maxBodySize: Int
+    public var shutdownGrace: Duration
+    /// Folder holding one sub-folder per function.
+    public var functionsDirectory: String
+    /// Overrides per function name, laid over the manifests.
+    public var functionOverrides: [String: ConfigNode]
+
+    public static let defaultBodyLimit = 20 << 20
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        maxBodySize: Int = HostConfig.defaultBodyLimit,
+        shutdownGrace: Duration = .seconds(10),
+        functionsDirectory: String = "functions",
+        functionOverrides: [String: ConfigNode] = [:]
+    ) {
+        self.host = host
+        self.port = port
+        self.maxBodySize = maxBodySize
+        self.shutdownGrace = shutdownGrace
+        self.functionsDirectory = functionsDirectory
+        self.functionOverrides = functionOverrides
+    }
+
+    /// Decodes the merged deployment configuration.
+    /// - Parameter baseDirectory: relative paths in a config file are resolved against its folder.
+    public init(node: ConfigNode, baseDirectory: String?) throws(ConfigError) {
+        let root = try ConfigMapping(node, path: [], fallbackOrigin: node.origin)
+        try root.rejectUnknownKeys(["server", "functions_directory", "functions"])
+        let server = try root.mapping("server")
+        try server.rejectUnknownKeys(["host", "port", "max_body_size", "shutdown_grace"])
+        self.host = try server.string("host") ?? "127.0.0.1"
+        self.port = try server.int("port", default: 8080, in: 0...65535)
+        self.maxBodySize = try server.byteCount("max_body_size", default: Self.defaultBodyLimit, in: 1...(1 << 40))
+        self.shutdownGrace = try server.duration("shutdown_grace", default: .seconds(10), in: .zero...(.seconds(3600)))
+        var directory = try root.string("functions_directory") ?? "functions"
+        if !directory.hasPrefix("/"), let baseDirectory, root["functions_directory"]?.origin.line != nil {
+            directory = baseDirectory + "/" + directory
+        }
+        self.functionsDirectory = directory
+        let functions = try root.mapping("functions")
+        var overrides: [String: ConfigNode] = [:]
+        for key in functions.keys {
+            let value = functions[key]!
+            guard case .mapping = value else {
+                throw functions.error(key, "must be a mapping of manifest keys to override")
+            }
+            overrides[key] = value
+        }
+        self.functionOverrides = overrides
+    }
+
+    /// Reads `path` (if given) and the environment.
+    public static func load(path: String?, environment: [String: String]) throws(ConfigError) -> HostConfig {
+        var node = ConfigNode.emptyMapping(ConfigOrigin(source: "defaults", line: nil))
+        var baseDirectory: String?
+        if let path {
+            let text: String
+            do {
+                text = try FileSystem.readText(path)
+            } catch {
+                throw ConfigError(origin: ConfigOrigin(source: path, line: nil), key: nil, reason: "cannot be read: \(error)")
+            }
+            node = try ConfigNode.parseYAML(text, source: path)
+            baseDirectory = FileSystem.directory(of: path)
+        }
+        node = node.overlaid(by: ConfigNode.environmentOverlay(environment))
+        return try HostConfig(node: node, baseDirectory: baseDirectory)
+    }
+}

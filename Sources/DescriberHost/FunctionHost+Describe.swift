@@ -1,0 +1,69 @@
+extension FunctionHost {
+    /// `ready`, `unavailable` or `disabled`, for `/readyz` and listings.
+    func state(of name: String) -> String {
+        guard let entry = entries[name] else { return "unknown" }
+        if entry.pool != nil { return "ready" }
+        if entry.config?.enabled == false { return "disabled" }
+        return "unavailable"
+    }
+
+    /// What `GET /v1/functions/{name}` answers: state, instances, queue, and
+    /// the effective configuration after overrides.
+    func describe(_ name: String) -> JSONValue? {
+        guard let entry = entries[name] else { return nil }
+        var members: [String: JSONValue] = [
+            "name": .string(name),
+            "state": .string(state(of: name)),
+            "manifest": .string(entry.manifestPath),
+        ]
+        if let problem = entry.problem { members["problem"] = .string(problem) }
+        if let snapshot = entry.pool?.snapshot {
+            members["instances"] = .object(["idle": .int(snapshot.idle), "busy": .int(snapshot.busy), "starting": .int(snapshot.starting)])
+            members["queue_depth"] = .int(snapshot.queueDepth)
+        }
+        if let capabilities = entry.capabilities {
+            var input: JSONValue = .string("bytes")
+            if case .rgb8(let width, let height) = capabilities.input {
+                input = .object(["kind": .string("rgb8"), "max_width": .int(width), "max_height": .int(height)])
+            }
+            members["library"] = .object([
+                "version": .string(capabilities.version),
+                "abi": .string("\(capabilities.abiMajor).\(capabilities.abiMinor)"),
+                "batch": .bool(capabilities.batch),
+                "reentrant": .bool(capabilities.reentrant),
+                "input": input,
+            ])
+        }
+        if let config = entry.config {
+            members["description"] = .string(config.description)
+            members["config"] = config.json(batchLimit: entry.pool?.batchLimit)
+        }
+        return .object(members)
+    }
+}
+
+extension FunctionConfig {
+    /// The effective settings, with durations in milliseconds.
+    func json(batchLimit: Int?) -> JSONValue {
+        func ms(_ duration: Duration) -> JSONValue { .double(Double(duration.nanosecondsClamped) / 1e6) }
+        var batching: [String: JSONValue] = ["max_batch_size": .int(maxBatchSize), "max_batch_delay_ms": ms(maxBatchDelay)]
+        if let batchLimit { batching["effective_batch_limit"] = .int(batchLimit) }
+        return .object([
+            "library": .string(libraryPath),
+            "isolation": .string(isolation.rawValue),
+            "enabled": .bool(enabled),
+            "input": .object(["content_types": .array(acceptedContentTypes.map(JSONValue.string)), "max_bytes": .int(maxInputBytes)]),
+            "output": .object(["max_bytes": .int(maxOutputBytes)]),
+            "scaling": .object([
+                "min_instances": .int(minInstances), "max_instances": .int(maxInstances), "concurrency": .int(concurrency),
+                "idle_timeout_ms": ms(idleTimeout),
+            ]),
+            "batching": .object(batching),
+            "timeout": .object(["default_ms": ms(defaultTimeout), "maximum_ms": ms(maximumTimeout)]),
+            "queue": .object(["max_depth": .int(maxQueueDepth)]),
+            "environment": .object(Dictionary(environment, uniquingKeysWith: { $1 }).mapValues(JSONValue.string)),
+            "request_options": .object(requestOptions.mapValues(\.json)),
+            "options": options,
+        ])
+    }
+}

@@ -1,0 +1,62 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import Prometheus
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+extension HTTPField.Name {
+    static let coldStart = Self("X-Describer-Cold-Start")!
+    static let timeoutMilliseconds = Self("X-Describer-Timeout-Ms")!
+    static let serverTiming = Self("Server-Timing")!
+}
+
+/// Builds the HTTP application around a host: the routes below plus the
+/// host's lifecycle (pre-warm on start, drain on graceful shutdown).
+///
+/// Routes:
+/// - `POST /v1/functions/{name}/invoke` — the body is the input, its
+///   Content-Type is passed on, query parameters are per-request options,
+///   `X-Describer-Timeout-Ms` may shorten (or lengthen up to the maximum)
+///   the deadline. The answer carries the function's output and content
+///   type, `X-Describer-Cold-Start` and `Server-Timing`.
+/// - `GET /v1/functions`, `GET /v1/functions/{name}` — state and effective configuration.
+/// - `GET /metrics` — Prometheus text.
+/// - `GET /healthz` (the process answers) and `GET /readyz` (pre-warm done, not shutting down).
+public func buildApplication(host: FunctionHost, logger: Logger) -> some ApplicationProtocol {
+    let router = buildRouter(host: host)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(host.config.host, port: host.config.port), serverName: "describer"),
+        services: [FunctionHostService(host: host)],
+        logger: logger
+    )
+}
+
+/// The router alone, for tests and for embedding.
+public func buildRouter(host: FunctionHost) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.add(middleware: JSONErrorMiddleware())
+    let routes = FunctionRoutes(host: host)
+    router.post("/v1/functions/:name/invoke", use: routes.invoke)
+    router.get("/v1/functions", use: routes.list)
+    router.get("/v1/functions/:name", use: routes.show)
+    router.get("/metrics", use: routes.metrics)
+    router.get("/healthz", use: routes.health)
+    router.get("/readyz", use: routes.ready)
+    return router
+}
+
+/// Runs the host inside the application's service group.
+public struct FunctionHostService: Service {
+    let host: FunctionHost
+
+    public init(host: FunctionHost) { self.host = host }
+
+    public func run() async throws {
+        await host.start()
+        try? await gracefulShutdown()
+        await host.shutdown()
+    }
+}

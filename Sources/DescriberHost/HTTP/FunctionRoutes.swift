@@ -1,0 +1,120 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import Prometheus
+import NIOCore
+
+/// The handlers behind the routes listed on ``buildApplication(host:logger:)``.
+struct FunctionRoutes: Sendable {
+    let host: FunctionHost
+
+    @Sendable func invoke(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let name = try context.parameters.require("name")
+        guard let entry = host.entries[name] else {
+            throw APIError(InvocationError(.unknownFunction, "no function named '\(name)' (available: \(host.entries.keys.sorted().joined(separator: ", ")))"))
+        }
+        let limit = entry.config?.maxInputBytes ?? host.config.maxBodySize
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+            throw APIError(InvocationError(.payloadTooLarge, "the body is \(declared) bytes; '\(name)' accepts at most \(limit)"))
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError(InvocationError(.payloadTooLarge, "the body is larger than the \(limit) bytes '\(name)' accepts"))
+        }
+        var timeout: Duration?
+        if let header = request.headers[.timeoutMilliseconds] {
+            guard let milliseconds = Int(header), milliseconds > 0 else {
+                throw APIError(InvocationError(.badOption, "X-Describer-Timeout-Ms must be a positive whole number of milliseconds, got '\(header)'"))
+            }
+            timeout = .milliseconds(milliseconds)
+        }
+        let options = request.uri.queryParameters.map { (String($0.key).percentDecoded ?? String($0.key), String($0.value)) }
+        let invocation = InvocationRequest(
+            body: body,
+            contentType: request.headers[.contentType] ?? "application/octet-stream",
+            options: options,
+            timeout: timeout
+        )
+        let output: InvocationOutput
+        do throws(InvocationError) {
+            output = try await host.invoke(name, invocation)
+        } catch {
+            throw APIError(error)
+        }
+        let headers: HTTPFields = [
+            .contentType: output.contentType,
+            .coldStart: output.coldStart ? "true" : "false",
+            .serverTiming: output.timings.serverTimingHeader,
+        ]
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: output.body))
+    }
+
+    @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let functions = host.entries.keys.sorted().map { host.describe($0) ?? .null }
+        return json(.object(["functions": .array(functions)]))
+    }
+
+    @Sendable func show(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let name = try context.parameters.require("name")
+        guard let description = host.describe(name) else {
+            throw APIError(InvocationError(.unknownFunction, "no function named '\(name)'"))
+        }
+        return json(description)
+    }
+
+    @Sendable func metrics(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(16_384)
+        host.metrics.emit(into: &buffer)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: buffer))
+        )
+    }
+
+    @Sendable func health(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        json(.object(["status": .string("ok")]))
+    }
+
+    @Sendable func ready(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        var functions: [String: JSONValue] = [:]
+        for name in host.entries.keys { functions[name] = .string(host.state(of: name)) }
+        let ready = host.isReady
+        return json(.object(["status": .string(ready ? "ready" : "not_ready"), "functions": .object(functions)]), status: ready ? .ok : .serviceUnavailable)
+    }
+
+    private func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.serialized)))
+    }
+}
+
+extension String {
+    /// Decodes `%XX` escapes and `+`; nil when an escape is malformed.
+    var percentDecoded: String? {
+        var bytes: [UInt8] = []
+        var iterator = utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else { return nil }
+                bytes.append(high << 4 | low)
+            } else if byte == UInt8(ascii: "+") {
+                bytes.append(UInt8(ascii: " "))
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

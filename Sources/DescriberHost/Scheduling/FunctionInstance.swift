@@ -1,0 +1,188 @@
+import CDescriberFunction
+import Logging
+import NIOCore
+import NIOPosix
+
+/// One instance of a function: the pointer its `describer_instance_create`
+/// returned and the threads that call into it.
+///
+/// Every call into the function runs on the instance's own threads (one per
+/// unit of `scaling.concurrency`), never on Swift's cooperative pool, so
+/// blocking native code cannot starve the server; and a non-reentrant
+/// function always sees the same single thread, which suits libraries with
+/// thread-local state.
+final class FunctionInstance: Sendable {
+    let id: Int
+    /// How long `describer_instance_create` took.
+    let initDuration: Duration
+    private let library: FunctionLibrary
+    private let threads: NIOThreadPool
+    private let handle: InstanceHandle
+    private let logger: Logger
+
+    /// The function's opaque instance pointer. The host never dereferences
+    /// it; it only hands it back to the function's own hooks, on the
+    /// instance's threads, which is what makes sharing it sound.
+    private struct InstanceHandle: @unchecked Sendable {
+        let pointer: UnsafeMutableRawPointer?
+    }
+
+    private init(id: Int, initDuration: Duration, library: FunctionLibrary, threads: NIOThreadPool, handle: InstanceHandle, logger: Logger) {
+        self.id = id
+        self.initDuration = initDuration
+        self.library = library
+        self.threads = threads
+        self.handle = handle
+        self.logger = logger
+    }
+
+    /// Starts the instance's threads and calls `describer_instance_create` on
+    /// one of them; `completion` runs on that thread.
+    static func start(
+        id: Int,
+        library: FunctionLibrary,
+        optionsJSON: String,
+        threadCount: Int,
+        logger: Logger,
+        isShuttingDown: @escaping @Sendable () -> Bool,
+        completion: @escaping @Sendable (Result<FunctionInstance, InvocationError>) -> Void
+    ) {
+        var logger = logger
+        logger[metadataKey: "instance"] = "\(id)"
+        let threads = NIOThreadPool(numberOfThreads: threadCount)
+        threads._start(threadNamePrefix: "describer-fn-")
+        threads.submit { [logger] _ in
+            let started = MonotonicClock.now()
+            let context = CallContext(logger: logger, isShuttingDown: isShuttingDown)
+            var pointer: UnsafeMutableRawPointer?
+            let status = optionsJSON.withCString { options in
+                context.withOpaquePointer { call in
+                    library.create(HostCallbacks.table, call, options, optionsJSON.utf8.count, &pointer)
+                }
+            }
+            let initDuration = Duration.between(started, MonotonicClock.now())
+            guard status == 0 else {
+                var reason = "describer_instance_create returned \(status)"
+                if case .failure(_, let message)? = context.takeResults()[0], !message.isEmpty {
+                    reason = message
+                }
+                logger.error("Instance could not be created", metadata: ["reason": "\(reason)"])
+                threads.shutdownGracefully { _ in }
+                completion(.failure(InvocationError(.initFailed, "the function could not start an instance: \(reason)")))
+                return
+            }
+            let instance = FunctionInstance(
+                id: id, initDuration: initDuration, library: library, threads: threads,
+                handle: InstanceHandle(pointer: pointer), logger: logger
+            )
+            completion(.success(instance))
+        }
+    }
+
+    /// Processes `batch` on one of the instance's threads, completes each
+    /// invocation, then calls `completion` with the call's duration.
+    func run(_ batch: [Invocation], maxOutputBytes: Int, completion: @escaping @Sendable (Duration) -> Void) {
+        threads.submit { [self] _ in
+            let duration = process(batch, maxOutputBytes: maxOutputBytes)
+            completion(duration)
+        }
+    }
+
+    /// Calls `describer_instance_destroy` on the instance's thread, then stops the threads.
+    func destroy() {
+        threads.submit { [self] _ in
+            library.destroy(handle.pointer)
+            logger.debug("Instance destroyed")
+            threads.shutdownGracefully { _ in }
+        }
+    }
+
+    private func process(_ batch: [Invocation], maxOutputBytes: Int) -> Duration {
+        let context = CallContext(logger: logger, invocations: batch, maxOutputBytes: maxOutputBytes)
+        let started = MonotonicClock.now()
+        let status = Self.withRequests(batch) { requests in
+            context.withOpaquePointer { call in
+                library.process(handle.pointer, call, requests.baseAddress, requests.count)
+            }
+        }
+        let finished = MonotonicClock.now()
+        let execution = Duration.between(started, finished)
+        let results = context.takeResults()
+        for (index, invocation) in batch.enumerated() {
+            let timings = InvocationTimings(
+                queue: Duration.between(invocation.admittedAt, invocation.dispatchedAt),
+                initialization: invocation.initialization,
+                execution: execution,
+                batchSize: batch.count
+            )
+            switch results[index] {
+            case .output(let body, let contentType)?:
+                invocation.complete(.success(InvocationOutput(body: body, contentType: contentType, coldStart: invocation.coldStart, timings: timings)))
+            case .failure(let itemStatus, let message)?:
+                invocation.complete(.failure(Self.error(for: itemStatus, message)))
+            case nil:
+                let reason = status == 0
+                    ? "the function returned no result for this request"
+                    : "describer_instance_process returned \(status) without a result for this request"
+                invocation.complete(.failure(InvocationError(.functionFailed, reason)))
+            }
+        }
+        return execution
+    }
+
+    private static func error(for status: describer_status, _ message: String) -> InvocationError {
+        let text = message.isEmpty ? "the function failed without a reason" : message
+        switch status {
+        case DESCRIBER_STATUS_INVALID_INPUT: return InvocationError(.invalidInput, text)
+        case DESCRIBER_STATUS_UNSUPPORTED: return InvocationError(.unsupportedMediaType, text)
+        case DESCRIBER_STATUS_TOO_LARGE: return InvocationError(.payloadTooLarge, text)
+        case DESCRIBER_STATUS_DEADLINE: return InvocationError(.deadlineExceeded, text)
+        default: return InvocationError(.functionFailed, text)
+        }
+    }
+
+    /// Lays the batch out as `describer_request`s whose pointers stay valid
+    /// for the duration of `body`: bodies are borrowed from their buffers,
+    /// strings are copied into one NUL-separated arena.
+    private static func withRequests<R>(_ batch: [Invocation], _ body: (UnsafeBufferPointer<describer_request>) -> R) -> R {
+        var arena: [UInt8] = []
+        var offsets: [(contentType: Int, options: Int, optionsSize: Int)] = []
+        offsets.reserveCapacity(batch.count)
+        for invocation in batch {
+            let contentType = arena.count
+            arena.append(contentsOf: invocation.contentType.utf8)
+            arena.append(0)
+            let options = arena.count
+            arena.append(contentsOf: invocation.optionsJSON.utf8)
+            arena.append(0)
+            offsets.append((contentType, options, invocation.optionsJSON.utf8.count))
+        }
+        return arena.withUnsafeBufferPointer { arenaBytes in
+            let base = UnsafeRawPointer(arenaBytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+            return withBodies(batch[...], collected: []) { bodies in
+                var requests = [describer_request](repeating: describer_request(), count: batch.count)
+                for index in batch.indices {
+                    requests[index].data = bodies[index].baseAddress?.assumingMemoryBound(to: UInt8.self)
+                    requests[index].size = bodies[index].count
+                    requests[index].content_type = base + offsets[index].contentType
+                    requests[index].options_json = base + offsets[index].options
+                    requests[index].options_size = offsets[index].optionsSize
+                    requests[index].deadline_ns = batch[index].deadline
+                }
+                return requests.withUnsafeBufferPointer(body)
+            }
+        }
+    }
+
+    /// Nests `withUnsafeReadableBytes` so every body of the batch is borrowed at once.
+    private static func withBodies<R>(
+        _ rest: ArraySlice<Invocation>,
+        collected: [UnsafeRawBufferPointer],
+        _ body: ([UnsafeRawBufferPointer]) -> R
+    ) -> R {
+        guard let first = rest.first else { return body(collected) }
+        return first.body.withUnsafeReadableBytes { bytes in
+            withBodies(rest.dropFirst(), collected: collected + [bytes], body)
+        }
+    }
+}

@@ -1,0 +1,542 @@
+import Logging
+import NIOCore
+import Prometheus
+import Synchronization
+
+/// The instance pool, queue and batcher of one function.
+///
+/// An invocation takes a free instance at once, or starts a new one (a cold
+/// start) while the pool is below `max_instances`, or waits in a bounded FIFO;
+/// when the FIFO is full it is refused at once. For batch-capable functions
+/// the queue is drained in batches of up to the batch limit, waiting at most
+/// `max_batch_delay` for a batch to fill and never past the point where the
+/// earliest deadline in it would be missed. Instances idle for `idle_timeout`
+/// are destroyed down to `min_instances`.
+///
+/// Every decision is made under one lock by ``State``'s methods, which
+/// return ``Action``s; the actions (calling into instances, completing
+/// callers) run after the lock is released.
+final class FunctionPool: Sendable {
+    let config: FunctionConfig
+    let library: FunctionLibrary
+    /// The largest batch handed to the function in one call.
+    let batchLimit: Int
+    private let metrics: FunctionMetrics
+    private let logger: Logger
+    private let timers: any EventLoop
+    private let state: Mutex<State>
+
+    init(config: FunctionConfig, library: FunctionLibrary, metrics: FunctionMetrics, logger: Logger, timers: any EventLoop) {
+        self.config = config
+        self.library = library
+        self.metrics = metrics
+        self.logger = logger
+        self.timers = timers
+        var limit = library.capabilities.batch ? config.maxBatchSize : 1
+        if let own = library.capabilities.maxBatchSize { limit = min(limit, own) }
+        self.batchLimit = max(1, limit)
+        self.state = Mutex(State(config: config, batchLimit: batchLimit))
+    }
+
+    // MARK: Invoking
+
+    /// Runs one invocation and waits for its answer, its deadline or its cancellation.
+    func invoke(body: ByteBuffer, contentType: String, optionsJSON: String, deadline: UInt64) async throws(InvocationError) -> InvocationOutput {
+        let now = MonotonicClock.now()
+        let invocation = Invocation(body: body, contentType: contentType, optionsJSON: optionsJSON, admittedAt: now, deadline: deadline)
+        do {
+            let output = try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    invocation.attach(continuation)
+                    admit(invocation)
+                }
+            } onCancel: {
+                cancel(invocation)
+            }
+            metrics.recordOutcome("ok")
+            metrics.duration.record(Duration.between(invocation.admittedAt, MonotonicClock.now()))
+            return output
+        } catch let error as InvocationError {
+            metrics.recordOutcome(error.outcome)
+            throw error
+        } catch {
+            throw InvocationError(.functionFailed, "\(error)")
+        }
+    }
+
+    private func admit(_ invocation: Invocation) {
+        let actions = state.withLock { state in
+            state.admit(invocation, now: invocation.admittedAt, timers: self)
+        }
+        perform(actions)
+    }
+
+    private func cancel(_ invocation: Invocation) {
+        let actions = state.withLock { state in state.remove(invocation) }
+        perform(actions)
+        invocation.complete(.failure(InvocationError(.cancelled, "the caller went away")))
+    }
+
+    // MARK: Lifecycle
+
+    /// Creates instances up to `min_instances` and waits until they are ready.
+    func prewarm() async {
+        let count = state.withLock { state in state.reserveStarts(upTo: config.minInstances) }
+        guard count > 0 else { return }
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        self.startInstance { continuation.resume() }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops accepting, lets queued and running work finish until `grace` has
+    /// passed, fails what is left, and destroys every instance.
+    func drain(grace: Duration) async {
+        state.withLock { $0.accepting = false }
+        let giveUp = MonotonicClock.now() + grace.nanosecondsClamped
+        while MonotonicClock.now() < giveUp {
+            if state.withLock({ $0.isQuiet }) { break }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        let actions = state.withLock { state in state.shutDown() }
+        perform(actions)
+    }
+
+    /// What `GET /v1/functions/{name}` and `/readyz` report.
+    var snapshot: PoolSnapshot { state.withLock { $0.snapshot } }
+
+    // MARK: Performing decisions
+
+    private func perform(_ actions: [Action]) {
+        for action in actions {
+            switch action {
+            case .run(let instance, let batch):
+                metrics.batchSize.record(Double(batch.count))
+                instance.run(batch, maxOutputBytes: config.maxOutputBytes) { execution in
+                    self.batchFinished(instance, execution: execution, batch: batch)
+                }
+            case .start(let count):
+                for _ in 0..<count { startInstance {} }
+            case .fail(let invocations, let error):
+                for invocation in invocations { invocation.complete(.failure(error)) }
+            case .expire(let invocations, let now):
+                for invocation in invocations {
+                    let waited = Duration.between(invocation.admittedAt, now)
+                    let message = invocation.dispatchedAt == 0
+                        ? "deadline exceeded after \(InvocationTimings.milliseconds(waited)) ms waiting in the queue"
+                        : "deadline exceeded after \(InvocationTimings.milliseconds(waited)) ms; the function was still running"
+                    invocation.complete(.failure(InvocationError(.deadlineExceeded, message)))
+                }
+            case .destroy(let instances):
+                for instance in instances { instance.destroy() }
+            }
+        }
+    }
+
+    private func startInstance(_ whenSettled: @escaping @Sendable () -> Void) {
+        let id = state.withLock { state in state.allocateInstanceID() }
+        FunctionInstance.start(
+            id: id,
+            library: library,
+            optionsJSON: config.options.serialized,
+            threadCount: library.capabilities.reentrant ? config.concurrency : 1,
+            logger: logger,
+            isShuttingDown: { [weak self] in self?.state.withLock { !$0.accepting } ?? true }
+        ) { result in
+            if case .success(let instance) = result {
+                self.metrics.coldStarts.increment()
+                self.metrics.coldStartDuration.record(instance.initDuration)
+            }
+            let actions = self.state.withLock { state in
+                state.instanceStarted(result, now: MonotonicClock.now(), timers: self)
+            }
+            self.perform(actions)
+            whenSettled()
+        }
+    }
+
+    private func batchFinished(_ instance: FunctionInstance, execution: Duration, batch: [Invocation]) {
+        let actions = state.withLock { state in
+            state.batchFinished(instance, batch: batch, execution: execution, now: MonotonicClock.now(), timers: self)
+        }
+        perform(actions)
+    }
+
+    // MARK: Timers
+
+    /// Schedules `body` on the timer loop at the monotonic instant `at`.
+    fileprivate func schedule(at: UInt64, _ body: @escaping @Sendable (FunctionPool) -> Void) -> Scheduled<Void> {
+        let now = MonotonicClock.now()
+        let delay = at > now ? TimeAmount.nanoseconds(Int64(at - now)) : .zero
+        return timers.scheduleTask(in: delay) { [weak self] in
+            if let self { body(self) }
+        }
+    }
+
+    fileprivate func deadlineTimerFired() {
+        let actions = state.withLock { state in state.sweepDeadlines(now: MonotonicClock.now(), timers: self) }
+        perform(actions)
+    }
+
+    fileprivate func batchTimerFired() {
+        let actions = state.withLock { state in state.batchTimerFired(now: MonotonicClock.now(), timers: self) }
+        perform(actions)
+    }
+
+    fileprivate func reaperFired() {
+        let actions = state.withLock { state in state.reap(now: MonotonicClock.now(), timers: self) }
+        perform(actions)
+    }
+
+    fileprivate func updateGauges(_ state: borrowing State) {
+        metrics.queueDepth.set(Double(state.queue.count))
+        var busy = 0
+        for slot in state.slots where slot.running > 0 { busy += 1 }
+        metrics.instancesBusy.set(Double(busy))
+        metrics.instancesIdle.set(Double(state.slots.count - busy))
+        metrics.instancesStarting.set(Double(state.starting))
+    }
+}
+
+/// What the pool reports about itself.
+struct PoolSnapshot: Sendable {
+    var idle: Int
+    var busy: Int
+    var starting: Int
+    var queueDepth: Int
+    var accepting: Bool
+}
+
+extension FunctionPool {
+    /// Something to do once the lock is released.
+    enum Action {
+        case run(FunctionInstance, [Invocation])
+        case start(Int)
+        case fail([Invocation], InvocationError)
+        case expire([Invocation], now: UInt64)
+        case destroy([FunctionInstance])
+    }
+
+    struct Slot {
+        let instance: FunctionInstance
+        /// Batches running on it now.
+        var running: Int
+        /// When it last became idle.
+        var idleSince: UInt64
+        /// No batch has run on it yet: its first batch is a cold start.
+        var fresh: Bool
+    }
+
+    /// The pool's decisions. Every method runs under the pool's lock.
+    struct State: ~Copyable {
+        let concurrency: Int
+        let minInstances: Int
+        let maxInstances: Int
+        let maxQueueDepth: Int
+        let batchLimit: Int
+        let batchDelay: UInt64
+        let idleTimeout: UInt64
+
+        var slots: [Slot] = []
+        var starting = 0
+        var queue = CircularBuffer<Invocation>()
+        /// Invocations handed to an instance and not yet answered by it.
+        var running: [ObjectIdentifier: Invocation] = [:]
+        var accepting = true
+        var nextInstanceID = 1
+        /// An exponentially weighted average of a batch's execution time, to
+        /// close a batch early enough for its earliest deadline.
+        var executionEstimate: UInt64 = 0
+
+        var deadlineTimer: (at: UInt64, task: Scheduled<Void>)?
+        var batchTimer: (at: UInt64, task: Scheduled<Void>)?
+        var reaperTimer: (at: UInt64, task: Scheduled<Void>)?
+
+        init(config: FunctionConfig, batchLimit: Int) {
+            self.concurrency = config.concurrency
+            self.minInstances = config.minInstances
+            self.maxInstances = config.maxInstances
+            self.maxQueueDepth = config.maxQueueDepth
+            self.batchLimit = batchLimit
+            self.batchDelay = config.maxBatchDelay.nanosecondsClamped
+            self.idleTimeout = config.idleTimeout.nanosecondsClamped
+        }
+
+        var isQuiet: Bool { queue.isEmpty && running.isEmpty }
+
+        var snapshot: PoolSnapshot {
+            let busy = slots.filter { $0.running > 0 }.count
+            return PoolSnapshot(idle: slots.count - busy, busy: busy, starting: starting, queueDepth: queue.count, accepting: accepting)
+        }
+
+        mutating func allocateInstanceID() -> Int {
+            defer { nextInstanceID += 1 }
+            return nextInstanceID
+        }
+
+        /// Reserves starts so that live plus starting instances reach `target`.
+        mutating func reserveStarts(upTo target: Int) -> Int {
+            let count = max(0, min(target, maxInstances) - slots.count - starting)
+            starting += count
+            return count
+        }
+
+        mutating func admit(_ invocation: Invocation, now: UInt64, timers pool: FunctionPool) -> [Action] {
+            guard accepting else {
+                return [.fail([invocation], InvocationError(.unavailable, "the host is shutting down"))]
+            }
+            if now >= invocation.deadline {
+                return [.expire([invocation], now: now)]
+            }
+            queue.append(invocation)
+            var actions = dispatch(now: now, timers: pool)
+            // Whatever could not be dispatched waits; past the bound it is refused.
+            if queue.count > maxQueueDepth + provisionedCapacity, let last = queue.last, last === invocation {
+                queue.removeLast()
+                actions.append(.fail([invocation], InvocationError(
+                    .queueFull,
+                    "\(pool.config.name) is at capacity: \(slots.count + starting) instance(s) busy and \(maxQueueDepth) request(s) queued",
+                    retryAfterSeconds: 1
+                )))
+            } else {
+                armDeadlineTimer(for: invocation.deadline, timers: pool)
+            }
+            pool.updateGauges(self)
+            return actions
+        }
+
+        /// Requests that instances already free or starting will take without
+        /// waiting for anything else; they do not count against the queue bound.
+        private var provisionedCapacity: Int {
+            var free = starting
+            for slot in slots { free += concurrency - slot.running }
+            return free * batchLimit
+        }
+
+        /// Takes `invocation` out of the queue if it is still waiting there.
+        mutating func remove(_ invocation: Invocation) -> [Action] {
+            if let index = queue.firstIndex(where: { $0 === invocation }) {
+                queue.remove(at: index)
+            }
+            return []
+        }
+
+        /// Hands queued work to free instances, starting instances if needed.
+        mutating func dispatch(now: UInt64, timers pool: FunctionPool) -> [Action] {
+            var actions: [Action] = []
+            while !queue.isEmpty {
+                guard let slotIndex = freeSlot() else {
+                    let wanted = reserveStarts(forQueued: queue.count)
+                    if wanted > 0 { actions.append(.start(wanted)) }
+                    break
+                }
+                if batchLimit > 1, batchDelay > 0, queue.count < batchLimit {
+                    let closeAt = batchCloseTime()
+                    if now < closeAt {
+                        armBatchTimer(at: closeAt, timers: pool)
+                        break
+                    }
+                }
+                var batch: [Invocation] = []
+                batch.reserveCapacity(min(batchLimit, queue.count))
+                while batch.count < batchLimit, let next = queue.popFirst() {
+                    if next.isCompleted { continue }
+                    batch.append(next)
+                }
+                if batch.isEmpty { continue }
+                let slot = slots[slotIndex]
+                for invocation in batch {
+                    invocation.dispatchedAt = now
+                    if slot.fresh {
+                        invocation.coldStart = true
+                        invocation.initialization = slot.instance.initDuration
+                    }
+                    running[ObjectIdentifier(invocation)] = invocation
+                }
+                slots[slotIndex].fresh = false
+                slots[slotIndex].running += 1
+                actions.append(.run(slot.instance, batch))
+            }
+            return actions
+        }
+
+        /// A slot that can take another batch, preferring the most recently
+        /// busy so that the others stay idle long enough to be reclaimed.
+        private func freeSlot() -> Int? {
+            var best: Int?
+            for index in slots.indices where slots[index].running < concurrency {
+                if let current = best {
+                    if slots[index].idleSince > slots[current].idleSince { best = index }
+                } else {
+                    best = index
+                }
+            }
+            return best
+        }
+
+        /// Starts as many instances as the waiting work needs, within max_instances.
+        private mutating func reserveStarts(forQueued queued: Int) -> Int {
+            var count = 0
+            while slots.count + starting < maxInstances, queued > starting * batchLimit {
+                starting += 1
+                count += 1
+            }
+            return count
+        }
+
+        /// When a partial batch must go: the oldest request's delay is up, or
+        /// the earliest deadline in it is one execution time away.
+        private func batchCloseTime() -> UInt64 {
+            guard let oldest = queue.first else { return 0 }
+            var closeAt = oldest.admittedAt + batchDelay
+            for invocation in queue.prefix(batchLimit) {
+                let latestStart = invocation.deadline > executionEstimate ? invocation.deadline - executionEstimate : 0
+                closeAt = min(closeAt, latestStart)
+            }
+            return closeAt
+        }
+
+        mutating func instanceStarted(_ result: Result<FunctionInstance, InvocationError>, now: UInt64, timers pool: FunctionPool) -> [Action] {
+            starting -= 1
+            var actions: [Action] = []
+            switch result {
+            case .success(let instance):
+                guard accepting else {
+                    pool.updateGauges(self)
+                    return [.destroy([instance])]
+                }
+                slots.append(Slot(instance: instance, running: 0, idleSince: now, fresh: true))
+                armReaper(now: now, timers: pool)
+            case .failure(let error):
+                // The requests that were waiting for this instance learn why it
+                // did not come; later ones may trigger another attempt.
+                var failed: [Invocation] = []
+                while failed.count < batchLimit, let next = queue.popFirst() { failed.append(next) }
+                if !failed.isEmpty { actions.append(.fail(failed, error)) }
+            }
+            actions += dispatch(now: now, timers: pool)
+            pool.updateGauges(self)
+            return actions
+        }
+
+        mutating func batchFinished(_ instance: FunctionInstance, batch: [Invocation], execution: Duration, now: UInt64, timers pool: FunctionPool) -> [Action] {
+            for invocation in batch { running[ObjectIdentifier(invocation)] = nil }
+            let nanoseconds = execution.nanosecondsClamped
+            executionEstimate = executionEstimate == 0 ? nanoseconds : (executionEstimate * 7 + nanoseconds) / 8
+            var actions: [Action] = []
+            if let index = slots.firstIndex(where: { $0.instance === instance }) {
+                slots[index].running -= 1
+                if slots[index].running == 0 { slots[index].idleSince = now }
+                if !accepting && slots[index].running == 0 && queue.isEmpty {
+                    slots.remove(at: index)
+                    actions.append(.destroy([instance]))
+                }
+            }
+            actions += dispatch(now: now, timers: pool)
+            armReaper(now: now, timers: pool)
+            pool.updateGauges(self)
+            return actions
+        }
+
+        mutating func batchTimerFired(now: UInt64, timers pool: FunctionPool) -> [Action] {
+            batchTimer = nil
+            let actions = dispatch(now: now, timers: pool)
+            pool.updateGauges(self)
+            return actions
+        }
+
+        // MARK: Deadlines
+
+        private mutating func armDeadlineTimer(for deadline: UInt64, timers pool: FunctionPool) {
+            if let current = deadlineTimer, current.at <= deadline { return }
+            deadlineTimer?.task.cancel()
+            deadlineTimer = (deadline, pool.schedule(at: deadline) { $0.deadlineTimerFired() })
+        }
+
+        /// Fails every waiting or running invocation whose deadline has
+        /// passed, and re-arms for the next one.
+        mutating func sweepDeadlines(now: UInt64, timers pool: FunctionPool) -> [Action] {
+            deadlineTimer = nil
+            var expired: [Invocation] = []
+            var next = UInt64.max
+            var kept = CircularBuffer<Invocation>(initialCapacity: queue.count)
+            for invocation in queue {
+                if invocation.deadline <= now {
+                    expired.append(invocation)
+                } else if !invocation.isCompleted {
+                    kept.append(invocation)
+                    next = min(next, invocation.deadline)
+                }
+            }
+            queue = kept
+            for invocation in running.values where !invocation.isCompleted {
+                if invocation.deadline <= now { expired.append(invocation) } else { next = min(next, invocation.deadline) }
+            }
+            if next != .max { armDeadlineTimer(for: next, timers: pool) }
+            pool.updateGauges(self)
+            return expired.isEmpty ? [] : [.expire(expired, now: now)]
+        }
+
+        // MARK: Scaling down
+
+        private mutating func armReaper(now: UInt64, timers pool: FunctionPool) {
+            guard slots.count > minInstances else { return }
+            guard let oldestIdle = slots.filter({ $0.running == 0 }).map(\.idleSince).min() else { return }
+            let due = oldestIdle + idleTimeout
+            if let current = reaperTimer, current.at <= due { return }
+            reaperTimer?.task.cancel()
+            reaperTimer = (due, pool.schedule(at: due) { $0.reaperFired() })
+        }
+
+        /// Destroys instances idle for `idle_timeout`, longest-idle first,
+        /// keeping `min_instances`.
+        mutating func reap(now: UInt64, timers pool: FunctionPool) -> [Action] {
+            reaperTimer = nil
+            var victims: [FunctionInstance] = []
+            let candidates = slots.indices
+                .filter { slots[$0].running == 0 && now >= slots[$0].idleSince + idleTimeout }
+                .sorted { slots[$0].idleSince < slots[$1].idleSince }
+            var removable = Set(candidates.prefix(max(0, slots.count - minInstances)))
+            if !removable.isEmpty {
+                var remaining: [Slot] = []
+                for index in slots.indices {
+                    if removable.remove(index) != nil { victims.append(slots[index].instance) } else { remaining.append(slots[index]) }
+                }
+                slots = remaining
+            }
+            armReaper(now: now, timers: pool)
+            pool.updateGauges(self)
+            return victims.isEmpty ? [] : [.destroy(victims)]
+        }
+
+        /// Fails whatever still waits and destroys every idle instance; busy
+        /// ones are destroyed when their batch returns.
+        mutating func shutDown() -> [Action] {
+            accepting = false
+            var actions: [Action] = []
+            let waiting = Array(queue)
+            queue.removeAll()
+            if !waiting.isEmpty {
+                actions.append(.fail(waiting, InvocationError(.unavailable, "the host shut down before this request ran")))
+            }
+            let idle = slots.filter { $0.running == 0 }.map(\.instance)
+            slots.removeAll { $0.running == 0 }
+            if !idle.isEmpty { actions.append(.destroy(idle)) }
+            deadlineTimer?.task.cancel()
+            batchTimer?.task.cancel()
+            reaperTimer?.task.cancel()
+            return actions
+        }
+
+        private mutating func armBatchTimer(at closeAt: UInt64, timers pool: FunctionPool) {
+            if let current = batchTimer, current.at <= closeAt { return }
+            batchTimer?.task.cancel()
+            batchTimer = (closeAt, pool.schedule(at: closeAt) { $0.batchTimerFired() })
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import NIOCore
+import Synchronization
+
+/// What a caller hands the host for one invocation.
+public struct InvocationRequest: Sendable {
+    public var body: ByteBuffer
+    public var contentType: String
+    /// Per-request options, as query parameters: checked against the
+    /// manifest's `request_options`.
+    public var options: [(String, String)]
+    /// A requested timeout; it may not exceed the manifest's `timeout.maximum`.
+    public var timeout: Duration?
+
+    public init(body: ByteBuffer, contentType: String = "application/octet-stream", options: [(String, String)] = [], timeout: Duration? = nil) {
+        self.body = body
+        self.contentType = contentType
+        self.options = options
+        self.timeout = timeout
+    }
+}
+
+/// A function's answer to one invocation.
+public struct InvocationOutput: Sendable {
+    public var body: ByteBuffer
+    public var contentType: String
+    /// True when this invocation waited for a new instance to start.
+    public var coldStart: Bool
+    public var timings: InvocationTimings
+}
+
+/// Where an invocation's time went, for `Server-Timing`.
+public struct InvocationTimings: Sendable, Equatable {
+    /// From admission to the start of the batch (waiting for an instance or for the batch to fill).
+    public var queue: Duration = .zero
+    /// Instance creation this invocation waited for (cold starts only).
+    public var initialization: Duration = .zero
+    /// The function call that processed the batch.
+    public var execution: Duration = .zero
+    /// How many requests shared the call.
+    public var batchSize: Int = 1
+
+    /// `duration` in milliseconds with three decimals.
+    static func milliseconds(_ duration: Duration) -> String {
+        let value = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+        return String(format3: value)
+    }
+
+    /// The `Server-Timing` header value, durations in milliseconds.
+    public var serverTimingHeader: String {
+        let ms = Self.milliseconds
+        return "queue;dur=\(ms(queue)), init;dur=\(ms(initialization)), exec;dur=\(ms(execution))"
+    }
+}
+
+extension String {
+    /// Three decimals without Foundation's formatter.
+    init(format3 value: Double) {
+        let scaled = Int((value * 1000).rounded())
+        let whole = scaled / 1000
+        let fraction = abs(scaled % 1000)
+        let padded = String(fraction)
+        self = "\(whole).\(String(repeating: "0", count: 3 - padded.count))\(padded)"
+    }
+}
+
+/// One admitted invocation while the host works on it: its input, its single
+/// absolute deadline and the caller waiting for it. It completes exactly once,
+/// whichever comes first of the function's answer, the deadline or a cancel.
+final class Invocation: Sendable {
+    let body: ByteBuffer
+    let contentType: String
+    /// Canonical JSON of the validated per-request options.
+    let optionsJSON: String
+    /// CLOCK_MONOTONIC nanoseconds.
+    let admittedAt: UInt64
+    let deadline: UInt64
+
+    private struct State {
+        var continuation: CheckedContinuation<InvocationOutput, any Error>?
+        var completed = false
+        var result: Result<InvocationOutput, InvocationError>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Written by the pool while it holds its own lock, read when the batch is
+    /// built; the pool's lock orders those accesses.
+    nonisolated(unsafe) var dispatchedAt: UInt64 = 0
+    nonisolated(unsafe) var coldStart = false
+    nonisolated(unsafe) var initialization: Duration = .zero
+
+    init(body: ByteBuffer, contentType: String, optionsJSON: String, admittedAt: UInt64, deadline: UInt64) {
+        self.body = body
+        self.contentType = contentType
+        self.optionsJSON = optionsJSON
+        self.admittedAt = admittedAt
+        self.deadline = deadline
+    }
+
+    var isCompleted: Bool { state.withLock { $0.completed } }
+
+    /// Attaches the waiting caller. If the invocation already completed (a
+    /// race with a very fast answer), resumes at once.
+    func attach(_ continuation: CheckedContinuation<InvocationOutput, any Error>) {
+        let early: Result<InvocationOutput, InvocationError>? = state.withLock { state in
+            if state.completed { return state.result }
+            state.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(with: early.mapError { $0 as any Error }) }
+    }
+
+    /// Completes the invocation; returns false if it had already completed.
+    @discardableResult
+    func complete(_ result: Result<InvocationOutput, InvocationError>) -> Bool {
+        let (won, continuation) = state.withLock { state -> (Bool, CheckedContinuation<InvocationOutput, any Error>?) in
+            if state.completed { return (false, nil) }
+            state.completed = true
+            let continuation = state.continuation
+            state.continuation = nil
+            if continuation == nil { state.result = result }
+            return (true, continuation)
+        }
+        continuation?.resume(with: result.mapError { $0 as any Error })
+        return won
+    }
+}

@@ -1,0 +1,67 @@
+/// Why an invocation did not produce an output. Each code maps to one HTTP
+/// status and appears as `{"error":{"code":…,"message":…}}`.
+public struct InvocationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public struct Code: RawRepresentable, Sendable, Hashable {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        /// A query option is unknown or out of bounds, or the timeout header is wrong.
+        public static let badOption = Code(rawValue: "bad_option")
+        /// The function rejected the input.
+        public static let invalidInput = Code(rawValue: "invalid_input")
+        public static let unknownFunction = Code(rawValue: "unknown_function")
+        public static let payloadTooLarge = Code(rawValue: "payload_too_large")
+        public static let unsupportedMediaType = Code(rawValue: "unsupported_media_type")
+        public static let queueFull = Code(rawValue: "queue_full")
+        /// The function failed or returned no result.
+        public static let functionFailed = Code(rawValue: "function_failed")
+        /// An instance could not be created.
+        public static let initFailed = Code(rawValue: "function_init_failed")
+        /// The function is not loaded (refused library, bad manifest) or the host is stopping.
+        public static let unavailable = Code(rawValue: "function_unavailable")
+        public static let notReady = Code(rawValue: "not_ready")
+        public static let deadlineExceeded = Code(rawValue: "deadline_exceeded")
+        public static let cancelled = Code(rawValue: "cancelled")
+    }
+
+    public var code: Code
+    public var message: String
+    /// For `queueFull`: a suggested wait before retrying.
+    public var retryAfterSeconds: Int?
+
+    public init(_ code: Code, _ message: String, retryAfterSeconds: Int? = nil) {
+        self.code = code
+        self.message = message
+        self.retryAfterSeconds = retryAfterSeconds
+    }
+
+    /// The HTTP status for this error.
+    public var httpStatus: Int {
+        switch code {
+        case .badOption, .invalidInput: 400
+        case .unknownFunction: 404
+        case .payloadTooLarge: 413
+        case .unsupportedMediaType: 415
+        case .queueFull: 429
+        case .cancelled: 499
+        case .functionFailed, .initFailed: 502
+        case .unavailable, .notReady: 503
+        case .deadlineExceeded: 504
+        default: 500
+        }
+    }
+
+    /// The outcome label used in metrics.
+    var outcome: String {
+        switch code {
+        case .deadlineExceeded: "deadline_exceeded"
+        case .queueFull: "rejected"
+        case .functionFailed, .initFailed: "function_error"
+        case .cancelled: "cancelled"
+        case .unavailable, .notReady: "unavailable"
+        default: "client_error"
+        }
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}

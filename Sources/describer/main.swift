@@ -1,0 +1,158 @@
+import ArgumentParser
+import DescriberHost
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+@main
+struct Describer: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "describer",
+        abstract: "A function host for image description, speech and camera events.",
+        subcommands: [Serve.self, Invoke.self, Functions.self]
+    )
+}
+
+/// Options every subcommand shares: where the configuration lives.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .long, help: "Deployment config file (YAML). Default: ./describer.yaml if present.")
+    var config: String?
+
+    @Option(name: .long, help: "Folder holding one sub-folder per function (overrides functions_directory).")
+    var functions: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func loadHostConfig() throws -> HostConfig {
+        var path = config
+        if path == nil, FileManager.default.fileExists(atPath: "describer.yaml") { path = "describer.yaml" }
+        var hostConfig = try HostConfig.load(path: path, environment: ProcessInfo.processInfo.environment)
+        if let functions { hostConfig.functionsDirectory = functions }
+        return hostConfig
+    }
+
+    func makeLogger() -> Logger {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+        return Logger(label: "describer")
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the functions over HTTP.")
+
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "Address to listen on (default 127.0.0.1, or server.host).") var host: String?
+    @Option(help: "Port to listen on (default 8080, or server.port).") var port: Int?
+
+    func run() async throws {
+        let logger = options.makeLogger()
+        var config = try options.loadHostConfig()
+        if let host { config.host = host }
+        if let port { config.port = port }
+        let functionHost = try FunctionHost(config: config, logger: logger)
+        let app = buildApplication(host: functionHost, logger: logger)
+        try await app.runService()
+    }
+}
+
+struct Invoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Invoke a function once with the host embedded (no server needed) and print its output.",
+        discussion: "Exit codes: 0 success, 1 the invocation failed (the reason is on stderr)."
+    )
+
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "The function to invoke.") var function: String
+    @Argument(help: "Input file, or - for standard input (the default).") var input: String = "-"
+    @Option(name: .customLong("option"), help: "A per-request option, key=value; repeatable.") var requestOptions: [String] = []
+    @Option(help: "Content type of the input (default: guessed from the file name).") var contentType: String?
+    @Option(help: "Deadline in milliseconds (at most the function's timeout.maximum).") var timeoutMs: Int?
+
+    func run() async throws {
+        let logger = options.makeLogger()
+        let host = try FunctionHost(config: try options.loadHostConfig(), logger: logger)
+        let data: Data
+        if input == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let contents = FileManager.default.contents(atPath: input) else {
+                throw ValidationError("cannot read \(input)")
+            }
+            data = contents
+        }
+        var pairs: [(String, String)] = []
+        for option in requestOptions {
+            guard let equals = option.firstIndex(of: "=") else { throw ValidationError("--option takes key=value, got '\(option)'") }
+            pairs.append((String(option[..<equals]), String(option[option.index(after: equals)...])))
+        }
+        let request = InvocationRequest(
+            body: ByteBuffer(bytes: data),
+            contentType: contentType ?? Self.guessContentType(input),
+            options: pairs,
+            timeout: timeoutMs.map { .milliseconds($0) }
+        )
+        await host.start()
+        let result: Result<InvocationOutput, InvocationError>
+        do throws(InvocationError) {
+            result = .success(try await host.invoke(function, request))
+        } catch {
+            result = .failure(error)
+        }
+        await host.shutdown()
+        switch result {
+        case .success(let output):
+            FileHandle.standardOutput.write(Data(output.body.readableBytesView))
+        case .failure(let error):
+            FileHandle.standardError.write(Data("describer: \(function) failed (\(error.code.rawValue)): \(error.message)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    static func guessContentType(_ path: String) -> String {
+        switch URL(fileURLWithPath: path).pathExtension.lowercased() {
+        case "jpg", "jpeg": "image/jpeg"
+        case "png": "image/png"
+        case "txt": "text/plain; charset=utf-8"
+        case "json": "application/json"
+        case "wav": "audio/wav"
+        default: "application/octet-stream"
+        }
+    }
+}
+
+struct Functions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the functions and validate their manifests and libraries.",
+        discussion: "Exit codes: 0 every enabled function loads, 1 at least one does not."
+    )
+
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let logger = options.makeLogger()
+        let host = try FunctionHost(config: try options.loadHostConfig(), logger: logger)
+        var failed = false
+        for name in host.entries.keys.sorted() {
+            let entry = host.entries[name]!
+            if let problem = entry.problem {
+                let disabled = entry.config?.enabled == false
+                failed = failed || !disabled
+                print("\(name)\t\(disabled ? "disabled" : "UNAVAILABLE")\t\(problem)")
+            } else {
+                let description = entry.config?.description ?? ""
+                let version = entry.capabilities?.version ?? ""
+                print("\(name)\tready\t\(version)\t\(description)")
+            }
+        }
+        if host.entries.isEmpty { print("no functions in \(host.config.functionsDirectory)") }
+        if failed { throw ExitCode(1) }
+    }
+}
