@@ -45,7 +45,12 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .testTarget(name: "DescriberHostTests", dependencies: [
             "DescriberHost",
+            // The CLI tests run the built executable.
+            "describer",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
-        ], swiftSettings: swiftSettings),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], exclude: ["Fixtures"], swiftSettings: swiftSettings),
     ]
 )

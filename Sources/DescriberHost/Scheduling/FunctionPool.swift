@@ -390,12 +390,17 @@ extension FunctionPool {
         }
 
         /// When a partial batch must go: the oldest request's delay is up, or
-        /// the earliest deadline in it is one execution time away.
+        /// the earliest deadline in it is near. "Near" leaves room for one
+        /// execution (the running estimate) and never less than a tenth of
+        /// the request's whole budget, so a batch is not held until its
+        /// deadline when the function has not run yet.
         private func batchCloseTime() -> UInt64 {
             guard let oldest = queue.first else { return 0 }
             var closeAt = oldest.admittedAt + batchDelay
             for invocation in queue.prefix(batchLimit) {
-                let latestStart = invocation.deadline > executionEstimate ? invocation.deadline - executionEstimate : 0
+                let budget = invocation.deadline - min(invocation.admittedAt, invocation.deadline)
+                let reserve = max(executionEstimate, budget / 10)
+                let latestStart = invocation.deadline > reserve ? invocation.deadline - reserve : 0
                 closeAt = min(closeAt, latestStart)
             }
             return closeAt

@@ -1,0 +1,144 @@
+/*
+ * testfn — a test-only function with selectable behaviour, compiled by the
+ * test suite with different -D flags for every refusal path of the ABI.
+ *
+ * Compile-time switches:
+ *   TESTFN_ABI_MAJOR / TESTFN_ABI_MINOR   declared ABI version
+ *   TESTFN_CAPS                           capability bits
+ *   TESTFN_INPUT_KIND, TESTFN_MAX_W/H     declared input
+ *   TESTFN_STRUCT_SIZE                    declared struct_size
+ *   TESTFN_NULL_INFO                      get_info returns NULL
+ *   TESTFN_OMIT_PROCESS                   do not export describer_instance_process
+ *
+ * Instance options (manifest `options`): create_fail (bool), create_sleep_ms.
+ * Request options: sleep_ms, fail ("invalid", "unsupported", "failed"), silent (bool).
+ * Output: text/plain "instance=I batch=B index=K size=S".
+ */
+#include "describer_function.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef TESTFN_ABI_MAJOR
+#define TESTFN_ABI_MAJOR DESCRIBER_ABI_VERSION_MAJOR
+#endif
+#ifndef TESTFN_ABI_MINOR
+#define TESTFN_ABI_MINOR DESCRIBER_ABI_VERSION_MINOR
+#endif
+#ifndef TESTFN_CAPS
+#define TESTFN_CAPS (DESCRIBER_CAP_BATCH | DESCRIBER_CAP_REENTRANT)
+#endif
+#ifndef TESTFN_INPUT_KIND
+#define TESTFN_INPUT_KIND DESCRIBER_INPUT_BYTES
+#endif
+#ifndef TESTFN_MAX_W
+#define TESTFN_MAX_W 0
+#endif
+#ifndef TESTFN_MAX_H
+#define TESTFN_MAX_H 0
+#endif
+#ifndef TESTFN_STRUCT_SIZE
+#define TESTFN_STRUCT_SIZE sizeof(describer_function_info)
+#endif
+
+static const describer_function_info info = {
+    .struct_size = TESTFN_STRUCT_SIZE,
+    .abi_major = TESTFN_ABI_MAJOR,
+    .abi_minor = TESTFN_ABI_MINOR,
+    .name = "testfn",
+    .version = "0.0.1-test",
+    .capabilities = TESTFN_CAPS,
+    .input_kind = TESTFN_INPUT_KIND,
+    .max_width = TESTFN_MAX_W,
+    .max_height = TESTFN_MAX_H,
+};
+
+DESCRIBER_EXPORT const describer_function_info *describer_function_get_info(void) {
+#ifdef TESTFN_NULL_INFO
+    return NULL;
+#else
+    return &info;
+#endif
+}
+
+typedef struct { const describer_host *host; int id; } instance_t;
+static atomic_int next_id = 1;
+
+static long option_long(const char *json, size_t size, const char *key) {
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":", key);
+    size_t length = strlen(pattern);
+    for (size_t i = 0; i + length <= size; i++)
+        if (memcmp(json + i, pattern, length) == 0) return strtol(json + i + length, NULL, 10);
+    return 0;
+}
+
+static int option_is(const char *json, size_t size, const char *key, const char *value) {
+    char pattern[96];
+    snprintf(pattern, sizeof pattern, "\"%s\":%s", key, value);
+    size_t length = strlen(pattern);
+    for (size_t i = 0; i + length <= size; i++)
+        if (memcmp(json + i, pattern, length) == 0) return 1;
+    return 0;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
+
+DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, describer_call *call, const char *options,
+                                               size_t size, void **out) {
+    long delay = option_long(options, size, "create_sleep_ms");
+    if (delay > 0) sleep_ms(delay);
+    if (option_is(options, size, "create_fail", "true")) {
+        static const char message[] = "create_fail was set";
+        host->fail(call, 0, DESCRIBER_STATUS_FAILED, message, sizeof message - 1);
+        return 7;
+    }
+    instance_t *instance = malloc(sizeof *instance);
+    instance->host = host;
+    instance->id = atomic_fetch_add(&next_id, 1);
+    *out = instance;
+    return 0;
+}
+
+#ifndef TESTFN_OMIT_PROCESS
+DESCRIBER_EXPORT int describer_instance_process(void *opaque, describer_call *call, const describer_request *requests,
+                                                size_t count) {
+    instance_t *instance = opaque;
+    const describer_host *host = instance->host;
+    for (size_t i = 0; i < count; i++) {
+        const describer_request *r = &requests[i];
+        long delay = option_long(r->options_json, r->options_size, "sleep_ms");
+        /* Sleep in small steps, stopping early once the host says the deadline passed. */
+        while (delay > 0 && !host->expired(call, i)) {
+            sleep_ms(delay < 10 ? delay : 10);
+            delay -= 10;
+        }
+        if (option_is(r->options_json, r->options_size, "silent", "true")) continue;
+        if (option_is(r->options_json, r->options_size, "fail", "\"invalid\"")) {
+            host->fail(call, i, DESCRIBER_STATUS_INVALID_INPUT, "asked to fail: invalid", 22);
+            continue;
+        }
+        if (option_is(r->options_json, r->options_size, "fail", "\"unsupported\"")) {
+            host->fail(call, i, DESCRIBER_STATUS_UNSUPPORTED, "asked to fail: unsupported", 26);
+            continue;
+        }
+        if (option_is(r->options_json, r->options_size, "fail", "\"failed\"")) {
+            host->fail(call, i, DESCRIBER_STATUS_FAILED, "asked to fail: failed", 21);
+            continue;
+        }
+        char output[128];
+        int length = snprintf(output, sizeof output, "instance=%d batch=%zu index=%zu size=%zu", instance->id, count, i,
+                              r->size);
+        host->respond(call, i, "text/plain", (const uint8_t *)output, (size_t)length);
+    }
+    return 0;
+}
+#endif
+
+DESCRIBER_EXPORT void describer_instance_destroy(void *opaque) { free(opaque); }

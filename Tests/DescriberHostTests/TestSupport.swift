@@ -1,0 +1,138 @@
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+@testable import DescriberHost
+
+/// Paths and builders shared by the suites.
+enum TestSupport {
+    static let packageRoot: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    }()
+
+    static let headerDirectory = packageRoot + "/Sources/CDescriberFunction/include"
+    static let fixtureSource = packageRoot + "/Tests/DescriberHostTests/Fixtures/testfn.c"
+    static let echoSource = packageRoot + "/functions/echo/echo.c"
+
+    /// A scratch folder for this test process.
+    static let scratch: String = {
+        let path = NSTemporaryDirectory() + "describer-tests-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }()
+
+    private static let built = Mutex<[String: String]>([:])
+
+    /// Compiles `source` with `defines` into a shared library, once per variant.
+    static func library(_ variant: String, source: String = fixtureSource, defines: [String] = [], extraFlags: [String] = []) throws -> String {
+        try built.withLock { built in
+            if let path = built[variant] { return path }
+            let output = "\(scratch)/lib\(variant).so"
+            let arguments = ["-std=c11", "-O1", "-fPIC", "-shared", "-fvisibility=hidden", "-Wl,-z,now", "-I", headerDirectory]
+                + defines.map { "-D" + $0 } + extraFlags + ["-o", output, source]
+            try run("/usr/bin/cc", arguments)
+            built[variant] = output
+            return output
+        }
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            throw TestError("\(executable) \(arguments.joined(separator: " ")) failed: \(message)")
+        }
+    }
+
+    /// Writes a functions folder holding one sub-folder per `manifests` entry.
+    static func functionsDirectory(_ manifests: [String: String]) throws -> String {
+        let root = "\(scratch)/functions-\(UUID().uuidString)"
+        for (name, manifest) in manifests {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true)
+            try manifest.write(toFile: "\(root)/\(name)/function.yaml", atomically: true, encoding: .utf8)
+        }
+        return root
+    }
+
+    static let logger: Logger = {
+        var logger = Logger(label: "describer-tests")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    /// A host over `manifests`, with optional deployment overrides.
+    static func host(_ manifests: [String: String], config: String? = nil, environment: [String: String] = [:]) throws -> FunctionHost {
+        let directory = try functionsDirectory(manifests)
+        var node = ConfigNode.emptyMapping(ConfigOrigin(source: "test", line: nil))
+        if let config { node = try ConfigNode.parseYAML(config, source: "describer.yaml") }
+        node = node.overlaid(by: ConfigNode.environmentOverlay(environment))
+        var hostConfig = try HostConfig(node: node, baseDirectory: nil)
+        hostConfig.functionsDirectory = directory
+        hostConfig.shutdownGrace = .seconds(2)
+        return try FunctionHost(config: hostConfig, logger: logger)
+    }
+
+    /// A manifest for the test function, with `extra` YAML appended.
+    static func manifest(library: String, _ extra: String = "") -> String {
+        """
+        library: \(library)
+        request_options:
+          sleep_ms: { type: integer, min: 0, max: 60000 }
+          fail: { type: string, values: [invalid, unsupported, failed] }
+          silent: { type: bool }
+        \(extra)
+        """
+    }
+
+    static func request(_ text: String = "input", options: [(String, String)] = [], timeout: Duration? = nil) -> InvocationRequest {
+        InvocationRequest(body: ByteBuffer(string: text), contentType: "text/plain", options: options, timeout: timeout)
+    }
+}
+
+struct TestError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension InvocationOutput {
+    var text: String { String(buffer: body) }
+
+    /// Parses the test function's "instance=I batch=B index=K size=S".
+    var fields: [String: Int] {
+        var result: [String: Int] = [:]
+        for pair in text.split(separator: " ") {
+            let parts = pair.split(separator: "=")
+            if parts.count == 2, let value = Int(parts[1]) { result[String(parts[0])] = value }
+        }
+        return result
+    }
+}
+
+extension FunctionHost {
+    /// Invokes and returns the result instead of throwing.
+    func result(_ name: String, _ request: InvocationRequest) async -> Result<InvocationOutput, InvocationError> {
+        do throws(InvocationError) {
+            return .success(try await invoke(name, request))
+        } catch {
+            return .failure(error)
+        }
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+    var success: Success? {
+        if case .success(let value) = self { return value }
+        return nil
+    }
+}
