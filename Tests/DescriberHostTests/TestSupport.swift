@@ -76,6 +76,7 @@ enum TestSupport {
         var hostConfig = try HostConfig(node: node, baseDirectory: nil)
         hostConfig.functionsDirectory = directory
         hostConfig.shutdownGrace = .seconds(2)
+        hostConfig.port = 0
         return try FunctionHost(config: hostConfig, logger: logger)
     }
 

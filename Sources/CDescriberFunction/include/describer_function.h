@@ -242,7 +242,7 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
  *   requests  OWNERSHIP: host; valid until this call returns.
  * For every index the function calls host->respond or host->fail (from any
  * thread, before returning). An index left unanswered fails with 502 and
- * "function returned no result". The return value is 0, or non-zero to fail
+ * "the function returned no result for this request". The return value is 0, or non-zero to fail
  * every unanswered item at once (the instance is still reused). */
 DESCRIBER_EXPORT int describer_instance_process(void *instance, describer_call *call,
                                                 const describer_request *requests, size_t count);

@@ -117,7 +117,7 @@ extension ConfigNode {
 
     /// A scalar read from an environment variable, typed like a plain YAML scalar.
     static func environmentScalar(_ value: String, variable: String) -> ConfigNode {
-        let scalar = Node.Scalar(value)
+        let scalar = Node.Scalar(value, .implicit, .plain)
         return .scalar(value, kind(of: scalar), ConfigOrigin(source: "environment variable \(variable)", line: nil))
     }
 }

@@ -45,7 +45,8 @@ public struct RequestOptionSpec: Sendable, Equatable {
         switch kind {
         case .bool:
             switch text.lowercased() {
-            case "true", "1", "yes": return .success(.bool(true))
+            // A bare `?upper` (no value) switches the option on.
+            case "", "true", "1", "yes": return .success(.bool(true))
             case "false", "0", "no": return .success(.bool(false))
             default: return bad("must be true or false, got '\(text)'")
             }

@@ -92,7 +92,8 @@ struct FunctionRoutes: Sendable {
 }
 
 extension String {
-    /// Decodes `%XX` escapes and `+`; nil when an escape is malformed.
+    /// Decodes `%XX` escapes (as Hummingbird does for values; `+` stays `+`);
+    /// nil when an escape is malformed.
     var percentDecoded: String? {
         var bytes: [UInt8] = []
         var iterator = utf8.makeIterator()
@@ -100,8 +101,6 @@ extension String {
             if byte == UInt8(ascii: "%") {
                 guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else { return nil }
                 bytes.append(high << 4 | low)
-            } else if byte == UInt8(ascii: "+") {
-                bytes.append(UInt8(ascii: " "))
             } else {
                 bytes.append(byte)
             }

@@ -532,7 +532,8 @@ extension FunctionPool {
             let idle = slots.filter { $0.running == 0 }.map(\.instance)
             slots.removeAll { $0.running == 0 }
             if !idle.isEmpty { actions.append(.destroy(idle)) }
-            deadlineTimer?.task.cancel()
+            // The deadline timer stays armed: work still running after the
+            // grace period must still be answered at its deadline.
             batchTimer?.task.cancel()
             reaperTimer?.task.cancel()
             return actions

@@ -19,7 +19,6 @@ public struct InvocationError: Error, Sendable, Equatable, CustomStringConvertib
         public static let initFailed = Code(rawValue: "function_init_failed")
         /// The function is not loaded (refused library, bad manifest) or the host is stopping.
         public static let unavailable = Code(rawValue: "function_unavailable")
-        public static let notReady = Code(rawValue: "not_ready")
         public static let deadlineExceeded = Code(rawValue: "deadline_exceeded")
         public static let cancelled = Code(rawValue: "cancelled")
     }
@@ -45,7 +44,7 @@ public struct InvocationError: Error, Sendable, Equatable, CustomStringConvertib
         case .queueFull: 429
         case .cancelled: 499
         case .functionFailed, .initFailed: 502
-        case .unavailable, .notReady: 503
+        case .unavailable: 503
         case .deadlineExceeded: 504
         default: 500
         }
@@ -58,7 +57,7 @@ public struct InvocationError: Error, Sendable, Equatable, CustomStringConvertib
         case .queueFull: "rejected"
         case .functionFailed, .initFailed: "function_error"
         case .cancelled: "cancelled"
-        case .unavailable, .notReady: "unavailable"
+        case .unavailable: "unavailable"
         default: "client_error"
         }
     }

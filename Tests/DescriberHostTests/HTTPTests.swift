@@ -1,0 +1,179 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+@testable import DescriberHost
+
+/// The HTTP routes, through the real application factory.
+@Suite struct HTTPTests {
+    static func application(_ extraManifests: [String: String] = [:], config: String? = nil) throws -> some ApplicationProtocol {
+        var manifests = [
+            "echo": """
+            library: \(try TestSupport.library("echo", source: TestSupport.echoSource))
+            input: { content_types: ["text/*", "application/octet-stream"], max_bytes: 64 }
+            scaling: { max_instances: 1 }
+            request_options:
+              upper: { type: bool }
+              repeat: { type: integer, min: 1, max: 8 }
+            """,
+            "slow": TestSupport.manifest(library: try TestSupport.library("plain", defines: ["TESTFN_CAPS=0"]), "scaling: { min_instances: 1, max_instances: 1 }\nqueue: { max_depth: 0 }"),
+            "broken": TestSupport.manifest(library: try TestSupport.library("major2", defines: ["TESTFN_ABI_MAJOR=2"])),
+        ]
+        manifests.merge(extraManifests) { $1 }
+        let host = try TestSupport.host(manifests, config: config)
+        return buildApplication(host: host, logger: TestSupport.logger)
+    }
+
+    static func errorBody(_ response: TestResponse) -> String { String(buffer: response.body) }
+
+    @Test func invokesAFunctionAndReportsColdStartAndTimings() async throws {
+        try await Self.application().test(.router) { client in
+            try await client.execute(
+                uri: "/v1/functions/echo/invoke?upper=true&repeat=2", method: .post,
+                headers: [.contentType: "text/plain; charset=utf-8"], body: ByteBuffer(string: "hi")
+            ) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == "HIHI")
+                #expect(response.headers[.contentType] == "text/plain; charset=utf-8")
+                #expect(response.headers[HTTPField.Name("X-Describer-Cold-Start")!] == "true")
+                let timing = try #require(response.headers[HTTPField.Name("Server-Timing")!])
+                #expect(timing.hasPrefix("queue;dur=") && timing.contains(", init;dur=") && timing.contains(", exec;dur="))
+            }
+            try await client.execute(uri: "/v1/functions/echo/invoke", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { response in
+                #expect(response.headers[HTTPField.Name("X-Describer-Cold-Start")!] == "false")
+            }
+        }
+    }
+
+    struct ErrorCase: Sendable, CustomTestStringConvertible {
+        var uri: String
+        var method: HTTPRequest.Method = .post
+        var contentType = "text/plain"
+        var body = "x"
+        var headers: [(String, String)] = []
+        var status: HTTPResponse.Status
+        var code: String
+        var testDescription: String { "\(status.code) \(code)" }
+    }
+
+    static let errorCases: [ErrorCase] = [
+        ErrorCase(uri: "/v1/functions/echo/invoke?repeat=99", status: .badRequest, code: "bad_option"),
+        ErrorCase(uri: "/v1/functions/echo/invoke?volume=11", status: .badRequest, code: "bad_option"),
+        ErrorCase(uri: "/v1/functions/echo/invoke", headers: [("X-Describer-Timeout-Ms", "soon")], status: .badRequest, code: "bad_option"),
+        ErrorCase(uri: "/v1/functions/echo/invoke", headers: [("X-Describer-Timeout-Ms", "999999999")], status: .badRequest, code: "bad_option"),
+        ErrorCase(uri: "/v1/functions/nothing/invoke", status: .notFound, code: "unknown_function"),
+        ErrorCase(uri: "/v1/nowhere", method: .get, status: .notFound, code: "not_found"),
+        ErrorCase(uri: "/v1/functions/echo/invoke", body: String(repeating: "x", count: 65), status: .contentTooLarge, code: "payload_too_large"),
+        ErrorCase(uri: "/v1/functions/echo/invoke", contentType: "image/jpeg", status: .unsupportedMediaType, code: "unsupported_media_type"),
+        ErrorCase(uri: "/v1/functions/broken/invoke", status: .serviceUnavailable, code: "function_unavailable"),
+        ErrorCase(uri: "/v1/functions/slow/invoke?fail=failed", status: .badGateway, code: "function_failed"),
+        ErrorCase(uri: "/v1/functions/slow/invoke?sleep_ms=500", headers: [("X-Describer-Timeout-Ms", "50")], status: .gatewayTimeout, code: "deadline_exceeded"),
+    ]
+
+    @Test(arguments: errorCases)
+    func everyErrorIsJSONWithTheRightStatus(_ errorCase: ErrorCase) async throws {
+        try await Self.application().test(.router) { client in
+            var headers: HTTPFields = [.contentType: errorCase.contentType]
+            for (name, value) in errorCase.headers { headers[HTTPField.Name(name)!] = value }
+            try await client.execute(uri: errorCase.uri, method: errorCase.method, headers: headers, body: ByteBuffer(string: errorCase.body)) { response in
+                #expect(response.status == errorCase.status, "\(Self.errorBody(response))")
+                #expect(response.headers[.contentType] == "application/json")
+                let body = Self.errorBody(response)
+                #expect(body.hasPrefix(#"{"error":{"code":"\#(errorCase.code)","message":""#), "\(body)")
+            }
+        }
+    }
+
+    @Test func aFullQueueAnswers429WithRetryAfter() async throws {
+        try await Self.application().test(.router) { client in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await client.execute(uri: "/v1/functions/slow/invoke?sleep_ms=400", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { response in
+                        #expect(response.status == .ok)
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(100))
+                try await client.execute(uri: "/v1/functions/slow/invoke", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { response in
+                    #expect(response.status == .tooManyRequests)
+                    #expect(response.headers[.retryAfter] == "1")
+                    #expect(Self.errorBody(response).contains(#""code":"queue_full""#))
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    @Test func listsFunctionsWithStateInstancesAndEffectiveConfig() async throws {
+        try await Self.application(config: "functions:\n  echo:\n    queue: { max_depth: 7 }").test(.router) { client in
+            try await client.execute(uri: "/v1/functions", method: .get) { response in
+                #expect(response.status == .ok)
+                let body = String(buffer: response.body)
+                #expect(body.contains(#""name":"broken""#) && body.contains(#""state":"unavailable""#))
+                #expect(body.contains("ABI 2.0"))
+            }
+            try await client.execute(uri: "/v1/functions/echo", method: .get) { response in
+                let body = String(buffer: response.body)
+                #expect(body.contains(#""state":"ready""#))
+                #expect(body.contains(#""instances":{"busy":0,"idle":0,"starting":0}"#), "\(body)")
+                #expect(body.contains(#""queue":{"max_depth":7}"#), "the deployment override is the effective value")
+                #expect(body.contains(#""reentrant":true"#))
+            }
+            try await client.execute(uri: "/v1/functions/nope", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
+    @Test func exposesPrometheusMetrics() async throws {
+        try await Self.application().test(.router) { client in
+            try await client.execute(uri: "/v1/functions/echo/invoke", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { _ in }
+            try await client.execute(uri: "/v1/functions/echo/invoke?repeat=0", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { _ in }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                let text = String(buffer: response.body)
+                for series in [
+                    #"describer_invocations_total{function="echo",outcome="ok"} 1"#,
+                    #"describer_invocation_duration_seconds_bucket{function="echo""#,
+                    #"describer_queue_depth{function="echo"} 0"#,
+                    #"describer_instances{function="echo",state="idle"} 1"#,
+                    #"describer_instances{function="slow",state="idle"} 1"#,
+                    #"describer_cold_starts_total{function="echo"} 1"#,
+                    #"describer_batch_size_bucket{function="echo""#,
+                ] {
+                    #expect(text.contains(series), "missing \(series)")
+                }
+            }
+        }
+    }
+
+    @Test func healthAndReadiness() async throws {
+        try await Self.application().test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+            var ready = false
+            for _ in 0..<100 where !ready {
+                try await client.execute(uri: "/readyz", method: .get) { response in
+                    ready = response.status == .ok
+                    if ready {
+                        let body = String(buffer: response.body)
+                        #expect(body.contains(#""broken":"unavailable""#) && body.contains(#""echo":"ready""#))
+                    }
+                }
+                if !ready { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(ready, "ready once pre-warming finished")
+        }
+    }
+
+    @Test func servesOverARealSocket() async throws {
+        try await Self.application().test(.live) { client in
+            try await client.execute(uri: "/v1/functions/echo/invoke?upper", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "live")) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == "LIVE")
+            }
+        }
+    }
+}
