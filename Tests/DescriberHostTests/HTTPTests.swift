@@ -94,7 +94,13 @@ import Testing
                         #expect(response.status == .ok)
                     }
                 }
-                try await Task.sleep(for: .milliseconds(100))
+                var busy = false
+                for _ in 0..<500 where !busy {
+                    try await client.execute(uri: "/v1/functions/slow", method: .get) { response in
+                        busy = String(buffer: response.body).contains(#""busy":1"#)
+                    }
+                    if !busy { try await Task.sleep(for: .milliseconds(10)) }
+                }
                 try await client.execute(uri: "/v1/functions/slow/invoke", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { response in
                     #expect(response.status == .tooManyRequests)
                     #expect(response.headers[.retryAfter] == "1")
@@ -130,9 +136,17 @@ import Testing
         try await Self.application().test(.router) { client in
             try await client.execute(uri: "/v1/functions/echo/invoke", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { _ in }
             try await client.execute(uri: "/v1/functions/echo/invoke?repeat=0", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { _ in }
-            try await client.execute(uri: "/metrics", method: .get) { response in
-                #expect(response.status == .ok)
-                let text = String(buffer: response.body)
+            // Gauges settle just after the caller is answered; poll briefly.
+            var text = ""
+            for _ in 0..<200 {
+                try await client.execute(uri: "/metrics", method: .get) { response in
+                    #expect(response.status == .ok)
+                    text = String(buffer: response.body)
+                }
+                if text.contains(#"describer_instances{function="echo",state="idle"} 1"#) { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            do {
                 for series in [
                     #"describer_invocations_total{function="echo",outcome="ok"} 1"#,
                     #"describer_invocation_duration_seconds_bucket{function="echo""#,
