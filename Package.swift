@@ -31,6 +31,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -43,6 +44,13 @@ let package = Package(
             "DescriberHost",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
+        // Benchmarks (see BENCHMARKS.md); no extra dependencies, so users resolve nothing more.
+        .executableTarget(name: "describer-bench", dependencies: [
+            "DescriberHost", "CDescriberFunction", "CLibUV",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], path: "Benchmarks/describer-bench", swiftSettings: swiftSettings),
         .testTarget(name: "DescriberHostTests", dependencies: [
             "DescriberHost",
             // The CLI tests run the built executable.

@@ -11,17 +11,27 @@ import Synchronization
 /// either ready (its library loaded and validated, its pool running) or
 /// unavailable with the precise reason, which never stops the others.
 public final class FunctionHost: Sendable {
-    /// One function as the host knows it.
-    public struct Entry: Sendable {
-        public var name: String
-        public var manifestPath: String
+    /// One function as the host knows it. A class: the request path looks
+    /// it up on every invocation and must not copy the configuration.
+    public final class Entry: Sendable {
+        public let name: String
+        public let manifestPath: String
         /// Nil when the manifest itself is invalid.
-        public var config: FunctionConfig?
+        public let config: FunctionConfig?
         /// Why the function cannot be invoked, if it cannot.
-        public var problem: String?
+        public let problem: String?
         /// The function's declared capabilities, once its library loaded.
-        public var capabilities: FunctionCapabilities?
-        var pool: FunctionPool?
+        public let capabilities: FunctionCapabilities?
+        let pool: FunctionPool?
+
+        init(name: String, manifestPath: String, config: FunctionConfig? = nil, problem: String? = nil, capabilities: FunctionCapabilities? = nil, pool: FunctionPool? = nil) {
+            self.name = name
+            self.manifestPath = manifestPath
+            self.config = config
+            self.problem = problem
+            self.capabilities = capabilities
+            self.pool = pool
+        }
     }
 
     public let config: HostConfig
@@ -73,7 +83,6 @@ public final class FunctionHost: Sendable {
         timers: any EventLoop
     ) -> Entry {
         let manifestPath = "\(directory)/function.yaml"
-        var entry = Entry(name: name, manifestPath: manifestPath, config: nil, problem: nil, capabilities: nil, pool: nil)
         var logger = logger
         logger[metadataKey: "function"] = "\(name)"
         let config: FunctionConfig
@@ -90,18 +99,15 @@ public final class FunctionHost: Sendable {
             config = try FunctionConfig(node: node, name: name, directory: directory, manifestPath: manifestPath, serverBodyLimit: hostConfig.maxBodySize)
         } catch {
             logger.error("Function manifest is invalid", metadata: ["reason": "\(error)"])
-            entry.problem = error.description
-            return entry
+            return Entry(name: name, manifestPath: manifestPath, problem: error.description)
         }
-        entry.config = config
         guard config.enabled else {
-            entry.problem = "disabled by configuration (enabled: false)"
-            return entry
+            return Entry(name: name, manifestPath: manifestPath, config: config, problem: "disabled by configuration (enabled: false)")
         }
         guard config.isolation == .inProcess else {
-            entry.problem = "\(manifestPath): isolation 'process' (worker processes) is not available in this build; use 'in-process'"
-            logger.error("Function not loaded", metadata: ["reason": "\(entry.problem!)"])
-            return entry
+            let problem = "\(manifestPath): isolation 'process' (worker processes) is not available in this build; use 'in-process'"
+            logger.error("Function not loaded", metadata: ["reason": "\(problem)"])
+            return Entry(name: name, manifestPath: manifestPath, config: config, problem: problem)
         }
         // Environment applies process-wide for in-process functions; set it
         // before the library's initialisers run, without clobbering the
@@ -115,17 +121,15 @@ public final class FunctionHost: Sendable {
             try Self.check(config, against: library.capabilities)
         } catch {
             logger.error("Function library refused", metadata: ["reason": "\(error)"])
-            entry.problem = error.description
-            return entry
+            return Entry(name: name, manifestPath: manifestPath, config: config, problem: error.description)
         }
-        entry.capabilities = library.capabilities
         let metrics = FunctionMetrics(registry: registry, function: name)
-        entry.pool = FunctionPool(config: config, library: library, metrics: metrics, logger: logger, timers: timers)
+        let pool = FunctionPool(config: config, library: library, metrics: metrics, logger: logger, timers: timers)
         logger.info(
             "Function loaded",
             metadata: ["library": "\(config.libraryPath)", "version": "\(library.capabilities.version)", "abi": "\(library.capabilities.abiMajor).\(library.capabilities.abiMinor)"]
         )
-        return entry
+        return Entry(name: name, manifestPath: manifestPath, config: config, capabilities: library.capabilities, pool: pool)
     }
 
     /// Refuses settings the library's declared capabilities cannot honour.
@@ -162,30 +166,31 @@ public final class FunctionHost: Sendable {
         guard let entry = entries[name] else {
             throw InvocationError(.unknownFunction, "no function named '\(name)' (available: \(entries.keys.sorted().joined(separator: ", ")))")
         }
-        guard let pool = entry.pool, let config = entry.config else {
+        guard let pool = entry.pool else {
             throw InvocationError(.unavailable, "function '\(name)' is not available: \(entry.problem ?? "not loaded")")
         }
+        let limits = pool.limits
         switch phase.withLock({ $0 }) {
         case .stopping, .stopped: throw InvocationError(.unavailable, "the host is shutting down")
         default: break
         }
-        guard request.body.readableBytes <= config.maxInputBytes else {
-            throw InvocationError(.payloadTooLarge, "the input is \(request.body.readableBytes) bytes; '\(name)' accepts at most \(config.maxInputBytes)")
+        guard request.body.readableBytes <= limits.maxInputBytes else {
+            throw InvocationError(.payloadTooLarge, "the input is \(request.body.readableBytes) bytes; '\(name)' accepts at most \(limits.maxInputBytes)")
         }
-        guard MediaType.matches(request.contentType, patterns: config.acceptedContentTypes) else {
+        guard limits.acceptsAnyContentType || MediaType.matches(request.contentType, patterns: limits.contentTypes) else {
             throw InvocationError(
                 .unsupportedMediaType,
-                "'\(name)' does not accept \(MediaType.essence(of: request.contentType)); it accepts \(config.acceptedContentTypes.joined(separator: ", "))"
+                "'\(name)' does not accept \(MediaType.essence(of: request.contentType)); it accepts \(limits.contentTypes.joined(separator: ", "))"
             )
         }
-        let optionsJSON = try Self.validateOptions(request.options, for: config)
-        var timeout = config.defaultTimeout
+        let optionsJSON = try Self.validateOptions(request.options, function: name, specs: limits.requestOptions)
+        var timeout = limits.defaultTimeout
         if let requested = request.timeout {
             guard requested > .zero else { throw InvocationError(.badOption, "the requested timeout must be positive") }
-            guard requested <= config.maximumTimeout else {
+            guard requested <= limits.maximumTimeout else {
                 throw InvocationError(
                     .badOption,
-                    "the requested timeout of \(InvocationTimings.milliseconds(requested)) ms exceeds the maximum of \(InvocationTimings.milliseconds(config.maximumTimeout)) ms for '\(name)'"
+                    "the requested timeout of \(InvocationTimings.milliseconds(requested)) ms exceeds the maximum of \(InvocationTimings.milliseconds(limits.maximumTimeout)) ms for '\(name)'"
                 )
             }
             timeout = requested
@@ -195,15 +200,15 @@ public final class FunctionHost: Sendable {
     }
 
     /// Checks query options against `request_options` and serialises them canonically.
-    static func validateOptions(_ options: [(String, String)], for config: FunctionConfig) throws(InvocationError) -> String {
+    static func validateOptions(_ options: [(String, String)], function: String, specs: [String: RequestOptionSpec]) throws(InvocationError) -> String {
         guard !options.isEmpty else { return "{}" }
         var values: [String: JSONValue] = [:]
         for (key, text) in options {
-            guard let spec = config.requestOptions[key] else {
-                let allowed = config.requestOptions.keys.sorted()
+            guard let spec = specs[key] else {
+                let allowed = specs.keys.sorted()
                 throw InvocationError(
                     .badOption,
-                    "unknown option '\(key)' for '\(config.name)'; " + (allowed.isEmpty ? "it takes no per-request options" : "it takes: \(allowed.joined(separator: ", "))")
+                    "unknown option '\(key)' for '\(function)'; " + (allowed.isEmpty ? "it takes no per-request options" : "it takes: \(allowed.joined(separator: ", "))")
                 )
             }
             guard values[key] == nil else { throw InvocationError(.badOption, "option '\(key)' is given more than once") }

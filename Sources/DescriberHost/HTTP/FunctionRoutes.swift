@@ -13,7 +13,7 @@ struct FunctionRoutes: Sendable {
         guard let entry = host.entries[name] else {
             throw APIError(InvocationError(.unknownFunction, "no function named '\(name)' (available: \(host.entries.keys.sorted().joined(separator: ", ")))"))
         }
-        let limit = entry.config?.maxInputBytes ?? host.config.maxBodySize
+        let limit = entry.pool?.limits.maxInputBytes ?? host.config.maxBodySize
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
             throw APIError(InvocationError(.payloadTooLarge, "the body is \(declared) bytes; '\(name)' accepts at most \(limit)"))
         }

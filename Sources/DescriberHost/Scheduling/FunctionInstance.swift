@@ -1,7 +1,7 @@
 import CDescriberFunction
 import Logging
 import NIOCore
-import NIOPosix
+import Synchronization
 
 /// One instance of a function: the pointer its `describer_instance_create`
 /// returned and the threads that call into it.
@@ -16,7 +16,9 @@ final class FunctionInstance: Sendable {
     /// How long `describer_instance_create` took.
     let initDuration: Duration
     private let library: FunctionLibrary
-    private let threads: NIOThreadPool
+    private let threads: [HandlerThread]
+    /// Round-robin over `threads` for concurrent batches on reentrant functions.
+    private let nextThread = Atomic<Int>(0)
     private let handle: InstanceHandle
     private let logger: Logger
 
@@ -27,7 +29,7 @@ final class FunctionInstance: Sendable {
         let pointer: UnsafeMutableRawPointer?
     }
 
-    private init(id: Int, initDuration: Duration, library: FunctionLibrary, threads: NIOThreadPool, handle: InstanceHandle, logger: Logger) {
+    private init(id: Int, initDuration: Duration, library: FunctionLibrary, threads: [HandlerThread], handle: InstanceHandle, logger: Logger) {
         self.id = id
         self.initDuration = initDuration
         self.library = library
@@ -49,9 +51,8 @@ final class FunctionInstance: Sendable {
     ) {
         var logger = logger
         logger[metadataKey: "instance"] = "\(id)"
-        let threads = NIOThreadPool(numberOfThreads: threadCount)
-        threads._start(threadNamePrefix: "describer-fn-")
-        threads.submit { [logger] _ in
+        let threads = (0..<threadCount).map { HandlerThread(name: "describer-fn-\(id)-\($0)") }
+        threads[0].submit { [logger] in
             let started = MonotonicClock.now()
             let context = CallContext(logger: logger, isShuttingDown: isShuttingDown)
             var pointer: UnsafeMutableRawPointer?
@@ -67,7 +68,7 @@ final class FunctionInstance: Sendable {
                     reason = message
                 }
                 logger.error("Instance could not be created", metadata: ["reason": "\(reason)"])
-                threads.shutdownGracefully { _ in }
+                for thread in threads { thread.stop() }
                 completion(.failure(InvocationError(.initFailed, "the function could not start an instance: \(reason)")))
                 return
             }
@@ -82,7 +83,8 @@ final class FunctionInstance: Sendable {
     /// Processes `batch` on one of the instance's threads, completes each
     /// invocation, then calls `completion` with the call's duration.
     func run(_ batch: [Invocation], maxOutputBytes: Int, completion: @escaping @Sendable (Duration) -> Void) {
-        threads.submit { [self] _ in
+        let index = threads.count == 1 ? 0 : nextThread.add(1, ordering: .relaxed).oldValue % threads.count
+        threads[index].submit { [self] in
             let duration = process(batch, maxOutputBytes: maxOutputBytes)
             completion(duration)
         }
@@ -90,10 +92,10 @@ final class FunctionInstance: Sendable {
 
     /// Calls `describer_instance_destroy` on the instance's thread, then stops the threads.
     func destroy() {
-        threads.submit { [self] _ in
+        threads[0].submit { [self] in
             library.destroy(handle.pointer)
             logger.debug("Instance destroyed")
-            threads.shutdownGracefully { _ in }
+            for thread in threads { thread.stop() }
         }
     }
 
@@ -159,30 +161,34 @@ final class FunctionInstance: Sendable {
         }
         return arena.withUnsafeBufferPointer { arenaBytes in
             let base = UnsafeRawPointer(arenaBytes.baseAddress!).assumingMemoryBound(to: CChar.self)
-            return withBodies(batch[...], collected: []) { bodies in
-                var requests = [describer_request](repeating: describer_request(), count: batch.count)
+            return withUnsafeTemporaryAllocation(of: describer_request.self, capacity: batch.count) { requests in
                 for index in batch.indices {
-                    requests[index].data = bodies[index].baseAddress?.assumingMemoryBound(to: UInt8.self)
-                    requests[index].size = bodies[index].count
-                    requests[index].content_type = base + offsets[index].contentType
-                    requests[index].options_json = base + offsets[index].options
-                    requests[index].options_size = offsets[index].optionsSize
-                    requests[index].deadline_ns = batch[index].deadline
+                    var request = describer_request()
+                    request.content_type = base + offsets[index].contentType
+                    request.options_json = base + offsets[index].options
+                    request.options_size = offsets[index].optionsSize
+                    request.deadline_ns = batch[index].deadline
+                    requests.initializeElement(at: index, to: request)
                 }
-                return requests.withUnsafeBufferPointer(body)
+                defer { requests.deinitialize() }
+                return withBodies(batch, from: 0, into: requests) { body(UnsafeBufferPointer(requests)) }
             }
         }
     }
 
-    /// Nests `withUnsafeReadableBytes` so every body of the batch is borrowed at once.
+    /// Nests `withUnsafeReadableBytes` so every body of the batch is borrowed
+    /// at once, filling in each request's data pointer on the way down.
     private static func withBodies<R>(
-        _ rest: ArraySlice<Invocation>,
-        collected: [UnsafeRawBufferPointer],
-        _ body: ([UnsafeRawBufferPointer]) -> R
+        _ batch: [Invocation],
+        from index: Int,
+        into requests: UnsafeMutableBufferPointer<describer_request>,
+        _ body: () -> R
     ) -> R {
-        guard let first = rest.first else { return body(collected) }
-        return first.body.withUnsafeReadableBytes { bytes in
-            withBodies(rest.dropFirst(), collected: collected + [bytes], body)
+        guard index < batch.count else { return body() }
+        return batch[index].body.withUnsafeReadableBytes { bytes in
+            requests[index].data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            requests[index].size = bytes.count
+            return withBodies(batch, from: index + 1, into: requests, body)
         }
     }
 }

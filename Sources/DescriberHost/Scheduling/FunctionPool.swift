@@ -21,6 +21,17 @@ final class FunctionPool: Sendable {
     let library: FunctionLibrary
     /// The largest batch handed to the function in one call.
     let batchLimit: Int
+    /// The settings checked on every request, copied out of the configuration once.
+    let limits: Limits
+
+    struct Limits: Sendable {
+        var maxInputBytes: Int
+        var acceptsAnyContentType: Bool
+        var contentTypes: [String]
+        var requestOptions: [String: RequestOptionSpec]
+        var defaultTimeout: Duration
+        var maximumTimeout: Duration
+    }
     private let metrics: FunctionMetrics
     private let logger: Logger
     private let timers: any EventLoop
@@ -35,6 +46,14 @@ final class FunctionPool: Sendable {
         var limit = library.capabilities.batch ? config.maxBatchSize : 1
         if let own = library.capabilities.maxBatchSize { limit = min(limit, own) }
         self.batchLimit = max(1, limit)
+        self.limits = Limits(
+            maxInputBytes: config.maxInputBytes,
+            acceptsAnyContentType: config.acceptedContentTypes.contains("*/*"),
+            contentTypes: config.acceptedContentTypes,
+            requestOptions: config.requestOptions,
+            defaultTimeout: config.defaultTimeout,
+            maximumTimeout: config.maximumTimeout
+        )
         self.state = Mutex(State(config: config, batchLimit: batchLimit))
     }
 
@@ -46,7 +65,7 @@ final class FunctionPool: Sendable {
         let invocation = Invocation(body: body, contentType: contentType, optionsJSON: optionsJSON, admittedAt: now, deadline: deadline)
         do {
             let output = try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { continuation in
+                try await withUnsafeThrowingContinuation { continuation in
                     invocation.attach(continuation)
                     admit(invocation)
                 }

@@ -39,33 +39,40 @@ public struct InvocationTimings: Sendable, Equatable {
     /// How many requests shared the call.
     public var batchSize: Int = 1
 
-    /// `duration` in milliseconds with three decimals.
+    /// `duration` in milliseconds with three decimals (microsecond resolution).
     static func milliseconds(_ duration: Duration) -> String {
-        let value = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
-        return String(format3: value)
+        var text = ""
+        appendMilliseconds(duration, to: &text)
+        return text
+    }
+
+    /// Appends without intermediate strings: this runs for every response.
+    private static func appendMilliseconds(_ duration: Duration, to text: inout String) {
+        let microseconds = duration.nanosecondsClamped / 1000
+        let fraction = microseconds % 1000
+        text += String(microseconds / 1000)
+        text += fraction < 10 ? ".00" : fraction < 100 ? ".0" : "."
+        text += String(fraction)
     }
 
     /// The `Server-Timing` header value, durations in milliseconds.
     public var serverTimingHeader: String {
-        let ms = Self.milliseconds
-        return "queue;dur=\(ms(queue)), init;dur=\(ms(initialization)), exec;dur=\(ms(execution))"
-    }
-}
-
-extension String {
-    /// Three decimals without Foundation's formatter.
-    init(format3 value: Double) {
-        let scaled = Int((value * 1000).rounded())
-        let whole = scaled / 1000
-        let fraction = abs(scaled % 1000)
-        let padded = String(fraction)
-        self = "\(whole).\(String(repeating: "0", count: 3 - padded.count))\(padded)"
+        var text = "queue;dur="
+        text.reserveCapacity(64)
+        Self.appendMilliseconds(queue, to: &text)
+        text += ", init;dur="
+        Self.appendMilliseconds(initialization, to: &text)
+        text += ", exec;dur="
+        Self.appendMilliseconds(execution, to: &text)
+        return text
     }
 }
 
 /// One admitted invocation while the host works on it: its input, its single
 /// absolute deadline and the caller waiting for it. It completes exactly once,
-/// whichever comes first of the function's answer, the deadline or a cancel.
+/// whichever comes first of the function's answer, the deadline or a cancel;
+/// that guarantee, kept under `state`'s lock, is what makes an unchecked
+/// continuation safe here.
 final class Invocation: Sendable {
     let body: ByteBuffer
     let contentType: String
@@ -76,7 +83,7 @@ final class Invocation: Sendable {
     let deadline: UInt64
 
     private struct State {
-        var continuation: CheckedContinuation<InvocationOutput, any Error>?
+        var continuation: UnsafeContinuation<InvocationOutput, any Error>?
         var completed = false
         var result: Result<InvocationOutput, InvocationError>?
     }
@@ -101,7 +108,7 @@ final class Invocation: Sendable {
 
     /// Attaches the waiting caller. If the invocation already completed (a
     /// race with a very fast answer), resumes at once.
-    func attach(_ continuation: CheckedContinuation<InvocationOutput, any Error>) {
+    func attach(_ continuation: UnsafeContinuation<InvocationOutput, any Error>) {
         let early: Result<InvocationOutput, InvocationError>? = state.withLock { state in
             if state.completed { return state.result }
             state.continuation = continuation
@@ -113,7 +120,7 @@ final class Invocation: Sendable {
     /// Completes the invocation; returns false if it had already completed.
     @discardableResult
     func complete(_ result: Result<InvocationOutput, InvocationError>) -> Bool {
-        let (won, continuation) = state.withLock { state -> (Bool, CheckedContinuation<InvocationOutput, any Error>?) in
+        let (won, continuation) = state.withLock { state -> (Bool, UnsafeContinuation<InvocationOutput, any Error>?) in
             if state.completed { return (false, nil) }
             state.completed = true
             let continuation = state.continuation

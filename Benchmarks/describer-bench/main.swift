@@ -1,0 +1,193 @@
+// describer-bench: the measurements behind BENCHMARKS.md.
+//
+//   describer-bench overhead ECHO_LIBRARY   warm in-process invocation vs calling the C function directly
+//   describer-bench coldstart ECHO_LIBRARY  cold start of an instance vs a warm invocation
+//   describer-bench serve ECHO_LIBRARY PORT the real application plus a bare Hummingbird route, for wrk
+//
+// Build with `swift build -c release --product describer-bench`; Benchmarks/run.sh runs everything.
+import CDescriberFunction
+import CLibUV
+import DescriberHost
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 3 else {
+    FileHandle.standardError.write(Data("usage: describer-bench overhead|coldstart|serve ECHO_LIBRARY [PORT]\n".utf8))
+    exit(2)
+}
+let mode = arguments[1]
+let library = arguments[2]
+
+let logger: Logger = {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .error
+    return logger
+}()
+
+/// A functions folder holding one echo function with `manifest` settings.
+func makeHost(_ settings: String, port: Int = 0) throws -> FunctionHost {
+    let root = NSTemporaryDirectory() + "describer-bench-\(getpid())-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: root + "/echo", withIntermediateDirectories: true)
+    try "library: \(library)\n\(settings)\n".write(toFile: root + "/echo/function.yaml", atomically: true, encoding: .utf8)
+    return try FunctionHost(config: HostConfig(port: port, functionsDirectory: root), logger: logger)
+}
+
+func nanoseconds(_ body: () async throws -> Void) async rethrows -> UInt64 {
+    let start = uv_hrtime()
+    try await body()
+    return uv_hrtime() - start
+}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+// MARK: The baseline: the same C function called directly.
+
+/// A host table whose callbacks do the minimum a host must: copy the output.
+nonisolated(unsafe) var sink = [UInt8](repeating: 0, count: 256)
+nonisolated(unsafe) var sinkCount = 0
+
+func directCallLoop(iterations: Int) -> UInt64 {
+    var handle = uv_lib_t()
+    precondition(uv_dlopen(library, &handle) == 0)
+    var create: UnsafeMutableRawPointer?
+    var process: UnsafeMutableRawPointer?
+    uv_dlsym(&handle, "describer_instance_create", &create)
+    uv_dlsym(&handle, "describer_instance_process", &process)
+    typealias Create = @convention(c) (UnsafePointer<describer_host>?, OpaquePointer?, UnsafePointer<CChar>?, Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32
+    typealias Process = @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<describer_request>?, Int) -> Int32
+    let createFunction = unsafeBitCast(create!, to: Create.self)
+    let processFunction = unsafeBitCast(process!, to: Process.self)
+    var host = describer_host()
+    host.struct_size = UInt32(MemoryLayout<describer_host>.size)
+    host.log = { _, _, _, _ in }
+    host.expired = { _, _ in 0 }
+    host.now_ns = { uv_hrtime() }
+    host.respond = { _, _, _, data, size in
+        sink.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: data, count: min(size, 256))) }
+        sinkCount += size
+        return 0
+    }
+    host.fail = { _, _, _, _, _ in 0 }
+    var instance: UnsafeMutableRawPointer?
+    let options = "{}"
+    _ = withUnsafePointer(to: &host) { hostPointer in
+        createFunction(hostPointer, nil, options, 2, &instance)
+    }
+    let body: [UInt8] = Array("hello".utf8)
+    let contentType = "text/plain"
+    return body.withUnsafeBufferPointer { bytes in
+        contentType.withCString { type in
+            options.withCString { json in
+                var request = describer_request()
+                request.data = bytes.baseAddress
+                request.size = bytes.count
+                request.content_type = type
+                request.options_json = json
+                request.options_size = 2
+                request.deadline_ns = UInt64.max
+                let start = uv_hrtime()
+                for _ in 0..<iterations {
+                    _ = processFunction(instance, nil, &request, 1)
+                }
+                return uv_hrtime() - start
+            }
+        }
+    }
+}
+
+switch mode {
+case "overhead":
+    let iterations = 200_000
+    let host = try makeHost("scaling: { min_instances: 1, max_instances: 1 }\nqueue: { max_depth: 1024 }")
+    await host.start()
+    let request = InvocationRequest(body: ByteBuffer(string: "hello"), contentType: "text/plain")
+    // Warm up both paths.
+    _ = directCallLoop(iterations: 10_000)
+    for _ in 0..<10_000 { _ = try await host.invoke("echo", request) }
+    var direct: [Double] = []
+    var hosted: [Double] = []
+    for _ in 0..<5 {
+        direct.append(Double(directCallLoop(iterations: iterations)) / Double(iterations))
+        let total = try await nanoseconds {
+            for _ in 0..<iterations { _ = try await host.invoke("echo", request) }
+        }
+        hosted.append(Double(total) / Double(iterations))
+    }
+    // Many callers at once: the per-call cost when the host can batch.
+    let concurrentHost = try makeHost("scaling: { min_instances: 1, max_instances: 1, concurrency: 1 }\nbatching: { max_batch_size: 64 }\nqueue: { max_depth: 4096 }")
+    await concurrentHost.start()
+    var concurrent: [Double] = []
+    let callers = 64
+    let perCaller = 5_000
+    for _ in 0..<5 {
+        let total = try await nanoseconds {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<callers {
+                    group.addTask { for _ in 0..<perCaller { _ = try await concurrentHost.invoke("echo", request) } }
+                }
+                try await group.waitForAll()
+            }
+        }
+        concurrent.append(Double(total) / Double(callers * perCaller))
+    }
+    let d = median(direct), h = median(hosted), c = median(concurrent)
+    print(String(format: "direct C call:                      %8.1f ns/call (median of 5 x %d)", d, iterations))
+    print(String(format: "host.invoke, one caller:            %8.1f ns/call -> overhead %.2f us/call", h, (h - d) / 1000))
+    print(String(format: "host.invoke, %d callers, batch<=64: %8.1f ns/call -> overhead %.2f us/call", callers, c, (c - d) / 1000))
+    await host.shutdown()
+    await concurrentHost.shutdown()
+
+case "coldstart":
+    // idle_timeout 1ms scales to zero between rounds, so every other call is cold.
+    let host = try makeHost("scaling: { min_instances: 0, max_instances: 1, idle_timeout: 1ms }")
+    await host.start()
+    let request = InvocationRequest(body: ByteBuffer(string: "hello"), contentType: "text/plain")
+    var coldLatency: [Double] = []
+    var initTimes: [Double] = []
+    var warmLatency: [Double] = []
+    for _ in 0..<1000 {
+        var output: InvocationOutput?
+        let cold = try await nanoseconds { output = try await host.invoke("echo", request) }
+        guard let output, output.coldStart else { continue }
+        coldLatency.append(Double(cold))
+        initTimes.append(Double(output.timings.initialization.components.attoseconds) / 1e9)
+        let warm = try await nanoseconds { _ = try await host.invoke("echo", request) }
+        warmLatency.append(Double(warm))
+        try await Task.sleep(for: .milliseconds(3))
+    }
+    let cold = median(coldLatency), warm = median(warmLatency)
+    print("cold invocations measured: \(coldLatency.count)")
+    print(String(format: "cold invocation latency (median):   %8.1f us", cold / 1000))
+    print(String(format: "warm invocation latency (median):   %8.1f us", warm / 1000))
+    print(String(format: "cold start cost (cold - warm):      %8.1f us", (cold - warm) / 1000))
+    print(String(format: "describer_instance_create (median): %8.1f us", median(initTimes) / 1000))
+    await host.shutdown()
+
+case "serve":
+    let port = arguments.count > 3 ? Int(arguments[3]) ?? 8081 : 8081
+    let host = try makeHost(
+        "scaling: { min_instances: 1, max_instances: 1, concurrency: 1 }\nbatching: { max_batch_size: 64 }\nqueue: { max_depth: 4096 }",
+        port: port
+    )
+    let router = buildRouter(host: host)
+    // The baseline: a bare Hummingbird route doing the same HTTP work (read
+    // the body, answer it back) without the host.
+    router.post("/bare") { request, _ -> Response in
+        let body = try await request.body.collect(upTo: 1 << 20)
+        return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: body))
+    }
+    let app = Application(
+        router: router,
+        configuration: .init(address: .hostname("127.0.0.1", port: port)),
+        services: [FunctionHostService(host: host)],
+        logger: logger
+    )
+    try await app.runService()
+
+default:
+    FileHandle.standardError.write(Data("unknown mode \(mode)\n".utf8))
+    exit(2)
+}

@@ -1,0 +1,4 @@
+-- wrk script: POST a small text body, as the echo benchmarks expect.
+wrk.method = "POST"
+wrk.body = "hello"
+wrk.headers["Content-Type"] = "text/plain"
