@@ -240,6 +240,7 @@ public final class FunctionHost: Sendable {
             }
         }
         phase.withLock { $0 = .stopped }
+        logger.info("Function host stopped")
     }
 
     /// True once every function is pre-warmed and until shutdown begins.

@@ -67,3 +67,25 @@ import Testing
         #expect(result.stderr.contains("describer: echo failed (bad_option): unknown option 'loud' for 'echo'; it takes: upper"))
     }
 }
+
+extension CLITests {
+    @Test func serveShutsDownGracefullyOnSIGTERM() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.arguments = ["serve", "--port", "0", "--functions", try Self.functions()]
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DESCRIBER_") }
+        let log = TestSupport.scratch + "/serve-\(UUID().uuidString).log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardError = handle
+        process.standardOutput = handle
+        try process.run()
+        try await waitUntil { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("Server started and listening") == true }
+        process.terminate()  // SIGTERM
+        process.waitUntilExit()
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("Function host stopped"))
+    }
+}

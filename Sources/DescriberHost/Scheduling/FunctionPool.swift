@@ -106,7 +106,7 @@ final class FunctionPool: Sendable {
             for _ in 0..<count {
                 group.addTask {
                     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                        self.startInstance { continuation.resume() }
+                        self.startInstance(prewarm: true) { continuation.resume() }
                     }
                 }
             }
@@ -140,7 +140,7 @@ final class FunctionPool: Sendable {
                     self.batchFinished(instance, execution: execution, batch: batch)
                 }
             case .start(let count):
-                for _ in 0..<count { startInstance {} }
+                for _ in 0..<count { startInstance(prewarm: false) {} }
             case .fail(let invocations, let error):
                 for invocation in invocations { invocation.complete(.failure(error)) }
             case .expire(let invocations, let now):
@@ -157,7 +157,10 @@ final class FunctionPool: Sendable {
         }
     }
 
-    private func startInstance(_ whenSettled: @escaping @Sendable () -> Void) {
+    /// Starts one instance. Only instances started on demand make their first
+    /// batch a cold start: requests served by a pre-warmed instance never
+    /// waited for it.
+    private func startInstance(prewarm: Bool, _ whenSettled: @escaping @Sendable () -> Void) {
         let id = state.withLock { state in state.allocateInstanceID() }
         FunctionInstance.start(
             id: id,
@@ -172,7 +175,7 @@ final class FunctionPool: Sendable {
                 self.metrics.coldStartDuration.record(instance.initDuration)
             }
             let actions = self.state.withLock { state in
-                state.instanceStarted(result, now: MonotonicClock.now(), timers: self)
+                state.instanceStarted(result, prewarmed: prewarm, now: MonotonicClock.now(), timers: self)
             }
             self.perform(actions)
             whenSettled()
@@ -247,7 +250,8 @@ extension FunctionPool {
         var running: Int
         /// When it last became idle.
         var idleSince: UInt64
-        /// No batch has run on it yet: its first batch is a cold start.
+        /// Started on demand and no batch has run on it yet: its first batch
+        /// waited for it, a cold start.
         var fresh: Bool
     }
 
@@ -425,7 +429,7 @@ extension FunctionPool {
             return closeAt
         }
 
-        mutating func instanceStarted(_ result: Result<FunctionInstance, InvocationError>, now: UInt64, timers pool: FunctionPool) -> [Action] {
+        mutating func instanceStarted(_ result: Result<FunctionInstance, InvocationError>, prewarmed: Bool, now: UInt64, timers pool: FunctionPool) -> [Action] {
             starting -= 1
             var actions: [Action] = []
             switch result {
@@ -434,7 +438,7 @@ extension FunctionPool {
                     pool.updateGauges(self)
                     return [.destroy([instance])]
                 }
-                slots.append(Slot(instance: instance, running: 0, idleSince: now, fresh: true))
+                slots.append(Slot(instance: instance, running: 0, idleSince: now, fresh: !prewarmed))
                 armReaper(now: now, timers: pool)
             case .failure(let error):
                 // The requests that were waiting for this instance learn why it
