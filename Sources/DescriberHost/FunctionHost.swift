@@ -166,6 +166,12 @@ public final class FunctionHost: Sendable {
         guard let entry = entries[name] else {
             throw InvocationError(.unknownFunction, "no function named '\(name)' (available: \(entries.keys.sorted().joined(separator: ", ")))")
         }
+        return try await invoke(entry, request)
+    }
+
+    /// Invokes a function already looked up.
+    func invoke(_ entry: Entry, _ request: InvocationRequest) async throws(InvocationError) -> InvocationOutput {
+        let name = entry.name
         guard let pool = entry.pool else {
             throw InvocationError(.unavailable, "function '\(name)' is not available: \(entry.problem ?? "not loaded")")
         }
@@ -195,7 +201,8 @@ public final class FunctionHost: Sendable {
             }
             timeout = requested
         }
-        let deadline = MonotonicClock.now() + timeout.nanosecondsClamped
+        let (deadline, overflow) = MonotonicClock.now().addingReportingOverflow(timeout.nanosecondsClamped)
+        guard !overflow else { throw InvocationError(.badOption, "the timeout is too long") }
         return try await pool.invoke(body: request.body, contentType: request.contentType, optionsJSON: optionsJSON, deadline: deadline)
     }
 

@@ -97,7 +97,12 @@ struct Invoke: AsyncParsableCommand {
             body: ByteBuffer(bytes: data),
             contentType: contentType ?? Self.guessContentType(input),
             options: pairs,
-            timeout: timeoutMs.map { .milliseconds($0) }
+            timeout: try timeoutMs.map { milliseconds in
+                guard milliseconds > 0, milliseconds <= 86_400_000 * 366 else {
+                    throw ValidationError("--timeout-ms must be between 1 and a year of milliseconds")
+                }
+                return .milliseconds(milliseconds)
+            }
         )
         await host.start()
         let result: Result<InvocationOutput, InvocationError>

@@ -63,6 +63,8 @@ import Testing
         ErrorCase(uri: "/v1/functions/echo/invoke?volume=11", status: .badRequest, code: "bad_option"),
         ErrorCase(uri: "/v1/functions/echo/invoke", headers: [("X-Describer-Timeout-Ms", "soon")], status: .badRequest, code: "bad_option"),
         ErrorCase(uri: "/v1/functions/echo/invoke", headers: [("X-Describer-Timeout-Ms", "999999999")], status: .badRequest, code: "bad_option"),
+        ErrorCase(uri: "/v1/functions/echo/invoke", headers: [("X-Describer-Timeout-Ms", "9223372036854775807")], status: .badRequest, code: "bad_option"),
+        ErrorCase(uri: "/v1/functions/echo/invoke", headers: [("X-Describer-Timeout-Ms", "18446744074000")], status: .badRequest, code: "bad_option"),
         ErrorCase(uri: "/v1/functions/nothing/invoke", status: .notFound, code: "unknown_function"),
         ErrorCase(uri: "/v1/nowhere", method: .get, status: .notFound, code: "not_found"),
         ErrorCase(uri: "/v1/functions/echo/invoke", body: String(repeating: "x", count: 65), status: .contentTooLarge, code: "payload_too_large"),

@@ -216,6 +216,67 @@ import Testing
     }
 }
 
+extension SchedulerTests {
+    @Test func aReentrantInstanceRunsShortWorkBesideALongCall() async throws {
+        let host = try TestSupport.host([
+            "fn": TestSupport.manifest(library: try Self.good(), "scaling: { min_instances: 1, max_instances: 1, concurrency: 2 }")
+        ])
+        await host.start()
+        let longFinished = Atomic<Bool>(false)
+        async let long: Void = {
+            _ = await host.result("fn", TestSupport.request(options: [("sleep_ms", "1500")]))
+            longFinished.store(true, ordering: .sequentiallyConsistent)
+        }()
+        try await waitUntil { host.snapshot(of: "fn")?.busy == 1 }
+        for _ in 0..<3 {
+            #expect(await host.result("fn", TestSupport.request()).success != nil)
+        }
+        let finishedFirst = longFinished.load(ordering: .sequentiallyConsistent)
+        #expect(!finishedFirst, "short requests were served by the instance's second thread")
+        await long
+        await host.shutdown()
+    }
+
+    @Test func requestsWaitingForAColdStartDoNotCountAgainstTheQueue() async throws {
+        // One instance that takes four batches at once, no queue at all: the
+        // four requests that arrive during its cold start are all taken by it.
+        let host = try TestSupport.host([
+            "fn": TestSupport.manifest(library: try Self.good(), "scaling: { max_instances: 1, concurrency: 4 }\nqueue: { max_depth: 0 }\noptions: { create_sleep_ms: 100 }")
+        ])
+        await host.start()
+        let results = await withTaskGroup(of: Result<InvocationOutput, InvocationError>.self) { group in
+            for _ in 0..<4 { group.addTask { await host.result("fn", TestSupport.request()) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.allSatisfy { $0.success != nil }, "\(results.compactMap(\.failure))")
+        await host.shutdown()
+    }
+
+    @Test func aTaskCancelledBeforeAdmissionNeverReachesTheQueue() async throws {
+        let host = try TestSupport.host(["fn": TestSupport.manifest(library: try Self.plain(), "scaling: { min_instances: 1 }")])
+        await host.start()
+        let task = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await host.result("fn", TestSupport.request())
+        }
+        #expect(await task.value.failure?.code == .cancelled)
+        #expect(host.snapshot(of: "fn")?.queueDepth == 0)
+        #expect(host.snapshot(of: "fn")?.starting == 0)
+        await host.shutdown()
+    }
+
+    @Test func shutdownLetsARequestWaitingForAColdStartFinish() async throws {
+        let host = try TestSupport.host([
+            "fn": TestSupport.manifest(library: try Self.good(), "options: { create_sleep_ms: 200 }")
+        ])
+        await host.start()
+        async let waiting = host.result("fn", TestSupport.request())
+        try await waitUntil { host.snapshot(of: "fn")?.starting == 1 }
+        await host.shutdown()
+        #expect(await waiting.success != nil, "the instance started during the drain served it")
+    }
+}
+
 /// Polls `condition` every 10 ms for up to 10 s; a test that depends on a
 /// background transition waits for it instead of sleeping a fixed time.
 func waitUntil(_ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {

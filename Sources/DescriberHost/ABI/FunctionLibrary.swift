@@ -108,7 +108,12 @@ public struct FunctionCapabilities: Sendable, Equatable {
                 "declares describer_function_info.struct_size \(declaredSize), smaller than the \(Self.minimumInfoSize) bytes of ABI 1.0"
             )
         }
-        let info = pointer.pointee
+        // Read only the bytes the function declared: an older, shorter struct
+        // must not be read past its end. Missing trailing fields stay zero.
+        var info = describer_function_info()
+        withUnsafeMutableBytes(of: &info) { destination in
+            destination.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: min(declaredSize, destination.count)))
+        }
         abiMajor = Int(info.abi_major)
         abiMinor = Int(info.abi_minor)
         let hostVersion = "\(DESCRIBER_ABI_VERSION_MAJOR).\(DESCRIBER_ABI_VERSION_MINOR)"

@@ -114,6 +114,8 @@ enum HostCallbacks {
         host.now_ns = { MonotonicClock.now() }
         host.respond = { call, index, contentType, data, size in
             guard let context = CallContext.from(call) else { return -1 }
+            // size_t arrives as Int: SIZE_MAX-style garbage is negative here.
+            guard size >= 0 else { return -1 }
             let type = contentType.map { String(cString: $0) } ?? "application/octet-stream"
             if size == 0 || data == nil {
                 return context.respond(index, contentType: type, bytes: UnsafeRawBufferPointer(start: nil, count: 0))

@@ -9,11 +9,13 @@ enum MonotonicClock {
 }
 
 extension Duration {
-    /// Whole nanoseconds; zero for negative durations.
+    /// Whole nanoseconds: zero for negative durations, UInt64.max for ones too long to count.
     var nanosecondsClamped: UInt64 {
         let (seconds, attoseconds) = components
         if seconds < 0 || (seconds == 0 && attoseconds < 0) { return 0 }
-        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        let (total, carry) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
+        return overflow || carry ? .max : total
     }
 
     static func between(_ start: UInt64, _ end: UInt64) -> Duration {

@@ -25,12 +25,13 @@ struct FunctionRoutes: Sendable {
         }
         var timeout: Duration?
         if let header = request.headers[.timeoutMilliseconds] {
-            guard let milliseconds = Int(header), milliseconds > 0 else {
-                throw APIError(InvocationError(.badOption, "X-Describer-Timeout-Ms must be a positive whole number of milliseconds, got '\(header)'"))
+            // Bounded before it becomes a Duration: the host compares it with the maximum.
+            guard let milliseconds = Int(header), milliseconds > 0, milliseconds <= 86_400_000 * 366 else {
+                throw APIError(InvocationError(.badOption, "X-Describer-Timeout-Ms must be a whole number of milliseconds between 1 and a year, got '\(header)'"))
             }
             timeout = .milliseconds(milliseconds)
         }
-        let options = request.uri.queryParameters.map { (String($0.key).percentDecoded ?? String($0.key), String($0.value)) }
+        let options = request.uri.query == nil ? [] : request.uri.queryParameters.map { (String($0.key).percentDecoded ?? String($0.key), String($0.value)) }
         let invocation = InvocationRequest(
             body: body,
             contentType: request.headers[.contentType] ?? "application/octet-stream",
@@ -39,7 +40,7 @@ struct FunctionRoutes: Sendable {
         )
         let output: InvocationOutput
         do throws(InvocationError) {
-            output = try await host.invoke(name, invocation)
+            output = try await host.invoke(entry, invocation)
         } catch {
             throw APIError(error)
         }

@@ -1,7 +1,6 @@
 import CDescriberFunction
 import Logging
 import NIOCore
-import Synchronization
 
 /// One instance of a function: the pointer its `describer_instance_create`
 /// returned and the threads that call into it.
@@ -16,9 +15,7 @@ final class FunctionInstance: Sendable {
     /// How long `describer_instance_create` took.
     let initDuration: Duration
     private let library: FunctionLibrary
-    private let threads: [HandlerThread]
-    /// Round-robin over `threads` for concurrent batches on reentrant functions.
-    private let nextThread = Atomic<Int>(0)
+    private let threads: HandlerThreads
     private let handle: InstanceHandle
     private let logger: Logger
 
@@ -29,7 +26,7 @@ final class FunctionInstance: Sendable {
         let pointer: UnsafeMutableRawPointer?
     }
 
-    private init(id: Int, initDuration: Duration, library: FunctionLibrary, threads: [HandlerThread], handle: InstanceHandle, logger: Logger) {
+    private init(id: Int, initDuration: Duration, library: FunctionLibrary, threads: HandlerThreads, handle: InstanceHandle, logger: Logger) {
         self.id = id
         self.initDuration = initDuration
         self.library = library
@@ -51,8 +48,8 @@ final class FunctionInstance: Sendable {
     ) {
         var logger = logger
         logger[metadataKey: "instance"] = "\(id)"
-        let threads = (0..<threadCount).map { HandlerThread(name: "describer-fn-\(id)-\($0)") }
-        threads[0].submit { [logger] in
+        let threads = HandlerThreads(name: "describer-fn-\(id)", count: threadCount)
+        threads.submit { [logger] in
             let started = MonotonicClock.now()
             let context = CallContext(logger: logger, isShuttingDown: isShuttingDown)
             var pointer: UnsafeMutableRawPointer?
@@ -68,7 +65,7 @@ final class FunctionInstance: Sendable {
                     reason = message
                 }
                 logger.error("Instance could not be created", metadata: ["reason": "\(reason)"])
-                for thread in threads { thread.stop() }
+                threads.stop()
                 completion(.failure(InvocationError(.initFailed, "the function could not start an instance: \(reason)")))
                 return
             }
@@ -83,19 +80,20 @@ final class FunctionInstance: Sendable {
     /// Processes `batch` on one of the instance's threads, completes each
     /// invocation, then calls `completion` with the call's duration.
     func run(_ batch: [Invocation], maxOutputBytes: Int, completion: @escaping @Sendable (Duration) -> Void) {
-        let index = threads.count == 1 ? 0 : nextThread.add(1, ordering: .relaxed).oldValue % threads.count
-        threads[index].submit { [self] in
+        threads.submit { [self] in
             let duration = process(batch, maxOutputBytes: maxOutputBytes)
             completion(duration)
         }
     }
 
-    /// Calls `describer_instance_destroy` on the instance's thread, then stops the threads.
-    func destroy() {
-        threads[0].submit { [self] in
+    /// Calls `describer_instance_destroy` on one of the instance's threads,
+    /// stops the threads, then calls `done`.
+    func destroy(_ done: @escaping @Sendable () -> Void = {}) {
+        threads.submit { [self] in
             library.destroy(handle.pointer)
             logger.debug("Instance destroyed")
-            for thread in threads { thread.stop() }
+            threads.stop()
+            done()
         }
     }
 
@@ -162,33 +160,29 @@ final class FunctionInstance: Sendable {
         return arena.withUnsafeBufferPointer { arenaBytes in
             let base = UnsafeRawPointer(arenaBytes.baseAddress!).assumingMemoryBound(to: CChar.self)
             return withUnsafeTemporaryAllocation(of: describer_request.self, capacity: batch.count) { requests in
+                // Each body's storage is retained for the call, so its bytes
+                // stay put without nesting one closure per request.
+                var storages: [Unmanaged<AnyObject>] = []
+                storages.reserveCapacity(batch.count)
                 for index in batch.indices {
                     var request = describer_request()
+                    batch[index].body.withUnsafeReadableBytesWithStorageManagement { bytes, storage in
+                        storages.append(storage.retain())
+                        request.data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                        request.size = bytes.count
+                    }
                     request.content_type = base + offsets[index].contentType
                     request.options_json = base + offsets[index].options
                     request.options_size = offsets[index].optionsSize
                     request.deadline_ns = batch[index].deadline
                     requests.initializeElement(at: index, to: request)
                 }
-                defer { requests.deinitialize() }
-                return withBodies(batch, from: 0, into: requests) { body(UnsafeBufferPointer(requests)) }
+                defer {
+                    requests.deinitialize()
+                    for storage in storages { storage.release() }
+                }
+                return body(UnsafeBufferPointer(requests))
             }
-        }
-    }
-
-    /// Nests `withUnsafeReadableBytes` so every body of the batch is borrowed
-    /// at once, filling in each request's data pointer on the way down.
-    private static func withBodies<R>(
-        _ batch: [Invocation],
-        from index: Int,
-        into requests: UnsafeMutableBufferPointer<describer_request>,
-        _ body: () -> R
-    ) -> R {
-        guard index < batch.count else { return body() }
-        return batch[index].body.withUnsafeReadableBytes { bytes in
-            requests[index].data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
-            requests[index].size = bytes.count
-            return withBodies(batch, from: index + 1, into: requests, body)
         }
     }
 }

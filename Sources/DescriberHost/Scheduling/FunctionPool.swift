@@ -91,9 +91,11 @@ final class FunctionPool: Sendable {
     }
 
     private func cancel(_ invocation: Invocation) {
+        // Complete first: an admission racing with this sees a completed
+        // invocation and drops it.
+        invocation.complete(.failure(InvocationError(.cancelled, "the caller went away")))
         let actions = state.withLock { state in state.remove(invocation) }
         perform(actions)
-        invocation.complete(.failure(InvocationError(.cancelled, "the caller went away")))
     }
 
     // MARK: Lifecycle
@@ -120,10 +122,23 @@ final class FunctionPool: Sendable {
         let giveUp = MonotonicClock.now() + grace.nanosecondsClamped
         while MonotonicClock.now() < giveUp {
             if state.withLock({ $0.isQuiet }) { break }
-            try? await Task.sleep(for: .milliseconds(5))
+            do { try await Task.sleep(for: .milliseconds(5)) } catch { break }
         }
         let actions = state.withLock { state in state.shutDown() }
-        perform(actions)
+        // Wait for the idle instances' destroy hooks, so functions can flush
+        // and release what they hold before the process exits.
+        var idle: [FunctionInstance] = []
+        for case .destroy(let instances) in actions { idle += instances }
+        perform(actions.filter { if case .destroy = $0 { false } else { true } })
+        await withTaskGroup(of: Void.self) { group in
+            for instance in idle {
+                group.addTask {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        instance.destroy { continuation.resume() }
+                    }
+                }
+            }
+        }
     }
 
     /// What `GET /v1/functions/{name}` and `/readyz` report.
@@ -168,7 +183,7 @@ final class FunctionPool: Sendable {
             optionsJSON: config.options.serialized,
             threadCount: library.capabilities.reentrant ? config.concurrency : 1,
             logger: logger,
-            isShuttingDown: { [weak self] in self?.state.withLock { !$0.accepting } ?? true }
+            isShuttingDown: { [weak self] in self?.state.withLock { $0.stopped } ?? true }
         ) { result in
             if case .success(let instance) = result {
                 self.metrics.coldStarts.increment()
@@ -271,6 +286,11 @@ extension FunctionPool {
         /// Invocations handed to an instance and not yet answered by it.
         var running: [ObjectIdentifier: Invocation] = [:]
         var accepting = true
+        /// Set once draining is over: instance creation may give up.
+        var stopped = false
+        /// After an instance failed to start while others serve, no new
+        /// start is attempted before this instant.
+        var startBackoffUntil: UInt64 = 0
         var nextInstanceID = 1
         /// An exponentially weighted average of a batch's execution time, to
         /// close a batch early enough for its earliest deadline.
@@ -310,6 +330,7 @@ extension FunctionPool {
         }
 
         mutating func admit(_ invocation: Invocation, now: UInt64, timers pool: FunctionPool) -> [Action] {
+            guard !invocation.isCompleted else { return [] }
             guard accepting else {
                 return [.fail([invocation], InvocationError(.unavailable, "the host is shutting down"))]
             }
@@ -336,7 +357,7 @@ extension FunctionPool {
         /// Requests that instances already free or starting will take without
         /// waiting for anything else; they do not count against the queue bound.
         private var provisionedCapacity: Int {
-            var free = starting
+            var free = starting * concurrency
             for slot in slots { free += concurrency - slot.running }
             return free * batchLimit
         }
@@ -354,7 +375,7 @@ extension FunctionPool {
             var actions: [Action] = []
             while !queue.isEmpty {
                 guard let slotIndex = freeSlot() else {
-                    let wanted = reserveStarts(forQueued: queue.count)
+                    let wanted = reserveStarts(forQueued: queue.count, now: now)
                     if wanted > 0 { actions.append(.start(wanted)) }
                     break
                 }
@@ -402,10 +423,12 @@ extension FunctionPool {
             return best
         }
 
-        /// Starts as many instances as the waiting work needs, within max_instances.
-        private mutating func reserveStarts(forQueued queued: Int) -> Int {
+        /// Starts as many instances as the waiting work needs, within
+        /// max_instances; none while backing off after a failed start.
+        private mutating func reserveStarts(forQueued queued: Int, now: UInt64) -> Int {
+            if !slots.isEmpty && now < startBackoffUntil { return 0 }
             var count = 0
-            while slots.count + starting < maxInstances, queued > starting * batchLimit {
+            while slots.count + starting < maxInstances, queued > starting * concurrency * batchLimit {
                 starting += 1
                 count += 1
             }
@@ -434,18 +457,26 @@ extension FunctionPool {
             var actions: [Action] = []
             switch result {
             case .success(let instance):
-                guard accepting else {
+                // While draining, an instance still serves what waits for it;
+                // batchFinished destroys it once the queue is empty.
+                guard !stopped, accepting || !queue.isEmpty else {
                     pool.updateGauges(self)
                     return [.destroy([instance])]
                 }
                 slots.append(Slot(instance: instance, running: 0, idleSince: now, fresh: !prewarmed))
                 armReaper(now: now, timers: pool)
             case .failure(let error):
-                // The requests that were waiting for this instance learn why it
-                // did not come; later ones may trigger another attempt.
-                var failed: [Invocation] = []
-                while failed.count < batchLimit, let next = queue.popFirst() { failed.append(next) }
-                if !failed.isEmpty { actions.append(.fail(failed, error)) }
+                if slots.isEmpty && starting == 0 {
+                    // Nothing else can serve the oldest requests: they learn
+                    // why; later ones trigger another attempt.
+                    var failed: [Invocation] = []
+                    while failed.count < batchLimit, let next = queue.popFirst() { failed.append(next) }
+                    if !failed.isEmpty { actions.append(.fail(failed, error)) }
+                } else {
+                    // Live instances keep serving the queue; retry later
+                    // rather than churn threads on a start that keeps failing.
+                    startBackoffUntil = now + 1_000_000_000
+                }
             }
             actions += dispatch(now: now, timers: pool)
             pool.updateGauges(self)
@@ -526,6 +557,13 @@ extension FunctionPool {
         mutating func reap(now: UInt64, timers pool: FunctionPool) -> [Action] {
             reaperTimer = nil
             var victims: [FunctionInstance] = []
+            // Queued work (a partial batch waiting to fill) is about to use
+            // the idle instances; look again later.
+            guard queue.isEmpty else {
+                let later = now + max(batchDelay, 1_000_000)
+                reaperTimer = (later, pool.schedule(at: later) { $0.reaperFired() })
+                return []
+            }
             let candidates = slots.indices
                 .filter { slots[$0].running == 0 && now >= slots[$0].idleSince + idleTimeout }
                 .sorted { slots[$0].idleSince < slots[$1].idleSince }
@@ -546,6 +584,7 @@ extension FunctionPool {
         /// ones are destroyed when their batch returns.
         mutating func shutDown() -> [Action] {
             accepting = false
+            stopped = true
             var actions: [Action] = []
             let waiting = Array(queue)
             queue.removeAll()
