@@ -75,7 +75,7 @@ extension CLITests {
         process.arguments = ["serve", "--port", "0", "--functions", try Self.functions()]
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DESCRIBER_") }
         let log = TestSupport.scratch + "/serve-\(UUID().uuidString).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardError = handle
         process.standardOutput = handle

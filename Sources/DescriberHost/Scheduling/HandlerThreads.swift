@@ -58,10 +58,7 @@ final class HandlerThreads: Sendable {
 
     /// Waits for the next item: lingers first, then parks. Nil once stopped and drained.
     private func next() -> WorkItem? {
-        let lingerUntil = uv_hrtime() + Self.lingerNanoseconds
-        while pending.load(ordering: .acquiring) == 0 && uv_hrtime() < lingerUntil {
-            sched_yield()
-        }
+        _ = Spin.wait(until: uv_hrtime() + Self.lingerNanoseconds) { pending.load(ordering: .acquiring) > 0 }
         condition.lock(whenValue: 1)
         guard !items.isEmpty else {
             // Only `stopping` keeps the value at 1 with an empty queue.

@@ -89,6 +89,9 @@ final class Invocation: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Mirrors `state.completed`, so that a caller polling for its answer
+    /// never contends for the lock the completing thread needs.
+    private let completedFlag = Atomic<Bool>(false)
 
     /// Written by the pool while it holds its own lock, read when the batch is
     /// built; the pool's lock orders those accesses.
@@ -104,7 +107,7 @@ final class Invocation: Sendable {
         self.deadline = deadline
     }
 
-    var isCompleted: Bool { state.withLock { $0.completed } }
+    var isCompleted: Bool { completedFlag.load(ordering: .acquiring) }
 
     /// Attaches the waiting caller. If the invocation already completed (a
     /// race with a very fast answer), resumes at once.
@@ -123,6 +126,7 @@ final class Invocation: Sendable {
         let (won, continuation) = state.withLock { state -> (Bool, UnsafeContinuation<InvocationOutput, any Error>?) in
             if state.completed { return (false, nil) }
             state.completed = true
+            completedFlag.store(true, ordering: .releasing)
             let continuation = state.continuation
             state.continuation = nil
             if continuation == nil { state.result = result }
