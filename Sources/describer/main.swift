@@ -22,6 +22,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "Folder holding one sub-folder per function (overrides functions_directory).")
     var functions: String?
 
+    @Option(name: .long, help: "Folder holding the voice profiles, NAME.yaml each (overrides voices_directory).")
+    var voices: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -30,6 +33,7 @@ struct ConfigOptions: ParsableArguments {
         if path == nil, FileManager.default.fileExists(atPath: "describer.yaml") { path = "describer.yaml" }
         var hostConfig = try HostConfig.load(path: path, environment: ProcessInfo.processInfo.environment)
         if let functions { hostConfig.functionsDirectory = functions }
+        if let voices { hostConfig.voicesDirectory = voices }
         return hostConfig
     }
 
@@ -58,7 +62,8 @@ struct Serve: AsyncParsableCommand {
         if let host { config.host = host }
         if let port { config.port = port }
         let functionHost = try FunctionHost(config: config, logger: logger)
-        let app = buildApplication(host: functionHost, logger: logger)
+        let voices = try VoiceLibrary.load(directory: config.voicesDirectory)
+        let app = buildApplication(host: functionHost, voices: voices, logger: logger)
         try await app.runService()
     }
 }

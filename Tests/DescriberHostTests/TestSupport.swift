@@ -25,12 +25,13 @@ enum TestSupport {
     private static let built = Mutex<[String: String]>([:])
 
     /// Compiles `source` with `defines` into a shared library, once per variant.
-    static func library(_ variant: String, source: String = fixtureSource, defines: [String] = [], extraFlags: [String] = []) throws -> String {
+    /// `libraries` (`-l…`) follow the sources, as the linker needs.
+    static func library(_ variant: String, source: String = fixtureSource, defines: [String] = [], extraFlags: [String] = [], libraries: [String] = []) throws -> String {
         try built.withLock { built in
             if let path = built[variant] { return path }
             let output = "\(scratch)/lib\(variant).so"
             let arguments = ["-std=c11", "-O1", "-fPIC", "-shared", "-fvisibility=hidden", "-Wl,-z,now", "-I", headerDirectory]
-                + defines.map { "-D" + $0 } + extraFlags + ["-o", output, source]
+                + defines.map { "-D" + $0 } + extraFlags + ["-o", output, source] + libraries
             try run("/usr/bin/cc", arguments)
             built[variant] = output
             return output

@@ -27,6 +27,13 @@ enum FileSystem {
             .sorted()
     }
 
+    /// Names of the regular files in `path` ending in `.extension`, sorted.
+    static func files(in path: String, withExtension fileExtension: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: path)
+            .filter { !$0.hasPrefix(".") && $0.hasSuffix("." + fileExtension) && !isDirectory(path + "/" + $0) }
+            .sorted()
+    }
+
     static func absolute(_ path: String) -> String {
         URL(fileURLWithPath: path).standardizedFileURL.path
     }

@@ -8,6 +8,7 @@
 ///   max_body_size: 20MiB     # default input limit for every function
 ///   shutdown_grace: 10s      # how long in-flight work may drain on SIGTERM
 /// functions_directory: functions
+/// voices_directory: voices   # speech voice profiles, one NAME.yaml each
 /// functions:                 # per-function overrides of any manifest key
 ///   echo:
 ///     scaling: { max_instances: 8 }
@@ -20,6 +21,8 @@ public struct HostConfig: Sendable {
     public var shutdownGrace: Duration
     /// Folder holding one sub-folder per function.
     public var functionsDirectory: String
+    /// Folder holding the speech voice profiles (`NAME.yaml`).
+    public var voicesDirectory: String
     /// Overrides per function name, laid over the manifests.
     public var functionOverrides: [String: ConfigNode]
 
@@ -31,6 +34,7 @@ public struct HostConfig: Sendable {
         maxBodySize: Int = HostConfig.defaultBodyLimit,
         shutdownGrace: Duration = .seconds(10),
         functionsDirectory: String = "functions",
+        voicesDirectory: String = "voices",
         functionOverrides: [String: ConfigNode] = [:]
     ) {
         self.host = host
@@ -38,6 +42,7 @@ public struct HostConfig: Sendable {
         self.maxBodySize = maxBodySize
         self.shutdownGrace = shutdownGrace
         self.functionsDirectory = functionsDirectory
+        self.voicesDirectory = voicesDirectory
         self.functionOverrides = functionOverrides
     }
 
@@ -45,18 +50,23 @@ public struct HostConfig: Sendable {
     /// - Parameter baseDirectory: relative paths in a config file are resolved against its folder.
     public init(node: ConfigNode, baseDirectory: String?) throws(ConfigError) {
         let root = try ConfigMapping(node, path: [], fallbackOrigin: node.origin)
-        try root.rejectUnknownKeys(["server", "functions_directory", "functions"])
+        try root.rejectUnknownKeys(["server", "functions_directory", "voices_directory", "functions"])
         let server = try root.mapping("server")
         try server.rejectUnknownKeys(["host", "port", "max_body_size", "shutdown_grace"])
         self.host = try server.string("host") ?? "127.0.0.1"
         self.port = try server.int("port", default: 8080, in: 0...65535)
         self.maxBodySize = try server.byteCount("max_body_size", default: Self.defaultBodyLimit, in: 1...(1 << 40))
         self.shutdownGrace = try server.duration("shutdown_grace", default: .seconds(10), in: .zero...(.seconds(3600)))
-        var directory = try root.string("functions_directory") ?? "functions"
-        if !directory.hasPrefix("/"), let baseDirectory, root["functions_directory"]?.origin.line != nil {
-            directory = baseDirectory + "/" + directory
+        func directory(_ key: String, default defaultValue: String) throws(ConfigError) -> String {
+            let directory = try root.string(key) ?? defaultValue
+            // A path written in the file is relative to the file, not to the working directory.
+            if !directory.hasPrefix("/"), let baseDirectory, root[key]?.origin.line != nil {
+                return baseDirectory + "/" + directory
+            }
+            return directory
         }
-        self.functionsDirectory = directory
+        self.functionsDirectory = try directory("functions_directory", default: "functions")
+        self.voicesDirectory = try directory("voices_directory", default: "voices")
         let functions = try root.mapping("functions")
         var overrides: [String: ConfigNode] = [:]
         for key in functions.keys {

@@ -2,7 +2,6 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Prometheus
-import Logging
 import NIOCore
 import ServiceLifecycle
 
@@ -22,10 +21,12 @@ extension HTTPField.Name {
 ///   the deadline. The answer carries the function's output and content
 ///   type, `X-Describer-Cold-Start` and `Server-Timing`.
 /// - `GET /v1/functions`, `GET /v1/functions/{name}` — state and effective configuration.
+/// - `POST /v1/speak` — text in, WAV out (`?voice=`, `?rate=`, `?format=json`).
+/// - `GET /v1/voices` — the voice profiles.
 /// - `GET /metrics` — Prometheus text.
 /// - `GET /healthz` (the process answers) and `GET /readyz` (pre-warm done, not shutting down).
-public func buildApplication(host: FunctionHost, logger: Logger) -> some ApplicationProtocol {
-    let router = buildRouter(host: host)
+public func buildApplication(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: []), logger: Logger) -> some ApplicationProtocol {
+    let router = buildRouter(host: host, voices: voices)
     return Application(
         router: router,
         configuration: .init(address: .hostname(host.config.host, port: host.config.port), serverName: "describer"),
@@ -35,13 +36,16 @@ public func buildApplication(host: FunctionHost, logger: Logger) -> some Applica
 }
 
 /// The router alone, for tests and for embedding.
-public func buildRouter(host: FunctionHost) -> Router<BasicRequestContext> {
+public func buildRouter(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: [])) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: JSONErrorMiddleware())
     let routes = FunctionRoutes(host: host)
     router.post("/v1/functions/:name/invoke", use: routes.invoke)
     router.get("/v1/functions", use: routes.list)
     router.get("/v1/functions/:name", use: routes.show)
+    let speech = SpeechRoutes(speaker: Speaker(host: host, voices: voices))
+    router.post("/v1/speak", use: speech.speak)
+    router.get("/v1/voices", use: speech.voices)
     router.get("/metrics", use: routes.metrics)
     router.get("/healthz", use: routes.health)
     router.get("/readyz", use: routes.ready)

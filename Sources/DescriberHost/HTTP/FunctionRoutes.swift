@@ -14,23 +14,8 @@ struct FunctionRoutes: Sendable {
             throw APIError(InvocationError(.unknownFunction, "no function named '\(name)' (available: \(host.entries.keys.sorted().joined(separator: ", ")))"))
         }
         let limit = entry.pool?.limits.maxInputBytes ?? host.config.maxBodySize
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
-            throw APIError(InvocationError(.payloadTooLarge, "the body is \(declared) bytes; '\(name)' accepts at most \(limit)"))
-        }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw APIError(InvocationError(.payloadTooLarge, "the body is larger than the \(limit) bytes '\(name)' accepts"))
-        }
-        var timeout: Duration?
-        if let header = request.headers[.timeoutMilliseconds] {
-            // Bounded before it becomes a Duration: the host compares it with the maximum.
-            guard let milliseconds = Int(header), milliseconds > 0, milliseconds <= 86_400_000 * 366 else {
-                throw APIError(InvocationError(.badOption, "X-Describer-Timeout-Ms must be a whole number of milliseconds between 1 and a year, got '\(header)'"))
-            }
-            timeout = .milliseconds(milliseconds)
-        }
+        let body = try await request.collectInput(upTo: limit, for: name)
+        let timeout = try request.requestedTimeout()
         let options = request.uri.query == nil ? [] : request.uri.queryParameters.map { (String($0.key).percentDecoded ?? String($0.key), String($0.value)) }
         let invocation = InvocationRequest(
             body: body,
@@ -44,12 +29,7 @@ struct FunctionRoutes: Sendable {
         } catch {
             throw APIError(error)
         }
-        let headers: HTTPFields = [
-            .contentType: output.contentType,
-            .coldStart: output.coldStart ? "true" : "false",
-            .serverTiming: output.timings.serverTimingHeader,
-        ]
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: output.body))
+        return Response(output)
     }
 
     @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -88,7 +68,7 @@ struct FunctionRoutes: Sendable {
     }
 
     private func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.serialized)))
+        Response(json: value, status: status)
     }
 }
 
