@@ -26,7 +26,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "DescriberHost", dependencies: [
-            "CDescriberFunction", "CLibUV",
+            "CDescriberFunction", "CImageDecode", "CLibUV",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
@@ -39,6 +39,12 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: swiftSettings),
         .target(name: "CDescriberFunction"),
+        // JPEG and PNG decoding. C, not Swift, because libjpeg and libpng report
+        // errors with setjmp/longjmp, which must never cross Swift frames.
+        // Debian: libjpeg-dev (libjpeg-turbo) and libpng-dev.
+        .target(name: "CImageDecode", linkerSettings: [
+            .linkedLibrary("jpeg"), .linkedLibrary("png16"),
+        ]),
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .executableTarget(name: "describer", dependencies: [
             "DescriberHost",
@@ -46,11 +52,13 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         // Benchmarks (see BENCHMARKS.md); no extra dependencies, so users resolve nothing more.
         .executableTarget(name: "describer-bench", dependencies: [
-            "DescriberHost", "CDescriberFunction", "CLibUV",
+            "DescriberHost", "CDescriberFunction", "CJPEGBaseline", "CLibUV",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
         ], path: "Benchmarks/describer-bench", swiftSettings: swiftSettings),
+        // The decode benchmark's baseline: libjpeg's bare decode loop.
+        .target(name: "CJPEGBaseline", path: "Benchmarks/CJPEGBaseline", linkerSettings: [.linkedLibrary("jpeg")]),
         .testTarget(name: "DescriberHostTests", dependencies: [
             "DescriberHost",
             // The CLI tests run the built executable.

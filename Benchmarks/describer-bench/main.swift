@@ -3,6 +3,8 @@
 //   describer-bench overhead ECHO_LIBRARY   warm in-process invocation vs calling the C function directly
 //   describer-bench coldstart ECHO_LIBRARY  cold start of an instance vs a warm invocation
 //   describer-bench serve ECHO_LIBRARY PORT the real application plus a bare Hummingbird route, for wrk
+//   describer-bench decode JPEG [SOURCE]    image decoding vs libjpeg and djpeg; DCT scaling on a 12 MP image
+//                                           made from SOURCE (see DecodeBenchmark.swift)
 //
 // Build with `swift build -c release --product describer-bench`; Benchmarks/run.sh runs everything.
 import CDescriberFunction
@@ -15,7 +17,7 @@ import NIOCore
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 3 else {
-    FileHandle.standardError.write(Data("usage: describer-bench overhead|coldstart|serve ECHO_LIBRARY [PORT]\n".utf8))
+    FileHandle.standardError.write(Data("usage: describer-bench overhead|coldstart|serve ECHO_LIBRARY [PORT]\n       describer-bench decode JPEG [SOURCE_JPEG]\n".utf8))
     exit(2)
 }
 let mode = arguments[1]
@@ -195,6 +197,9 @@ case "serve":
         logger: logger
     )
     try await app.runService()
+
+case "decode":
+    try DecodeBenchmark.run(arguments)
 
 default:
     FileHandle.standardError.write(Data("unknown mode \(mode)\n".utf8))

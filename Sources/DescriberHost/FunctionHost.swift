@@ -146,10 +146,10 @@ public final class FunctionHost: Sendable {
                 "does not process batches (no DESCRIBER_CAP_BATCH), so batching.max_batch_size must be 1, not \(config.maxBatchSize)"
             )
         }
-        if case .rgb8 = capabilities.input {
+        if case .rgb8 = capabilities.input, FunctionPool.imageContentTypes(accepting: config.acceptedContentTypes).isEmpty {
             throw LibraryLoadError(
                 .badCapability, path: config.libraryPath,
-                "wants decoded RGB8 pixels; this host build passes raw bytes only (image decoding is not built yet)"
+                "wants decoded RGB8 pixels, but input.content_types (\(config.acceptedContentTypes.joined(separator: ", "))) admits none of the formats the host decodes (\(ImageFormat.decodableMediaTypes.joined(separator: ", ")))"
             )
         }
     }

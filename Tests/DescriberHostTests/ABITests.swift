@@ -72,11 +72,11 @@ import Testing
         let host = try TestSupport.host([
             "concurrent": TestSupport.manifest(library: plain, "scaling: { concurrency: 2 }"),
             "batched": TestSupport.manifest(library: plain, "batching: { max_batch_size: 4 }"),
-            "pixels": TestSupport.manifest(library: rgb),
+            "pixels": TestSupport.manifest(library: rgb, "input: { content_types: [text/plain] }"),
         ])
         #expect(host.entries["concurrent"]?.problem?.contains("is not reentrant (no DESCRIBER_CAP_REENTRANT), so scaling.concurrency must be 1, not 2") == true)
         #expect(host.entries["batched"]?.problem?.contains("does not process batches (no DESCRIBER_CAP_BATCH)") == true)
-        #expect(host.entries["pixels"]?.problem?.contains("wants decoded RGB8 pixels") == true)
+        #expect(host.entries["pixels"]?.problem?.contains("wants decoded RGB8 pixels, but input.content_types (text/plain) admits none") == true)
     }
 
     @Test func aRefusedLibraryDoesNotStopTheOthers() async throws {

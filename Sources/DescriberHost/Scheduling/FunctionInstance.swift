@@ -97,10 +97,21 @@ final class FunctionInstance: Sendable {
         }
     }
 
+    /// The limits applied to every image an RGB8 function receives.
+    static let imageLimits = ImageLimits()
+
     private func process(_ batch: [Invocation], maxOutputBytes: Int) -> Duration {
-        let context = CallContext(logger: logger, invocations: batch, maxOutputBytes: maxOutputBytes)
+        // Decoding counts as execution: it is this call's work, on this
+        // instance's thread, and the caller waits for it like for the function.
         let started = MonotonicClock.now()
-        let status = Self.withRequests(batch) { requests in
+        var batch = batch
+        var images: [RGBImage]?
+        if case .rgb8(let maxWidth, let maxHeight) = library.capabilities.input {
+            (batch, images) = Self.decodeImages(batch, maxWidth: maxWidth, maxHeight: maxHeight)
+            guard !batch.isEmpty else { return Duration.between(started, MonotonicClock.now()) }
+        }
+        let context = CallContext(logger: logger, invocations: batch, maxOutputBytes: maxOutputBytes)
+        let status = Self.withRequests(batch, images: images) { requests in
             context.withOpaquePointer { call in
                 library.process(handle.pointer, call, requests.baseAddress, requests.count)
             }
@@ -141,16 +152,44 @@ final class FunctionInstance: Sendable {
         }
     }
 
+    /// Decodes each invocation's body for an RGB8 function, here on the
+    /// instance's thread because decoding blocks. An invocation whose image
+    /// fails completes with that error at once and leaves the batch; one
+    /// that already completed (its deadline passed or its caller left while
+    /// it waited) is dropped without decoding.
+    private static func decodeImages(_ batch: [Invocation], maxWidth: Int, maxHeight: Int) -> ([Invocation], [RGBImage]) {
+        var decoded: [Invocation] = []
+        var images: [RGBImage] = []
+        decoded.reserveCapacity(batch.count)
+        images.reserveCapacity(batch.count)
+        for invocation in batch where !invocation.isCompleted {
+            do throws(ImageError) {
+                let image = try ImageDecoder.decode(invocation.body, limits: imageLimits, maxWidth: maxWidth, maxHeight: maxHeight)
+                decoded.append(invocation)
+                images.append(image)
+            } catch {
+                invocation.complete(.failure(InvocationError(error)))
+            }
+        }
+        return (decoded, images)
+    }
+
+    /// The content type of every RGB8 request.
+    static let rgb8ContentType = "application/x-describer-rgb8"
+
     /// Lays the batch out as `describer_request`s whose pointers stay valid
-    /// for the duration of `body`: bodies are borrowed from their buffers,
-    /// strings are copied into one NUL-separated arena.
-    private static func withRequests<R>(_ batch: [Invocation], _ body: (UnsafeBufferPointer<describer_request>) -> R) -> R {
+    /// for the duration of `body`: bodies (or, for an RGB8 function, the
+    /// decoded `images`) are borrowed from their buffers, strings are copied
+    /// into one NUL-separated arena.
+    private static func withRequests<R>(
+        _ batch: [Invocation], images: [RGBImage]?, _ body: (UnsafeBufferPointer<describer_request>) -> R
+    ) -> R {
         var arena: [UInt8] = []
         var offsets: [(contentType: Int, options: Int, optionsSize: Int)] = []
         offsets.reserveCapacity(batch.count)
         for invocation in batch {
             let contentType = arena.count
-            arena.append(contentsOf: invocation.contentType.utf8)
+            arena.append(contentsOf: (images == nil ? invocation.contentType : rgb8ContentType).utf8)
             arena.append(0)
             let options = arena.count
             arena.append(contentsOf: invocation.optionsJSON.utf8)
@@ -166,10 +205,16 @@ final class FunctionInstance: Sendable {
                 storages.reserveCapacity(batch.count)
                 for index in batch.indices {
                     var request = describer_request()
-                    batch[index].body.withUnsafeReadableBytesWithStorageManagement { bytes, storage in
+                    let input = images?[index].pixels ?? batch[index].body
+                    input.withUnsafeReadableBytesWithStorageManagement { bytes, storage in
                         storages.append(storage.retain())
                         request.data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
                         request.size = bytes.count
+                    }
+                    if let image = images?[index] {
+                        request.width = UInt32(image.width)
+                        request.height = UInt32(image.height)
+                        request.stride = UInt32(image.stride)
                     }
                     request.content_type = base + offsets[index].contentType
                     request.options_json = base + offsets[index].options

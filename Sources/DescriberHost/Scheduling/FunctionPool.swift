@@ -46,15 +46,24 @@ final class FunctionPool: Sendable {
         var limit = library.capabilities.batch ? config.maxBatchSize : 1
         if let own = library.capabilities.maxBatchSize { limit = min(limit, own) }
         self.batchLimit = max(1, limit)
+        // An RGB8 function receives pixels the host decoded, so what it can
+        // take is what the manifest admits and the host decodes.
+        let isImage = if case .rgb8 = library.capabilities.input { true } else { false }
         self.limits = Limits(
             maxInputBytes: config.maxInputBytes,
-            acceptsAnyContentType: config.acceptedContentTypes.contains("*/*"),
-            contentTypes: config.acceptedContentTypes,
+            acceptsAnyContentType: !isImage && config.acceptedContentTypes.contains("*/*"),
+            contentTypes: isImage ? Self.imageContentTypes(accepting: config.acceptedContentTypes) : config.acceptedContentTypes,
             requestOptions: config.requestOptions,
             defaultTimeout: config.defaultTimeout,
             maximumTimeout: config.maximumTimeout
         )
         self.state = Mutex(State(config: config, batchLimit: batchLimit))
+    }
+
+    /// The decodable image media types that `patterns` (a manifest's
+    /// `input.content_types`) admit.
+    static func imageContentTypes(accepting patterns: [String]) -> [String] {
+        ImageFormat.decodableMediaTypes.filter { MediaType.matches($0, patterns: patterns) }
     }
 
     // MARK: Invoking

@@ -21,6 +21,14 @@ public struct InvocationError: Error, Sendable, Equatable, CustomStringConvertib
         public static let unavailable = Code(rawValue: "function_unavailable")
         public static let deadlineExceeded = Code(rawValue: "deadline_exceeded")
         public static let cancelled = Code(rawValue: "cancelled")
+        /// For RGB8 functions: the input has no JPEG or PNG signature, or is corrupt.
+        public static let notAnImage = Code(rawValue: ImageError.Code.notAnImage.rawValue)
+        /// For RGB8 functions: a recognised image format (GIF, WebP, …) or feature the host does not decode.
+        public static let unsupportedFormat = Code(rawValue: ImageError.Code.unsupportedFormat.rawValue)
+        /// For RGB8 functions: the image data ends early.
+        public static let truncatedImage = Code(rawValue: ImageError.Code.truncatedImage.rawValue)
+        /// For RGB8 functions: over the pixel or byte limit.
+        public static let imageTooLarge = Code(rawValue: ImageError.Code.imageTooLarge.rawValue)
     }
 
     public var code: Code
@@ -34,13 +42,18 @@ public struct InvocationError: Error, Sendable, Equatable, CustomStringConvertib
         self.retryAfterSeconds = retryAfterSeconds
     }
 
+    /// The host could not decode an RGB8 function's input.
+    public init(_ error: ImageError) {
+        self.init(Code(rawValue: error.code.rawValue), error.message)
+    }
+
     /// The HTTP status for this error.
     public var httpStatus: Int {
         switch code {
-        case .badOption, .invalidInput: 400
+        case .badOption, .invalidInput, .notAnImage, .truncatedImage: 400
         case .unknownFunction: 404
-        case .payloadTooLarge: 413
-        case .unsupportedMediaType: 415
+        case .payloadTooLarge, .imageTooLarge: 413
+        case .unsupportedMediaType, .unsupportedFormat: 415
         case .queueFull: 429
         case .cancelled: 499
         case .functionFailed, .initFailed: 502
