@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "describer", targets: ["describer"]),
+        .executable(name: "speak-this-image", targets: ["speak-this-image"]),
         .library(name: "DescriberHost", targets: ["DescriberHost"]),
     ],
     dependencies: [
@@ -50,6 +51,12 @@ let package = Package(
             "DescriberHost",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
+        .executableTarget(name: "speak-this-image", dependencies: [
+            "DescriberHost",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], swiftSettings: swiftSettings),
         // Benchmarks (see BENCHMARKS.md); no extra dependencies, so users resolve nothing more.
         .executableTarget(name: "describer-bench", dependencies: [
             "DescriberHost", "CDescriberFunction", "CJPEGBaseline", "CLibUV",
@@ -61,8 +68,8 @@ let package = Package(
         .target(name: "CJPEGBaseline", path: "Benchmarks/CJPEGBaseline", linkerSettings: [.linkedLibrary("jpeg")]),
         .testTarget(name: "DescriberHostTests", dependencies: [
             "DescriberHost",
-            // The CLI tests run the built executable.
-            "describer",
+            // The CLI tests run the built executables.
+            "describer", "speak-this-image",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),

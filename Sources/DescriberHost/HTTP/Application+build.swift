@@ -21,6 +21,7 @@ extension HTTPField.Name {
 ///   the deadline. The answer carries the function's output and content
 ///   type, `X-Describer-Cold-Start` and `Server-Timing`.
 /// - `GET /v1/functions`, `GET /v1/functions/{name}` — state and effective configuration.
+/// - `POST /v1/describe` — a photo in, its description out (JSON, or WAV with `Accept: audio/wav`).
 /// - `POST /v1/speak` — text in, WAV out (`?voice=`, `?rate=`, `?format=json`).
 /// - `GET /v1/voices` — the voice profiles.
 /// - `GET /metrics` — Prometheus text.
@@ -43,7 +44,9 @@ public func buildRouter(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(
     router.post("/v1/functions/:name/invoke", use: routes.invoke)
     router.get("/v1/functions", use: routes.list)
     router.get("/v1/functions/:name", use: routes.show)
-    let speech = SpeechRoutes(speaker: Speaker(host: host, voices: voices))
+    let speaker = Speaker(host: host, voices: voices)
+    let speech = SpeechRoutes(speaker: speaker)
+    router.post("/v1/describe", use: DescribeRoutes(describer: ImageDescriber(host: host), speaker: speaker).describe)
     router.post("/v1/speak", use: speech.speak)
     router.get("/v1/voices", use: speech.voices)
     router.get("/metrics", use: routes.metrics)

@@ -1,0 +1,150 @@
+import Foundation
+import NIOCore
+
+/// Describes a photo by running the installed describing functions side by
+/// side and composing their answers into one spoken description.
+///
+/// The describing functions, in the order they are spoken:
+/// - `caption`: the scene, and the photo's quality verdict;
+/// - `ocr`: the text in the photo.
+/// Each is used when it is installed and ready; a photo is described by
+/// whichever of them are. Their contract (see functions/README.md): answer
+/// `application/json` with at least `{"text": "…"}`, optionally
+/// `"quality": {"usable": false, "problems": ["too dark"], "advice": "…"}`,
+/// and accept a `verbosity` request option if they declare one.
+public struct ImageDescriber: Sendable {
+    public static let describingFunctions = ["caption", "ocr"]
+
+    public let host: FunctionHost
+
+    public init(host: FunctionHost) { self.host = host }
+
+    /// The describing functions this host can run now.
+    public var installedFunctions: [String] {
+        Self.describingFunctions.filter { host.entries[$0]?.pool != nil }
+    }
+
+    public func describe(_ image: ByteBuffer, verbosity: Verbosity = .normal, timeout: Duration? = nil) async throws(DescribeError) -> Description {
+        let format = image.withUnsafeReadableBytes { ImageFormat.sniff($0) }
+        guard let format, format.isDecodable else {
+            throw DescribeError(.notAnImage, Self.notAnImageMessage(image, format))
+        }
+        let functions = installedFunctions
+        guard !functions.isEmpty else {
+            throw DescribeError(.describingFailed, "No describing functions are installed (looked for \(Self.describingFunctions.joined(separator: " and "))).")
+        }
+        let started = ContinuousClock.now
+        let results = await withTaskGroup(of: (Int, String, Result<InvocationOutput, InvocationError>, Duration).self) { group in
+            for (index, name) in functions.enumerated() {
+                group.addTask {
+                    let began = ContinuousClock.now
+                    var options: [(String, String)] = []
+                    if host.entries[name]?.config?.requestOptions["verbosity"] != nil { options.append(("verbosity", verbosity.rawValue)) }
+                    let request = InvocationRequest(body: image, contentType: format == .png ? "image/png" : "image/jpeg", options: options, timeout: timeout)
+                    do throws(InvocationError) {
+                        return (index, name, .success(try await host.invoke(name, request)), ContinuousClock.now - began)
+                    } catch {
+                        return (index, name, .failure(error), ContinuousClock.now - began)
+                    }
+                }
+            }
+            var collected: [(Int, String, Result<InvocationOutput, InvocationError>, Duration)] = []
+            for await result in group { collected.append(result) }
+            return collected.sorted { $0.0 < $1.0 }
+        }
+        var parts: [Description.Part] = []
+        var problems: [String] = []
+        var advice: [String] = []
+        var usable = true
+        var timings: [String: Double] = [:]
+        var failures: [InvocationError] = []
+        for (_, name, result, duration) in results {
+            timings[name] = duration.milliseconds
+            switch result {
+            case .success(let output):
+                guard let answer = try? JSONDecoder().decode(FunctionAnswer.self, from: Data(output.body.readableBytesView)) else {
+                    failures.append(InvocationError(.functionFailed, "\(name) answered something other than its JSON description"))
+                    continue
+                }
+                if let quality = answer.quality, !quality.usable {
+                    usable = false
+                    problems += quality.problems
+                    if let text = quality.advice, !text.isEmpty { advice.append(text) }
+                }
+                let text = answer.text.trimmingCharacters(in: .whitespacesAndNewlines)
+                if !text.isEmpty { parts.append(Description.Part(function: name, text: text)) }
+            case .failure(let error):
+                // The image itself is bad: every function would say the same.
+                if Self.imageProblems.contains(error.code) {
+                    throw DescribeError(.notAnImage, "The file could not be read as a picture: \(error.message).", underlying: error)
+                }
+                failures.append(error)
+            }
+        }
+        timings["total"] = (ContinuousClock.now - started).milliseconds
+        if parts.isEmpty && usable, let first = failures.first {
+            throw DescribeError(.describingFailed, "Describing the photo failed: \(first.message).", underlying: first)
+        }
+        let spoken: String
+        if !usable {
+            // Honesty over guessing: an unusable photo gets the verdict and
+            // the advice, never a scene made up from bad pixels.
+            spoken = Self.sentence("The photo is \(Self.list(problems)) to describe reliably.") + (advice.isEmpty ? "" : " " + advice.joined(separator: " "))
+        } else {
+            spoken = parts.map { part in
+                part.function == "ocr" ? Self.sentence("Text in the photo: \(part.text)") : Self.sentence(part.text)
+            }.joined(separator: " ")
+        }
+        return Description(spokenText: spoken.isEmpty ? "Nothing could be made out in the photo." : spoken, usable: usable, problems: problems, parts: usable ? parts : [], timings: timings)
+    }
+
+    /// Failures that mean the file itself cannot be used as a picture.
+    static let imageProblems: Set<InvocationError.Code> = [
+        .notAnImage, .truncatedImage, .imageTooLarge, .unsupportedFormat, .invalidInput, .unsupportedMediaType, .payloadTooLarge,
+    ]
+
+    /// What describing functions answer.
+    struct FunctionAnswer: Decodable {
+        var text: String
+        var quality: Quality?
+
+        struct Quality: Decodable {
+            var usable: Bool
+            var problems: [String]
+            var advice: String?
+        }
+    }
+
+    static func sentence(_ text: String) -> String {
+        guard let last = text.last else { return text }
+        return ".!?".contains(last) ? text : text + "."
+    }
+
+    /// "too dark", "too dark and too blurry", "too dark, too bright and too blurry".
+    static func list(_ items: [String]) -> String {
+        switch items.count {
+        case 0: "not good enough"
+        case 1: items[0]
+        default: items.dropLast().joined(separator: ", ") + " and " + items.last!
+        }
+    }
+
+    static func notAnImageMessage(_ bytes: ByteBuffer, _ format: ImageFormat?) -> String {
+        if bytes.readableBytes == 0 { return "The file is empty." }
+        if let format {
+            return "The file is a \(format.name) picture; only JPEG and PNG photos can be described."
+        }
+        let prefix = bytes.getBytes(at: bytes.readerIndex, length: min(512, bytes.readableBytes)) ?? []
+        if String(validating: prefix, as: UTF8.self) != nil {
+            return "The file is text, not a picture."
+        }
+        return "The file is not a picture (not a JPEG or PNG image)."
+    }
+}
+
+extension Duration {
+    var milliseconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+}

@@ -1,0 +1,69 @@
+import DescriberHost
+import Foundation
+import Logging
+
+/// Where this installation's functions and voices live, and the embedded host.
+///
+/// A user runs `speak-this-image` from anywhere, so the folders are found
+/// next to the program: the nearest folder above the executable holding
+/// both `functions/` and `voices/` (a source checkout, where the program is
+/// `.build/release/speak-this-image`), unless named by option or by
+/// `DESCRIBER_FUNCTIONS_DIRECTORY` / `DESCRIBER_VOICES_DIRECTORY`.
+struct Installation {
+    let functionsDirectory: String
+    let voicesDirectory: String
+
+    init(functions: String?, voices: String?) {
+        let environment = ProcessInfo.processInfo.environment
+        let root = Self.root()
+        functionsDirectory = functions ?? environment["DESCRIBER_FUNCTIONS_DIRECTORY"] ?? (root.map { $0 + "/functions" } ?? "functions")
+        voicesDirectory = voices ?? environment["DESCRIBER_VOICES_DIRECTORY"] ?? (root.map { $0 + "/voices" } ?? "voices")
+    }
+
+    static func root() -> String? {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        if let executable = Bundle.main.executableURL { directory = executable.resolvingSymlinksInPath().deletingLastPathComponent() }
+        for _ in 0..<6 {
+            let candidate = directory.path
+            if FileManager.default.fileExists(atPath: candidate + "/functions"), FileManager.default.fileExists(atPath: candidate + "/voices") {
+                return candidate
+            }
+            directory.deleteLastPathComponent()
+        }
+        return nil
+    }
+
+    func voiceLibrary() throws -> VoiceLibrary {
+        do {
+            return try VoiceLibrary.load(directory: voicesDirectory)
+        } catch {
+            throw Failure.speech("The voice profiles cannot be used: \(error).")
+        }
+    }
+
+    /// Starts the function host embedded in this process (quietly: a
+    /// screen-reader user hears only the description), runs `body`, and
+    /// stops the host.
+    func withHost<T>(_ body: (FunctionHost) async throws -> T) async throws -> T {
+        var logger = Logger(label: "speak-this-image")
+        logger.logLevel = .critical
+        var config = HostConfig()
+        config.functionsDirectory = functionsDirectory
+        config.voicesDirectory = voicesDirectory
+        let host: FunctionHost
+        do {
+            host = try FunctionHost(config: config, logger: logger)
+        } catch {
+            throw Failure.describing("The functions cannot be loaded: \(error).")
+        }
+        await host.start()
+        do {
+            let result = try await body(host)
+            await host.shutdown()
+            return result
+        } catch {
+            await host.shutdown()
+            throw error
+        }
+    }
+}

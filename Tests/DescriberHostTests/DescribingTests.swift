@@ -1,0 +1,161 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+@testable import DescriberHost
+
+/// The `caption` function's quality gate and scene text, and the describer
+/// that composes the describing functions' answers.
+@Suite struct DescribingTests {
+    static let captionDirectory = TestSupport.packageRoot + "/functions/caption"
+    static let images = TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/images"
+    static let degraded = TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/quality"
+
+    static func captionManifest() throws -> String {
+        let library = try TestSupport.library(
+            "caption", source: captionDirectory + "/caption.c", extraFlags: [captionDirectory + "/image_facts.c"], libraries: ["-lm"]
+        )
+        return try String(contentsOfFile: captionDirectory + "/function.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "library: libcaption.so", with: "library: \(library)")
+    }
+
+    static func file(_ path: String) throws -> ByteBuffer {
+        ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    struct Answer: Decodable {
+        var text: String
+        var quality: Quality
+        struct Quality: Decodable { var usable: Bool; var problems: [String]; var advice: String }
+    }
+
+    static func caption(_ host: FunctionHost, _ path: String, verbosity: String? = nil) async throws -> Answer {
+        let contentType = path.hasSuffix(".png") ? "image/png" : "image/jpeg"
+        let options = verbosity.map { [("verbosity", $0)] } ?? []
+        let output = try await host.invoke("caption", InvocationRequest(body: try file(path), contentType: contentType, options: options))
+        #expect(output.contentType == "application/json")
+        return try JSONDecoder().decode(Answer.self, from: Data(output.body.readableBytesView))
+    }
+
+    @Test(arguments: ["dog.jpg", "person.jpg", "page.png"])
+    func sharpWellLitPhotosAreUsableAndDescribed(_ name: String) async throws {
+        let host = try TestSupport.host(["caption": try Self.captionManifest()])
+        await host.start()
+        let answer = try await Self.caption(host, Self.images + "/" + name)
+        await host.shutdown()
+        #expect(answer.quality.usable, "\(answer.quality.problems)")
+        #expect(answer.quality.problems.isEmpty)
+        #expect(answer.text.hasPrefix("A well-lit, sharp photo"), "\(answer.text)")
+        #expect(answer.text.contains("main colours are"))
+    }
+
+    @Test(arguments: [
+        ("images/text_motion.jpg", "too blurry", "steady"),      // a page photographed while moving
+        ("quality/person_blur3.jpg", "too blurry", "steady"),    // Gaussian blur, sigma 3
+        ("quality/kite_motion15_1.jpg", "too blurry", "steady"), // 15 px of horizontal motion
+        ("quality/dog_dark.jpg", "too dark", "light"),
+    ])
+    func unusablePhotosAreReportedWithAdviceNotDescribed(_ path: String, _ problem: String, _ advice: String) async throws {
+        let host = try TestSupport.host(["caption": try Self.captionManifest()])
+        await host.start()
+        let answer = try await Self.caption(host, TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/" + path)
+        await host.shutdown()
+        #expect(!answer.quality.usable)
+        #expect(answer.quality.problems == [problem])
+        #expect(answer.quality.advice.contains(advice))
+        #expect(answer.text.isEmpty, "no scene is guessed from an unusable photo")
+    }
+
+    @Test func verbositySetsHowMuchIsSaid() async throws {
+        let host = try TestSupport.host(["caption": try Self.captionManifest()])
+        await host.start()
+        let brief = try await Self.caption(host, Self.images + "/dog.jpg", verbosity: "brief")
+        let normal = try await Self.caption(host, Self.images + "/dog.jpg", verbosity: "normal")
+        let detailed = try await Self.caption(host, Self.images + "/dog.jpg", verbosity: "detailed")
+        await host.shutdown()
+        #expect(brief.text.count < normal.text.count && normal.text.count < detailed.text.count)
+        #expect(detailed.text.contains("Brightness"))
+    }
+
+    @Test func theDescriberComposesAndIsHonestAboutUnusablePhotos() async throws {
+        let host = try TestSupport.host(["caption": try Self.captionManifest()])
+        await host.start()
+        let describer = ImageDescriber(host: host)
+        #expect(describer.installedFunctions == ["caption"])
+
+        let good = try await describer.describe(try Self.file(Self.images + "/dog.jpg"))
+        #expect(good.usable && good.problems.isEmpty)
+        #expect(good.parts.map(\.function) == ["caption"])
+        #expect(good.spokenText == good.parts[0].text)
+        #expect(good.timings["caption"] != nil && good.timings["total"] != nil)
+
+        let blurry = try await describer.describe(try Self.file(Self.images + "/text_motion.jpg"))
+        #expect(!blurry.usable)
+        #expect(blurry.problems == ["too blurry"])
+        #expect(blurry.parts.isEmpty)
+        #expect(blurry.spokenText.hasPrefix("The photo is too blurry to describe reliably. Hold the camera steady"))
+
+        await #expect(throws: DescribeError(.notAnImage, "The file is text, not a picture.")) {
+            try await describer.describe(ByteBuffer(string: "hello, this is not a photo"))
+        }
+        await #expect(throws: DescribeError(.notAnImage, "The file is a GIF picture; only JPEG and PNG photos can be described.")) {
+            try await describer.describe(ByteBuffer(string: "GIF89a\u{1}\u{0}\u{1}\u{0}"))
+        }
+        await #expect(throws: DescribeError(.notAnImage, "The file is empty.")) {
+            try await describer.describe(ByteBuffer())
+        }
+        // A JPEG cut short: the decoder's own sentence is passed on.
+        var truncated = try Self.file(Self.images + "/dog.jpg")
+        truncated = truncated.getSlice(at: 0, length: truncated.readableBytes / 3)!
+        do {
+            _ = try await describer.describe(truncated)
+            Issue.record("a truncated JPEG was described")
+        } catch {
+            #expect(error.code == .notAnImage)
+            #expect(error.underlying?.code == .truncatedImage)
+        }
+        await host.shutdown()
+    }
+
+    @Test func withNoDescribingFunctionsItSaysSo() async throws {
+        let host = try TestSupport.host(["echo": "library: \(try TestSupport.library("echo", source: TestSupport.echoSource))"])
+        await host.start()
+        await #expect(throws: DescribeError(.describingFailed, "No describing functions are installed (looked for caption and ocr).")) {
+            try await ImageDescriber(host: host).describe(try Self.file(Self.images + "/dog.jpg"))
+        }
+        await host.shutdown()
+    }
+
+    @Test func describeOverHTTPAnswersJSONAndTypedErrors() async throws {
+        let host = try TestSupport.host(["caption": try Self.captionManifest()])
+        try await buildApplication(host: host, logger: TestSupport.logger).test(.router) { client in
+            try await client.execute(uri: "/v1/describe?verbosity=brief", method: .post, headers: [.contentType: "image/jpeg"], body: try Self.file(Self.images + "/dog.jpg")) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "application/json")
+                let description = try JSONDecoder().decode(Description.self, from: Data(response.body.readableBytesView))
+                #expect(description.usable && description.spokenText.hasPrefix("A well-lit landscape photo"))
+            }
+            try await client.execute(uri: "/v1/describe", method: .post, body: try Self.file(Self.images + "/text_motion.jpg")) { response in
+                #expect(response.status == .ok, "an unusable photo is an answer, not an error")
+                let description = try JSONDecoder().decode(Description.self, from: Data(response.body.readableBytesView))
+                #expect(!description.usable && description.problems == ["too blurry"])
+            }
+            for (body, status, code) in [
+                (ByteBuffer(string: "plain text"), HTTPResponse.Status.badRequest, "not_an_image"),
+                (ByteBuffer(string: "GIF89a\u{1}\u{0}"), .badRequest, "not_an_image"),
+            ] {
+                try await client.execute(uri: "/v1/describe", method: .post, body: body) { response in
+                    #expect(response.status == status)
+                    #expect(String(buffer: response.body).contains("\"code\":\"\(code)\""))
+                }
+            }
+            try await client.execute(uri: "/v1/describe?verbosity=chatty", method: .post, body: try Self.file(Self.images + "/dog.jpg")) { response in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body).contains("brief, normal or detailed"))
+            }
+        }
+    }
+}

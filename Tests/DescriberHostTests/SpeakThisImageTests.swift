@@ -1,0 +1,111 @@
+import Foundation
+import NIOCore
+import Testing
+
+/// `speak-this-image`, run as its users run it: the built executable, its
+/// output streams and its documented exit codes.
+@Suite struct SpeakThisImageTests {
+    static var executable: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("speak-this-image").path
+    }
+
+    static let images = TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/images"
+
+    /// A functions folder with the real caption and speak functions, built from source.
+    static func functions() throws -> String {
+        try TestSupport.functionsDirectory([
+            "caption": try DescribingTests.captionManifest(),
+            "speak": try SpeechTests.manifest(),
+        ])
+    }
+
+    /// Runs the program with its own cache folder and no audio output.
+    static func run(_ arguments: [String], cache: String? = nil) throws -> CLITests.Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments + ["--functions", try functions(), "--voices", TestSupport.packageRoot + "/voices"]
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DESCRIBER_") }
+        environment["XDG_CACHE_HOME"] = cache ?? TestSupport.scratch + "/cache-\(UUID().uuidString)"
+        // No sound server and no PATH to a player: the program must say so and fall back.
+        environment["XDG_RUNTIME_DIR"] = TestSupport.scratch + "/no-runtime"
+        environment["PATH"] = "/nonexistent"
+        environment.removeValue(forKey: "PULSE_SERVER")
+        process.environment = environment
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let out = stdout.fileHandleForReading.readDataToEndOfFile()
+        let err = stderr.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CLITests.Run(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+    }
+
+    @Test func textPrintsTheDescriptionOnly() throws {
+        let result = try Self.run(["--text", Self.images + "/dog.jpg"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.hasPrefix("A well-lit, sharp photo in landscape format."))
+        #expect(result.stdout.hasSuffix("\n") && result.stdout.split(separator: "\n").count == 1)
+        #expect(result.stderr.isEmpty, "nothing but the description: \(result.stderr)")
+        #expect(!result.stdout.contains("\u{1B}"), "no escape sequences for screen readers")
+    }
+
+    @Test func anUnusablePhotoExits4WithTheAdvice() throws {
+        let result = try Self.run(["--text", Self.images + "/text_motion.jpg"])
+        #expect(result.status == 4)
+        #expect(result.stdout.hasPrefix("The photo is too blurry to describe reliably. Hold the camera steady"))
+    }
+
+    @Test func outputWritesAWAVOfTheDescription() throws {
+        let path = TestSupport.scratch + "/described-\(UUID().uuidString).wav"
+        let result = try Self.run(["--output", path, "--voice", "fast", Self.images + "/dog.jpg"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let wav = try WAV(ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: path))))
+        #expect(wav.sampleRate == 22_050 && wav.channels == 1)
+        #expect(wav.duration > 1)
+    }
+
+    @Test func withoutAnAudioDeviceItSaysSoOnceSavesTheSpeechAndPrintsTheText() throws {
+        let cache = TestSupport.scratch + "/cache-\(UUID().uuidString)"
+        let result = try Self.run([Self.images + "/dog.jpg"], cache: cache)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stderr == "No audio output was found, so the speech was saved to \(cache)/describer/last.wav.\n")
+        #expect(result.stdout.hasPrefix("A well-lit, sharp photo"))
+        #expect(try WAV(ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: cache + "/describer/last.wav")))).samples > 0)
+    }
+
+    @Test func repeatAndHistoryUseTheLocalCache() throws {
+        let cache = TestSupport.scratch + "/cache-\(UUID().uuidString)"
+        let first = try Self.run(["--text", Self.images + "/page.png"], cache: cache)
+        #expect(first.status == 0, "\(first.stderr)")
+        let again = try Self.run(["--repeat", "--text"], cache: cache)
+        #expect(again.status == 0)
+        #expect(again.stdout == first.stdout)
+        let history = try Self.run(["--history"], cache: cache)
+        #expect(history.stdout.contains("page.png: " + first.stdout.trimmingCharacters(in: .newlines)))
+    }
+
+    @Test func jsonCarriesThePartsAndTheVerdict() throws {
+        let result = try Self.run(["--json", Self.images + "/person.jpg"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["usable"] as? Bool == true)
+        #expect((object["parts"] as? [[String: Any]])?.first?["function"] as? String == "caption")
+    }
+
+    @Test(arguments: [
+        (["/nonexistent/photo.jpg"], Int32(3), "There is no file called /nonexistent/photo.jpg."),
+        ([TestSupport.packageRoot + "/README.md"], 3, "The file is text, not a picture."),
+        ([], 2, "Name a photo to describe"),
+        (["--text", "--json", "x.jpg"], 2, "Choose one of --text and --json."),
+        (["--rate", "2000", "x.jpg"], 2, "between 80 and 900"),
+        (["--voice", "robot", "--output", "/dev/null", TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/images/dog.jpg"], 6, "there is no voice 'robot'; the voices are: default, fast"),
+    ])
+    func failuresArePlainSentencesWithTheirExitCodes(_ arguments: [String], _ status: Int32, _ message: String) throws {
+        let result = try Self.run(arguments)
+        #expect(result.status == status, "\(result.stderr)")
+        #expect(result.stderr.contains(message), "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+}
