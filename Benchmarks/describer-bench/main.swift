@@ -3,6 +3,8 @@
 //   describer-bench overhead ECHO_LIBRARY   warm in-process invocation vs calling the C function directly
 //   describer-bench coldstart ECHO_LIBRARY  cold start of an instance vs a warm invocation
 //   describer-bench serve ECHO_LIBRARY PORT the real application plus a bare Hummingbird route, for wrk
+//   describer-bench decode JPEG [SOURCE]    image decoding against libjpeg and djpeg (see DecodeBenchmark.swift)
+//   describer-bench speak FUNCTIONS_DIR     speech real-time factor through the host (see SpeechBenchmark.swift)
 //   describer-bench decode JPEG [SOURCE]    image decoding vs libjpeg and djpeg; DCT scaling on a 12 MP image
 //                                           made from SOURCE (see DecodeBenchmark.swift)
 //
@@ -17,7 +19,7 @@ import NIOCore
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 3 else {
-    FileHandle.standardError.write(Data("usage: describer-bench overhead|coldstart|serve ECHO_LIBRARY [PORT]\n       describer-bench decode JPEG [SOURCE_JPEG]\n".utf8))
+    FileHandle.standardError.write(Data("usage: describer-bench overhead|coldstart|serve ECHO_LIBRARY [PORT]\n       describer-bench decode JPEG [SOURCE_JPEG]\n       describer-bench speak FUNCTIONS_DIRECTORY\n".utf8))
     exit(2)
 }
 let mode = arguments[1]
@@ -200,6 +202,9 @@ case "serve":
 
 case "decode":
     try DecodeBenchmark.run(arguments)
+
+case "speak":
+    try await SpeechBenchmark.run(arguments)
 
 default:
     FileHandle.standardError.write(Data("unknown mode \(mode)\n".utf8))

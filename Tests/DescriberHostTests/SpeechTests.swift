@@ -276,6 +276,42 @@ extension SpeechTests {
         }
     }
 
+    @Test func describeAnswersSpeechWhenAskedForWAV() async throws {
+        let host = try TestSupport.host(["speak": try SpeechTests.manifest(), "caption": try DescribingTests.captionManifest()])
+        let voices = try VoiceLibrary.load(directory: TestSupport.packageRoot + "/voices")
+        try await buildApplication(host: host, voices: voices, logger: TestSupport.logger).test(.router) { client in
+            let photo = try DescribingTests.file(DescribingTests.images + "/dog.jpg")
+            try await client.execute(uri: "/v1/describe?voice=fast", method: .post, headers: [.accept: "audio/wav"], body: photo) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "audio/wav")
+                let wav = try WAV(response.body)
+                #expect(wav.duration > 1)
+            }
+        }
+    }
+
+    @Test func speakThisImageUsesARunningServiceWithServer() async throws {
+        let host = try TestSupport.host(["speak": try SpeechTests.manifest(), "caption": try DescribingTests.captionManifest()])
+        let voices = try VoiceLibrary.load(directory: TestSupport.packageRoot + "/voices")
+        try await buildApplication(host: host, voices: voices, logger: TestSupport.logger).test(.live) { client in
+            let server = "http://127.0.0.1:\(try #require(client.port))"
+            let photo = DescribingTests.images + "/dog.jpg"
+            let text = try SpeakThisImageTests.run(["--server", server, "--text", photo])
+            #expect(text.status == 0, "\(text.stderr)")
+            #expect(text.stdout.hasPrefix("A well-lit, sharp photo"))
+            let wavPath = TestSupport.scratch + "/remote-\(UUID().uuidString).wav"
+            let spoken = try SpeakThisImageTests.run(["--server", server, "--output", wavPath, photo])
+            #expect(spoken.status == 0, "\(spoken.stderr)")
+            let wav = try WAV(ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: wavPath))))
+            #expect(wav.duration > 1)
+            let notAPhoto = try SpeakThisImageTests.run(["--server", server, "--text", TestSupport.packageRoot + "/Package.swift"])
+            #expect(notAPhoto.status == 3)
+        }
+        let unreachable = try SpeakThisImageTests.run(["--server", "http://127.0.0.1:9", "--text", DescribingTests.images + "/dog.jpg"])
+        #expect(unreachable.status == 5)
+        #expect(unreachable.stderr.contains("cannot be reached"))
+    }
+
     @Test func listsTheVoices() async throws {
         try await Self.application().test(.router) { client in
             try await client.execute(uri: "/v1/voices", method: .get) { response in
