@@ -19,8 +19,9 @@ import Testing
         ])
     }
 
-    /// Runs the program with its own cache folder and no audio output.
-    static func run(_ arguments: [String], cache: String? = nil) throws -> CLITests.Run {
+    /// Runs the program with its own cache folder and, unless `environment`
+    /// provides one, no audio output.
+    static func run(_ arguments: [String], cache: String? = nil, environment extra: [String: String] = [:]) throws -> CLITests.Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments + ["--functions", try functions(), "--voices", TestSupport.packageRoot + "/voices"]
@@ -30,6 +31,7 @@ import Testing
         environment["XDG_RUNTIME_DIR"] = TestSupport.scratch + "/no-runtime"
         environment["PATH"] = "/nonexistent"
         environment.removeValue(forKey: "PULSE_SERVER")
+        environment.merge(extra) { $1 }
         process.environment = environment
         let stdout = Pipe(), stderr = Pipe()
         process.standardOutput = stdout
@@ -73,6 +75,24 @@ import Testing
         #expect(result.stderr == "No audio output was found, so the speech was saved to \(cache)/describer/last.wav.\n")
         #expect(result.stdout.hasPrefix("A well-lit, sharp photo"))
         #expect(try WAV(ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: cache + "/describer/last.wav")))).samples > 0)
+    }
+
+    @Test func withASoundServerItPlaysTheSpeech() throws {
+        // A PulseAudio session as the program sees one: the server's socket
+        // in the runtime folder, and `paplay` on the PATH. This paplay keeps
+        // what it was asked to play.
+        let root = TestSupport.scratch + "/sound-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: root + "/runtime/pulse", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/bin", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: root + "/runtime/pulse/native", contents: nil)
+        try "#!/bin/sh\ncp \"$1\" \"\(root)/played.wav\"\n".write(toFile: root + "/bin/paplay", atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: root + "/bin/paplay")
+        let environment = ["XDG_RUNTIME_DIR": root + "/runtime", "PATH": root + "/bin:/usr/bin:/bin"]
+        let result = try Self.run([Self.images + "/dog.jpg"], environment: environment)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.isEmpty && result.stderr.isEmpty, "speech only: \(result.stdout) \(result.stderr)")
+        let played = try WAV(ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: root + "/played.wav"))))
+        #expect(played.duration > 1)
     }
 
     @Test func repeatAndHistoryUseTheLocalCache() throws {

@@ -1,11 +1,11 @@
 /*
  * caption — describes a photo's scene in English, honestly.
  *
- * This version describes what it can measure — light, sharpness, colour,
+ * It describes what can be measured — light, sharpness, colour,
  * orientation — and runs the quality gate: a photo too dark, too bright,
  * too blurry or nearly uniform is reported as such, with advice, instead of
- * being described from bad pixels. (Object recognition joins it with the
- * detector; see the project's issues.)
+ * being described from bad pixels. What is in the photo comes from the
+ * `detect` function; the describer speaks both.
  *
  * Input: RGB8 pixels, decoded and scaled by the host to fit 640x640.
  * Output: application/json
@@ -204,7 +204,6 @@ static void describe(const caption_instance *instance, describer_call *call, siz
                         (int)(facts.brightness / 2.55 + 0.5), facts.contrast > 60 ? "high" : facts.contrast > 30 ? "medium" : "low",
                         facts.width, facts.height);
             }
-            appendf(&sentence, " Objects in it are not recognised yet: only light and colour are described.");
         }
     }
 

@@ -5,7 +5,8 @@ import NIOCore
 /// side and composing their answers into one spoken description.
 ///
 /// The describing functions, in the order they are spoken:
-/// - `caption`: the scene, and the photo's quality verdict;
+/// - `detect`: what is in the photo (people, vehicles, animals, objects);
+/// - `caption`: its light, sharpness and colours, and the quality verdict;
 /// - `ocr`: the text in the photo.
 /// Each is used when it is installed and ready; a photo is described by
 /// whichever of them are. Their contract (see functions/README.md): answer
@@ -13,7 +14,7 @@ import NIOCore
 /// `"quality": {"usable": false, "problems": ["too dark"], "advice": "…"}`,
 /// and accept a `verbosity` request option if they declare one.
 public struct ImageDescriber: Sendable {
-    public static let describingFunctions = ["caption", "ocr"]
+    public static let describingFunctions = ["detect", "caption", "ocr"]
 
     public let host: FunctionHost
 
@@ -31,7 +32,7 @@ public struct ImageDescriber: Sendable {
         }
         let functions = installedFunctions
         guard !functions.isEmpty else {
-            throw DescribeError(.describingFailed, "No describing functions are installed (looked for \(Self.describingFunctions.joined(separator: " and "))).")
+            throw DescribeError(.describingFailed, "No describing functions are installed (looked for \(Self.list(Self.describingFunctions))).")
         }
         let started = ContinuousClock.now
         let results = await withTaskGroup(of: (Int, String, Result<InvocationOutput, InvocationError>, Duration).self) { group in
@@ -58,12 +59,14 @@ public struct ImageDescriber: Sendable {
         var usable = true
         var timings: [String: Double] = [:]
         var failures: [InvocationError] = []
+        var failed: Set<String> = []
         for (_, name, result, duration) in results {
             timings[name] = duration.milliseconds
             switch result {
             case .success(let output):
                 guard let answer = try? JSONDecoder().decode(FunctionAnswer.self, from: Data(output.body.readableBytesView)) else {
                     failures.append(InvocationError(.functionFailed, "\(name) answered something other than its JSON description"))
+                    failed.insert(name)
                     continue
                 }
                 if let quality = answer.quality, !quality.usable {
@@ -79,6 +82,7 @@ public struct ImageDescriber: Sendable {
                     throw DescribeError(.notAnImage, "The file could not be read as a picture: \(error.message).", underlying: error)
                 }
                 failures.append(error)
+                failed.insert(name)
             }
         }
         timings["total"] = (ContinuousClock.now - started).milliseconds
@@ -91,9 +95,18 @@ public struct ImageDescriber: Sendable {
             // the advice, never a scene made up from bad pixels.
             spoken = Self.sentence("The photo is \(Self.list(problems)) to describe reliably.") + (advice.isEmpty ? "" : " " + advice.joined(separator: " "))
         } else {
-            spoken = parts.map { part in
+            var sentences = parts.map { part in
                 part.function == "ocr" ? Self.sentence("Text in the photo: \(part.text)") : Self.sentence(part.text)
-            }.joined(separator: " ")
+            }
+            // Say what could not be looked for, so silence is never mistaken for absence.
+            if !functions.contains("detect") {
+                sentences.append("No object detector is installed, so nothing in the photo is named.")
+            } else if failed.contains("detect") {
+                sentences.append("Recognising what is in the photo failed this time.")
+            } else if !parts.contains(where: { $0.function == "detect" }) {
+                sentences.insert("No people, animals or familiar objects were recognised.", at: 0)
+            }
+            spoken = sentences.joined(separator: " ")
         }
         return Description(spokenText: spoken.isEmpty ? "Nothing could be made out in the photo." : spoken, usable: usable, problems: problems, parts: usable ? parts : [], timings: timings)
     }

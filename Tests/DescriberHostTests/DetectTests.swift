@@ -1,0 +1,97 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import DescriberHost
+
+/// The `detect` function on the real YOLOv3-tiny model (installed by
+/// `scripts/setup` through functions/detect/fetch-model), and the
+/// describer speaking what it finds.
+@Suite struct DetectTests {
+    static let detectDirectory = TestSupport.packageRoot + "/functions/detect"
+    static let fixtures = TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures"
+
+    /// The function's own manifest and library, as `make -C functions` built them.
+    static func manifest(modelDirectory: String? = nil) throws -> String {
+        let library = detectDirectory + "/libdetect.so"
+        guard FileManager.default.fileExists(atPath: library) else {
+            throw TestError("\(library) is not built: run `make -C functions` (scripts/setup does)")
+        }
+        var manifest = try String(contentsOfFile: detectDirectory + "/function.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "library: libdetect.so", with: "library: \(library)")
+        if let modelDirectory {
+            manifest = manifest.replacingOccurrences(of: "model_directory: model ", with: "model_directory: \(modelDirectory) ")
+        }
+        return manifest
+    }
+
+    struct Answer: Decodable {
+        var objects: [Object]
+        var text: String
+        struct Object: Decodable {
+            var label: String
+            var confidence: Double
+            var box: [String: Double]
+        }
+    }
+
+    static func detect(_ host: FunctionHost, _ path: String, options: [(String, String)] = []) async throws -> Answer {
+        let output = try await host.invoke("detect", InvocationRequest(body: try DescribingTests.file(path), contentType: "image/jpeg", options: options))
+        return try JSONDecoder().decode(Answer.self, from: Data(output.body.readableBytesView))
+    }
+
+    @Test func findsWhatThePhotosShowAndNothingTheyDoNot() async throws {
+        let host = try TestSupport.host(["detect": try Self.manifest()])
+        await host.start()
+        let dog = try await Self.detect(host, Self.fixtures + "/images/dog.jpg")
+        let person = try await Self.detect(host, Self.fixtures + "/images/person.jpg")
+        let street = try await Self.detect(host, Self.fixtures + "/camera/vtest_050.jpg")
+        let empty = try await Self.detect(host, Self.fixtures + "/camera/vtest_background.jpg")
+        let lowered = try await Self.detect(host, Self.fixtures + "/images/dog.jpg", options: [("min_confidence", "0.6")])
+        await host.shutdown()
+
+        let dogLabels = Set(dog.objects.map(\.label))
+        #expect(dogLabels.isSuperset(of: ["dog", "bicycle"]), "\(dogLabels)")
+        #expect(dogLabels.isDisjoint(with: ["person", "cat"]))
+        #expect(dog.text.hasPrefix("A dog"), "\(dog.text)")
+        for object in dog.objects {
+            #expect((0...1).contains(object.confidence))
+            for key in ["x", "y", "width", "height"] { #expect((0...1).contains(object.box[key] ?? -1), "\(object)") }
+        }
+        // person.jpg: the person and both dogs; its horse is misread by this
+        // 2018 model (as a sheep), which is why animals are worded cautiously.
+        let personLabels = person.objects.map(\.label)
+        #expect(personLabels.contains("person") && personLabels.filter { $0 == "dog" }.count == 2)
+        #expect(!personLabels.contains("car"))
+        #expect(person.text.hasPrefix("A person, two dogs"))
+        #expect(person.text.contains("may be"), "an uncertain animal is hedged: \(person.text)")
+
+        #expect(street.objects.filter { $0.label == "person" }.count >= 1)
+        #expect(empty.objects.filter { $0.label == "person" }.isEmpty, "the empty scene has no people")
+        #expect(lowered.objects.allSatisfy { $0.confidence >= 0.6 } && lowered.objects.count < dog.objects.count)
+    }
+
+    @Test func aMissingModelIsAClearStartFailure() async throws {
+        let host = try TestSupport.host(["detect": try Self.manifest(modelDirectory: TestSupport.scratch + "/no-model")])
+        await host.start()
+        let result = await host.result("detect", InvocationRequest(body: try DescribingTests.file(Self.fixtures + "/images/dog.jpg"), contentType: "image/jpeg"))
+        await host.shutdown()
+        #expect(result.failure?.code == .initFailed)
+        #expect(result.failure?.message.contains("the model is not installed in \(TestSupport.scratch)/no-model (run functions/detect/fetch-model)") == true)
+    }
+
+    @Test func theDescriberSaysWhatIsInThePhotoFirst() async throws {
+        let host = try TestSupport.host(["detect": try Self.manifest(), "caption": try DescribingTests.captionManifest()])
+        await host.start()
+        let describer = ImageDescriber(host: host)
+        let dog = try await describer.describe(try DescribingTests.file(Self.fixtures + "/images/dog.jpg"))
+        let empty = try await describer.describe(try DescribingTests.file(Self.fixtures + "/camera/vtest_background.jpg"))
+        let blurry = try await describer.describe(try DescribingTests.file(Self.fixtures + "/images/text_motion.jpg"))
+        await host.shutdown()
+        #expect(dog.parts.map(\.function) == ["detect", "caption"])
+        #expect(dog.spokenText.hasPrefix("A dog, a car"), "\(dog.spokenText)")
+        #expect(dog.spokenText.contains("A well-lit, sharp photo"))
+        #expect(!empty.spokenText.contains("person") && !empty.spokenText.contains("people"))
+        #expect(!blurry.usable && blurry.parts.isEmpty, "nothing detected in an unusable photo is spoken")
+    }
+}

@@ -1,0 +1,309 @@
+/*
+ * detect — finds people, vehicles, animals and everyday objects in a photo.
+ *
+ * YOLOv3-tiny (COCO, 80 classes) on OpenCV's DNN module, behind the
+ * Describer C ABI. The model files live in model/ next to the library
+ * (installed by fetch-model; see MODEL.md).
+ *
+ * Input: RGB8 pixels, scaled by the host to fit 416x416 (the network's input).
+ * Output: application/json
+ *   {"objects": [{"label": "dog", "confidence": 0.83,
+ *                 "box": {"x": 0.16, "y": 0.38, "width": 0.28, "height": 0.55}}, ...],
+ *    "text": "A dog, a bicycle and a car."}
+ * Boxes are fractions of the image's width and height, so they hold at any
+ * scale. `text` is an English summary for describers; animals' species are
+ * worded cautiously, because this model confuses them.
+ * Request option: min_confidence (0.05..1, default from options).
+ */
+#include "describer_function.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <new>
+#include <opencv2/core.hpp>
+#include <opencv2/dnn.hpp>
+#include <string>
+#include <vector>
+
+namespace {
+
+const describer_function_info info = [] {
+    describer_function_info i{};
+    i.struct_size = sizeof(describer_function_info);
+    i.abi_major = DESCRIBER_ABI_VERSION_MAJOR;
+    i.abi_minor = DESCRIBER_ABI_VERSION_MINOR;
+    i.name = "detect";
+    i.version = "1.0.0";
+    /* One network per instance; OpenCV's forward pass is not safe to share
+     * between threads, so no REENTRANT. Batches are run image by image. */
+    i.capabilities = DESCRIBER_CAP_BATCH;
+    i.input_kind = DESCRIBER_INPUT_RGB8;
+    i.max_width = 832;
+    i.max_height = 832;
+    i.max_batch_size = 8;
+    return i;
+}();
+
+struct Instance {
+    const describer_host *host;
+    cv::dnn::Net net;
+    std::vector<std::string> labels;
+    std::vector<std::string> outputNames;
+    float minConfidence = 0.25f;
+    float nmsThreshold = 0.45f;
+    int inputSize = 416;
+};
+
+/* Flat lookup in the host's canonical JSON (see functions/echo/echo.c). */
+const char *jsonValue(const char *json, size_t size, const char *key) {
+    size_t keySize = std::strlen(key);
+    for (size_t i = 0; i + keySize + 3 <= size; i++) {
+        if (json[i] == '"' && std::memcmp(json + i + 1, key, keySize) == 0 && json[i + 1 + keySize] == '"' &&
+            json[i + 2 + keySize] == ':') {
+            return json + i + 3 + keySize;
+        }
+    }
+    return nullptr;
+}
+
+double jsonNumber(const char *json, size_t size, const char *key, double fallback) {
+    const char *value = jsonValue(json, size, key);
+    if (value == nullptr) return fallback;
+    char *end;
+    double result = std::strtod(value, &end);
+    return end == value ? fallback : result;
+}
+
+std::string jsonString(const char *json, size_t size, const char *key, const std::string &fallback) {
+    const char *value = jsonValue(json, size, key);
+    const char *end = json + size;
+    if (value == nullptr || value >= end || *value != '"') return fallback;
+    const char *stop = static_cast<const char *>(std::memchr(value + 1, '"', end - value - 1));
+    if (stop == nullptr) return fallback;
+    return std::string(value + 1, stop);
+}
+
+/* The folder holding this library, so that model paths in the manifest are
+ * relative to the function, not to wherever the host was started. */
+std::string libraryDirectory() {
+    Dl_info where{};
+    if (dladdr(reinterpret_cast<const void *>(&describer_function_get_info), &where) == 0 || where.dli_fname == nullptr) {
+        return ".";
+    }
+    std::string path = where.dli_fname;
+    size_t slash = path.rfind('/');
+    return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+void fail(const describer_host *host, describer_call *call, size_t index, describer_status status, const std::string &message) {
+    host->fail(call, index, status, message.data(), message.size());
+}
+
+/* "a dog", "two dogs", "an apple"; counts above nine as digits. */
+std::string counted(const std::string &label, int count) {
+    static const char *const numbers[] = {"no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"};
+    std::string noun = label;
+    if (count > 1) {
+        if (noun == "person") noun = "people";
+        else if (noun == "sheep" || noun == "skis" || noun == "scissors") {
+        } else if (noun.back() == 's' || noun.back() == 'h') noun += "es";
+        else noun += "s";
+        return (count <= 9 ? numbers[count] : std::to_string(count)) + std::string(" ") + noun;
+    }
+    const char first = noun.empty() ? 'x' : noun[0];
+    bool vowel = std::strchr("aeiou", first) != nullptr;
+    return std::string(vowel ? "an " : "a ") + noun;
+}
+
+bool isAnimal(const std::string &label) {
+    static const char *const animals[] = {"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"};
+    return std::any_of(std::begin(animals), std::end(animals), [&](const char *a) { return label == a; });
+}
+
+struct Detection {
+    int classId;
+    float confidence;
+    cv::Rect2f box; /* fractions of the image */
+};
+
+std::string jsonEscape(const std::string &text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out;
+}
+
+/* The English summary: people first, then everything else, most confident
+ * first, so the likeliest things are heard first. */
+std::string summary(const Instance &instance, const std::vector<Detection> &found) {
+    if (found.empty()) return "";
+    std::map<std::string, std::pair<int, float>> counts; /* label -> count, best confidence */
+    for (const auto &d : found) {
+        auto &entry = counts[instance.labels[d.classId]];
+        entry.first++;
+        entry.second = std::max(entry.second, d.confidence);
+    }
+    std::vector<std::pair<std::string, std::pair<int, float>>> items(counts.begin(), counts.end());
+    std::stable_sort(items.begin(), items.end(), [&](const auto &a, const auto &b) {
+        bool aPerson = a.first == "person", bPerson = b.first == "person";
+        if (aPerson != bPerson) return aPerson;
+        return a.second.second > b.second.second;
+    });
+    std::vector<std::string> phrases;
+    for (const auto &[label, countAndConfidence] : items) {
+        std::string phrase = counted(label, countAndConfidence.first);
+        /* This model often mistakes one animal for another. */
+        if (isAnimal(label) && countAndConfidence.second < 0.8f) {
+            phrase = countAndConfidence.first == 1 ? "an animal that may be " + phrase
+                                                    : "animals that may be " + counted(label, countAndConfidence.first);
+        } else if (countAndConfidence.second < 0.4f) {
+            phrase += " (uncertain)";
+        }
+        phrases.push_back(phrase);
+    }
+    std::string text = phrases[0];
+    for (size_t i = 1; i < phrases.size(); i++) text += (i + 1 == phrases.size() ? " and " : ", ") + phrases[i];
+    text[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));
+    return text + ".";
+}
+
+void detectOne(Instance &instance, describer_call *call, size_t index, const describer_request &request) {
+    const describer_host *host = instance.host;
+    if (request.width == 0 || request.height == 0 || request.data == nullptr) {
+        fail(host, call, index, DESCRIBER_STATUS_INVALID_INPUT, "detect needs decoded RGB8 pixels");
+        return;
+    }
+    float minConfidence = static_cast<float>(
+        jsonNumber(request.options_json, request.options_size, "min_confidence", instance.minConfidence));
+    /* The host's buffer, borrowed for the call: no copy. */
+    cv::Mat image(static_cast<int>(request.height), static_cast<int>(request.width), CV_8UC3,
+                  const_cast<uint8_t *>(request.data), request.stride);
+    /* Pixels are RGB already, so no channel swap; Darknet wants 0..1. */
+    cv::Mat blob = cv::dnn::blobFromImage(image, 1.0 / 255.0, cv::Size(instance.inputSize, instance.inputSize),
+                                          cv::Scalar(), false, false);
+    instance.net.setInput(blob);
+    std::vector<cv::Mat> outputs;
+    instance.net.forward(outputs, instance.outputNames);
+    if (host->expired(call, index)) {
+        fail(host, call, index, DESCRIBER_STATUS_DEADLINE, "the deadline passed during detection");
+        return;
+    }
+    /* Per class: candidate boxes, then non-maximum suppression (OpenCV 4.6
+     * has no batched NMS). */
+    std::map<int, std::pair<std::vector<cv::Rect2d>, std::vector<float>>> byClass;
+    for (const cv::Mat &output : outputs) {
+        for (int row = 0; row < output.rows; row++) {
+            const float *values = output.ptr<float>(row);
+            cv::Mat scores(1, output.cols - 5, CV_32F, const_cast<float *>(values + 5));
+            cv::Point best;
+            double score;
+            cv::minMaxLoc(scores, nullptr, &score, nullptr, &best);
+            /* OpenCV's region layer already multiplies the class scores by
+             * the objectness in column 4. */
+            float confidence = static_cast<float>(score);
+            if (confidence < minConfidence) continue;
+            double cx = values[0], cy = values[1], w = values[2], h = values[3];
+            auto &entry = byClass[best.x];
+            entry.first.emplace_back(cx - w / 2, cy - h / 2, w, h);
+            entry.second.push_back(confidence);
+        }
+    }
+    std::vector<Detection> found;
+    for (auto &[classId, candidates] : byClass) {
+        std::vector<int> kept;
+        cv::dnn::NMSBoxes(candidates.first, candidates.second, minConfidence, instance.nmsThreshold, kept);
+        for (int k : kept) {
+            cv::Rect2d r = candidates.first[k] & cv::Rect2d(0, 0, 1, 1);
+            found.push_back({classId, candidates.second[k], cv::Rect2f(r)});
+        }
+    }
+    std::sort(found.begin(), found.end(), [](const Detection &a, const Detection &b) { return a.confidence > b.confidence; });
+
+    std::string json = "{\"objects\":[";
+    char number[256];
+    for (size_t i = 0; i < found.size(); i++) {
+        const Detection &d = found[i];
+        std::snprintf(number, sizeof number,
+                      "%s{\"label\":\"%s\",\"confidence\":%.3f,\"box\":{\"x\":%.4f,\"y\":%.4f,\"width\":%.4f,\"height\":%.4f}}",
+                      i ? "," : "", jsonEscape(instance.labels[d.classId]).c_str(), d.confidence, d.box.x, d.box.y,
+                      d.box.width, d.box.height);
+        json += number;
+    }
+    json += "],\"text\":\"" + jsonEscape(summary(instance, found)) + "\"}";
+    host->respond(call, index, "application/json", reinterpret_cast<const uint8_t *>(json.data()), json.size());
+}
+
+} // namespace
+
+extern "C" {
+
+DESCRIBER_EXPORT const describer_function_info *describer_function_get_info(void) { return &info; }
+
+DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, describer_call *call, const char *options,
+                                               size_t optionsSize, void **outInstance) {
+    try {
+        auto instance = std::make_unique<Instance>();
+        instance->host = host;
+        std::string directory = jsonString(options, optionsSize, "model_directory", "model");
+        if (directory.empty() || directory[0] != '/') directory = libraryDirectory() + "/" + directory;
+        std::string cfg = directory + "/yolov3-tiny.cfg", weights = directory + "/yolov3-tiny.weights";
+        std::ifstream names(directory + "/coco.names");
+        if (!names) {
+            fail(host, call, 0, DESCRIBER_STATUS_FAILED,
+                 "the model is not installed in " + directory + " (run functions/detect/fetch-model)");
+            return 1;
+        }
+        for (std::string line; std::getline(names, line);) {
+            if (!line.empty()) instance->labels.push_back(line);
+        }
+        instance->net = cv::dnn::readNetFromDarknet(cfg, weights);
+        instance->net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+        instance->net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+        instance->outputNames = instance->net.getUnconnectedOutLayersNames();
+        instance->minConfidence = static_cast<float>(jsonNumber(options, optionsSize, "min_confidence", 0.25));
+        instance->nmsThreshold = static_cast<float>(jsonNumber(options, optionsSize, "nms_threshold", 0.45));
+        int threads = static_cast<int>(jsonNumber(options, optionsSize, "threads", 0));
+        if (threads > 0) cv::setNumThreads(threads);
+        /* One forward pass now, so the first request does not pay for
+         * OpenCV's lazy initialisation. */
+        cv::Mat warm(instance->inputSize, instance->inputSize, CV_8UC3, cv::Scalar(127, 127, 127));
+        instance->net.setInput(cv::dnn::blobFromImage(warm, 1.0 / 255.0, cv::Size(instance->inputSize, instance->inputSize)));
+        std::vector<cv::Mat> outputs;
+        instance->net.forward(outputs, instance->outputNames);
+        if (instance->labels.size() != static_cast<size_t>(outputs[0].cols - 5)) {
+            fail(host, call, 0, DESCRIBER_STATUS_FAILED, "coco.names does not match the network's classes");
+            return 1;
+        }
+        *outInstance = instance.release();
+        return 0;
+    } catch (const std::exception &error) {
+        fail(host, call, 0, DESCRIBER_STATUS_FAILED, std::string("the detector could not start: ") + error.what());
+        return 1;
+    }
+}
+
+DESCRIBER_EXPORT int describer_instance_process(void *opaque, describer_call *call, const describer_request *requests,
+                                                size_t count) {
+    auto &instance = *static_cast<Instance *>(opaque);
+    for (size_t i = 0; i < count; i++) {
+        try {
+            detectOne(instance, call, i, requests[i]);
+        } catch (const std::exception &error) {
+            fail(instance.host, call, i, DESCRIBER_STATUS_FAILED, std::string("detection failed: ") + error.what());
+        }
+    }
+    return 0;
+}
+
+DESCRIBER_EXPORT void describer_instance_destroy(void *opaque) { delete static_cast<Instance *>(opaque); }
+
+} // extern "C"
