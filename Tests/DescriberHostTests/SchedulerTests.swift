@@ -182,7 +182,9 @@ import Testing
         #expect(raised.failure?.message.contains("exceeds the maximum of 2000.000 ms") == true)
         let withinMaximum = await host.result("fn", TestSupport.request(options: [("sleep_ms", "1200")], timeout: .milliseconds(1900)))
         #expect(withinMaximum.success != nil, "a request may raise its deadline up to the maximum")
-        let lowered = await host.result("fn", TestSupport.request(options: [("sleep_ms", "500")], timeout: .milliseconds(50)))
+        // The margin between the deadline and the call's end is wide, so a
+        // loaded machine (the suites run in parallel) cannot blur it.
+        let lowered = await host.result("fn", TestSupport.request(options: [("sleep_ms", "1500")], timeout: .milliseconds(50)))
         #expect(lowered.failure?.code == .deadlineExceeded, "and lower it")
         await host.shutdown()
     }
@@ -192,7 +194,8 @@ import Testing
             "fn": TestSupport.manifest(library: try Self.plain(), "scaling: { min_instances: 1, max_instances: 1 }")
         ])
         await host.start()
-        async let slow = host.result("fn", TestSupport.request(options: [("sleep_ms", "300")]))
+        // Long enough that the second request is still queued when cancelled, even on a loaded machine.
+        async let slow = host.result("fn", TestSupport.request(options: [("sleep_ms", "1500")]))
         try await waitUntil { host.snapshot(of: "fn")?.busy == 1 }
         let waiting = Task { await host.result("fn", TestSupport.request()) }
         try await waitUntil { host.snapshot(of: "fn")?.queueDepth == 1 }

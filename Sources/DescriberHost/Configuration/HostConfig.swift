@@ -9,6 +9,8 @@
 ///   shutdown_grace: 10s      # how long in-flight work may drain on SIGTERM
 /// functions_directory: functions
 /// voices_directory: voices   # speech voice profiles, one NAME.yaml each
+/// deepstack:
+///   api_key: ""              # DESCRIBER_DEEPSTACK__API_KEY; when set, /v1/vision/* requires it
 /// functions:                 # per-function overrides of any manifest key
 ///   echo:
 ///     scaling: { max_instances: 8 }
@@ -23,6 +25,8 @@ public struct HostConfig: Sendable {
     public var functionsDirectory: String
     /// Folder holding the speech voice profiles (`NAME.yaml`).
     public var voicesDirectory: String
+    /// The `api_key` DeepStack clients must send; nil or empty: none needed.
+    public var deepStackAPIKey: String?
     /// Overrides per function name, laid over the manifests.
     public var functionOverrides: [String: ConfigNode]
 
@@ -44,13 +48,14 @@ public struct HostConfig: Sendable {
         self.functionsDirectory = functionsDirectory
         self.voicesDirectory = voicesDirectory
         self.functionOverrides = functionOverrides
+        self.deepStackAPIKey = nil
     }
 
     /// Decodes the merged deployment configuration.
     /// - Parameter baseDirectory: relative paths in a config file are resolved against its folder.
     public init(node: ConfigNode, baseDirectory: String?) throws(ConfigError) {
         let root = try ConfigMapping(node, path: [], fallbackOrigin: node.origin)
-        try root.rejectUnknownKeys(["server", "functions_directory", "voices_directory", "functions"])
+        try root.rejectUnknownKeys(["server", "functions_directory", "voices_directory", "deepstack", "functions"])
         let server = try root.mapping("server")
         try server.rejectUnknownKeys(["host", "port", "max_body_size", "shutdown_grace"])
         self.host = try server.string("host") ?? "127.0.0.1"
@@ -67,6 +72,9 @@ public struct HostConfig: Sendable {
         }
         self.functionsDirectory = try directory("functions_directory", default: "functions")
         self.voicesDirectory = try directory("voices_directory", default: "voices")
+        let deepstack = try root.mapping("deepstack")
+        try deepstack.rejectUnknownKeys(["api_key"])
+        self.deepStackAPIKey = try deepstack.string("api_key")
         let functions = try root.mapping("functions")
         var overrides: [String: ConfigNode] = [:]
         for key in functions.keys {

@@ -24,6 +24,8 @@ extension HTTPField.Name {
 /// - `POST /v1/describe` — a photo in, its description out (JSON, or WAV with `Accept: audio/wav`).
 /// - `POST /v1/speak` — text in, WAV out (`?voice=`, `?rate=`, `?format=json`).
 /// - `GET /v1/voices` — the voice profiles.
+/// - `POST /v1/vision/detection`, `/v1/vision/custom/{model}`, `/v1/vision/custom/list`,
+///   `GET /v1/status/ping` — the DeepStack / CodeProject.AI API (see ``DeepStackRoutes``).
 /// - `GET /metrics` — Prometheus text.
 /// - `GET /healthz` (the process answers) and `GET /readyz` (pre-warm done, not shutting down).
 public func buildApplication(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: []), logger: Logger) -> some ApplicationProtocol {
@@ -49,6 +51,7 @@ public func buildRouter(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(
     router.post("/v1/describe", use: DescribeRoutes(describer: ImageDescriber(host: host), speaker: speaker).describe)
     router.post("/v1/speak", use: speech.speak)
     router.get("/v1/voices", use: speech.voices)
+    DeepStackRoutes(host: host, apiKey: host.config.deepStackAPIKey).register(on: router)
     router.get("/metrics", use: routes.metrics)
     router.get("/healthz", use: routes.health)
     router.get("/readyz", use: routes.ready)

@@ -52,6 +52,33 @@ public enum ImageDecoder {
         return try result.get()
     }
 
+    /// The size of the image in `buffer` as it is displayed (EXIF
+    /// orientations 5–8 swap the sides), read from its header alone: no
+    /// pixel memory is allocated. For answering in the caller's pixel
+    /// coordinates when a function saw a scaled copy.
+    public static func displayedSize(of buffer: ByteBuffer) throws(ImageError) -> (width: Int, height: Int) {
+        let result = buffer.withUnsafeReadableBytes { bytes in
+            Result { () throws(ImageError) -> (width: Int, height: Int) in
+                guard !bytes.isEmpty else { throw ImageError(.notAnImage, "the input is empty (0 bytes), not an image") }
+                guard let format = ImageFormat.sniff(bytes) else {
+                    throw ImageError(.notAnImage, "the input is not a JPEG or PNG image: it starts with \(preview(of: bytes))")
+                }
+                guard format.isDecodable else {
+                    throw ImageError(.unsupportedFormat, "\(format.name) images are not supported; send a JPEG or PNG")
+                }
+                guard let decoder = describer_image_decoder_create() else {
+                    throw ImageError(.imageTooLarge, "out of memory before decoding started")
+                }
+                defer { describer_image_decoder_destroy(decoder) }
+                var header = describer_image_header()
+                try check(describer_image_read_header(decoder, bytes.baseAddress, bytes.count, &header), decoder, format, header, ImageLimits())
+                let swapped = header.orientation >= 5 && header.orientation <= 8
+                return swapped ? (Int(header.height), Int(header.width)) : (Int(header.width), Int(header.height))
+            }
+        }
+        return try result.get()
+    }
+
     /// How an image was decoded: for tests and benchmarks.
     struct Plan: Equatable {
         var format: ImageFormat
