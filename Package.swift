@@ -28,7 +28,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "DescriberHost", dependencies: [
-            "CDescriberFunction", "CImageDecode", "CLibUV",
+            "CDescriberFunction", "CDescriberWorkerProtocol", "CImageDecode", "CLibUV",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
@@ -42,6 +42,15 @@ let package = Package(
             .product(name: "MultipartKit", package: "multipart-kit"),
         ], swiftSettings: swiftSettings),
         .target(name: "CDescriberFunction"),
+        // The framed protocol between the host and describer-worker: constants shared by both sides.
+        .target(name: "CDescriberWorkerProtocol"),
+        // The worker process of the `isolation: process` tier. C with libuv, so it
+        // starts in a millisecond or two; the only Swift in it is the shared
+        // runtime SwiftPM links every executable against, which a Swift
+        // function loaded into it shares.
+        .executableTarget(name: "describer-worker", dependencies: [
+            "CDescriberFunction", "CDescriberWorkerProtocol",
+        ], linkerSettings: [.linkedLibrary("uv"), .linkedLibrary("pthread")]),
         // JPEG and PNG decoding. C, not Swift, because libjpeg and libpng report
         // errors with setjmp/longjmp, which must never cross Swift frames.
         // Debian: libjpeg-dev (libjpeg-turbo) and libpng-dev.

@@ -203,6 +203,8 @@ case "serve":
 case "decode":
     try DecodeBenchmark.run(arguments)
 
+case "process": try await ProcessBenchmark.run(arguments)
+
 case "speak":
     try await SpeechBenchmark.run(arguments)
 

@@ -2,7 +2,10 @@ extension FunctionHost {
     /// `ready`, `unavailable` or `disabled`, for `/readyz` and listings.
     func state(of name: String) -> String {
         guard let entry = entries[name] else { return "unknown" }
-        if entry.pool != nil { return "ready" }
+        if let pool = entry.pool {
+            if let workers = pool.launcher as? WorkerLauncher, workers.isCrashLooping { return "crash_loop" }
+            return "ready"
+        }
         if entry.config?.enabled == false { return "disabled" }
         return "unavailable"
     }
@@ -17,6 +20,10 @@ extension FunctionHost {
             "manifest": .string(entry.manifestPath),
         ]
         if let problem = entry.problem { members["problem"] = .string(problem) }
+        if let workers = entry.pool?.launcher as? WorkerLauncher {
+            members["workers"] = workers.description
+            if let summary = workers.crashLoopSummary { members["problem"] = .string(summary) }
+        }
         if let snapshot = entry.pool?.snapshot {
             members["instances"] = .object(["idle": .int(snapshot.idle), "busy": .int(snapshot.busy), "starting": .int(snapshot.starting)])
             members["queue_depth"] = .int(snapshot.queueDepth)
@@ -43,6 +50,17 @@ extension FunctionHost {
 }
 
 extension FunctionConfig {
+    /// The `process:` settings that are set.
+    var processJSON: [String: JSONValue] {
+        var members: [String: JSONValue] = [:]
+        if let memory = process.memory { members["memory"] = .int(memory) }
+        if let cpu = process.cpuSeconds { members["cpu_seconds"] = .int(cpu) }
+        if let files = process.openFiles { members["open_files"] = .int(files) }
+        if let nice = process.nice { members["nice"] = .int(nice) }
+        if let directory = process.workingDirectory { members["working_directory"] = .string(directory) }
+        return members
+    }
+
     /// The effective settings, with durations in milliseconds.
     func json(batchLimit: Int?) -> JSONValue {
         func ms(_ duration: Duration) -> JSONValue { .double(Double(duration.nanosecondsClamped) / 1e6) }
@@ -62,6 +80,7 @@ extension FunctionConfig {
             "timeout": .object(["default_ms": ms(defaultTimeout), "maximum_ms": ms(maximumTimeout)]),
             "queue": .object(["max_depth": .int(maxQueueDepth)]),
             "environment": .object(Dictionary(environment, uniquingKeysWith: { $1 }).mapValues(JSONValue.string)),
+            "process": .object(processJSON),
             "request_options": .object(requestOptions.mapValues(\.json)),
             "options": options,
         ])

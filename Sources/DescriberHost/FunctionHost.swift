@@ -104,10 +104,8 @@ public final class FunctionHost: Sendable {
         guard config.enabled else {
             return Entry(name: name, manifestPath: manifestPath, config: config, problem: "disabled by configuration (enabled: false)")
         }
-        guard config.isolation == .inProcess else {
-            let problem = "\(manifestPath): isolation 'process' (worker processes) is not available in this build; use 'in-process'"
-            logger.error("Function not loaded", metadata: ["reason": "\(problem)"])
-            return Entry(name: name, manifestPath: manifestPath, config: config, problem: problem)
+        if config.isolation == .process {
+            return loadWorkerFunction(name: name, manifestPath: manifestPath, config: config, registry: registry, logger: logger, timers: timers)
         }
         // Environment applies process-wide for in-process functions; set it
         // before the library's initialisers run, without clobbering the
@@ -124,12 +122,54 @@ public final class FunctionHost: Sendable {
             return Entry(name: name, manifestPath: manifestPath, config: config, problem: error.description)
         }
         let metrics = FunctionMetrics(registry: registry, function: name)
-        let pool = FunctionPool(config: config, library: library, metrics: metrics, logger: logger, timers: timers)
+        let launcher = InProcessLauncher(
+            library: library, optionsJSON: config.options.serialized,
+            threadCount: library.capabilities.reentrant ? config.concurrency : 1
+        )
+        let pool = FunctionPool(config: config, launcher: launcher, metrics: metrics, logger: logger, timers: timers)
         logger.info(
             "Function loaded",
             metadata: ["library": "\(config.libraryPath)", "version": "\(library.capabilities.version)", "abi": "\(library.capabilities.abiMajor).\(library.capabilities.abiMinor)"]
         )
         return Entry(name: name, manifestPath: manifestPath, config: config, capabilities: library.capabilities, pool: pool)
+    }
+
+    /// `isolation: process`: the library is checked in a worker process and
+    /// never loaded into the host; instances run in worker processes.
+    private static func loadWorkerFunction(
+        name: String, manifestPath: String, config: FunctionConfig, registry: PrometheusCollectorRegistry, logger: Logger,
+        timers: any EventLoop
+    ) -> Entry {
+        func refuse(_ problem: String) -> Entry {
+            logger.error("Function not loaded", metadata: ["reason": "\(problem)"])
+            return Entry(name: name, manifestPath: manifestPath, config: config, problem: problem)
+        }
+        guard let executable = WorkerLauncher.locateExecutable() else {
+            return refuse(
+                "\(manifestPath): isolation 'process' needs the \(WorkerLauncher.executableName) executable, found neither next to this program nor on PATH; build it with `swift build --product \(WorkerLauncher.executableName)`"
+            )
+        }
+        if config.concurrency > 1 {
+            return refuse(
+                "\(manifestPath): scaling.concurrency must be 1 with isolation 'process' (a worker process runs one batch at a time), not \(config.concurrency); raise scaling.max_instances for more workers"
+            )
+        }
+        let capabilities: FunctionCapabilities
+        do throws(LibraryLoadError) {
+            capabilities = try WorkerLauncher.probe(config: config, executable: executable)
+            try Self.check(config, against: capabilities)
+        } catch {
+            logger.error("Function library refused", metadata: ["reason": "\(error)"])
+            return Entry(name: name, manifestPath: manifestPath, config: config, problem: error.description)
+        }
+        let metrics = FunctionMetrics(registry: registry, function: name)
+        let launcher = WorkerLauncher(config: config, capabilities: capabilities, executable: executable, metrics: metrics)
+        let pool = FunctionPool(config: config, launcher: launcher, metrics: metrics, logger: logger, timers: timers)
+        logger.info(
+            "Function loaded in worker processes",
+            metadata: ["library": "\(config.libraryPath)", "version": "\(capabilities.version)", "worker": "\(executable)"]
+        )
+        return Entry(name: name, manifestPath: manifestPath, config: config, capabilities: capabilities, pool: pool)
     }
 
     /// Refuses settings the library's declared capabilities cannot honour.
@@ -255,4 +295,16 @@ public final class FunctionHost: Sendable {
 
     /// The current state of a function's pool.
     func snapshot(of name: String) -> PoolSnapshot? { entries[name]?.pool?.snapshot }
+
+    /// The Prometheus exposition of the host's metrics, for tests and tools.
+    func metricsText() -> String {
+        var bytes: [UInt8] = []
+        metrics.emit(into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The pids of a process-isolated function's live worker processes.
+    func workerProcessIDs(of name: String) -> [pid_t] {
+        (entries[name]?.pool?.launcher as? WorkerLauncher)?.processIDs ?? []
+    }
 }

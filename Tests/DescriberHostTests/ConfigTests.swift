@@ -89,7 +89,7 @@ import Testing
 
     static let invalid: [Invalid] = [
         Invalid(yaml: "description: x", message: "functions/fn/function.yaml:1: library is required: the shared library to load, relative to functions/fn"),
-        Invalid(yaml: "library: l.so\nscalling: {}", message: "functions/fn/function.yaml:2: scalling is not a known key (expected one of: description, enabled, library, isolation, input, output, scaling, batching, timeout, queue, environment, request_options, options)"),
+        Invalid(yaml: "library: l.so\nscalling: {}", message: "functions/fn/function.yaml:2: scalling is not a known key (expected one of: description, enabled, library, isolation, input, output, scaling, batching, timeout, queue, environment, request_options, options, process)"),
         Invalid(yaml: "library: l.so\nscaling:\n  max_instances: many", message: "functions/fn/function.yaml:3: scaling.max_instances must be a whole number, got 'many'"),
         Invalid(yaml: "library: l.so\nscaling: { max_instances: 0 }", message: "scaling.max_instances must be between 1 and 1024, got 0"),
         Invalid(yaml: "library: l.so\nscaling: { min_instances: 3, max_instances: 2 }", message: "scaling.min_instances must not exceed max_instances (2), got 3"),

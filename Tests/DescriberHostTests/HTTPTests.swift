@@ -92,7 +92,8 @@ import Testing
         try await Self.application().test(.router) { client in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    try await client.execute(uri: "/v1/functions/slow/invoke?sleep_ms=400", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { response in
+                    // Long enough to still be running when the next request arrives, even on a loaded machine.
+                    try await client.execute(uri: "/v1/functions/slow/invoke?sleep_ms=3000", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { response in
                         #expect(response.status == .ok)
                     }
                 }

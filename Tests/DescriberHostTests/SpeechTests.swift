@@ -9,8 +9,9 @@ import Testing
 
 /// The `speak` function on the real libespeak-ng, the voice profiles and `/v1/speak`.
 ///
-/// Serialized: espeak-ng keeps its state in process globals, so the process
-/// holds one speak instance at a time; each test shuts its host down.
+/// Serialized: espeak-ng keeps its state in process globals, so a process
+/// holds one speak instance at a time; the in-process test below relies on
+/// that, and each test shuts its host down.
 @Suite(.serialized) struct SpeechTests {
     static let speakDirectory = TestSupport.packageRoot + "/functions/speak"
 
@@ -175,10 +176,20 @@ import Testing
     }
 
     @Test func aSecondInstanceInOneProcessIsRefusedWithTheReason() async throws {
-        // Overriding max_instances to 2 lets the pool try a second instance
+        // In-process with max_instances 2, the pool tries a second instance
         // under load; espeak-ng's global state forbids it, and the function
-        // says so while the first instance keeps serving.
-        let host = try TestSupport.host(["speak": try Self.manifest()], config: "functions: { speak: { scaling: { min_instances: 2, max_instances: 2 } } }")
+        // says so while the first instance keeps serving. (The manifest's
+        // process tier gives each instance a worker of its own instead.)
+        // The manifest without its process tier: isolation in-process, no `process:` limits.
+        var inProcess: [Substring] = []
+        var inProcessBlock = false
+        for line in try Self.manifest().split(separator: "\n", omittingEmptySubsequences: false) {
+            if line == "process:" { inProcessBlock = true; continue }
+            if inProcessBlock && line.hasPrefix("  ") { continue }
+            inProcessBlock = false
+            inProcess.append(line == "isolation: process" ? "isolation: in-process" : line)
+        }
+        let host = try TestSupport.host(["speak": inProcess.joined(separator: "\n")], config: "functions: { speak: { scaling: { min_instances: 2, max_instances: 2 } } }")
         await host.start()
         let results = await withTaskGroup(of: Result<InvocationOutput, InvocationError>.self) { group in
             for _ in 0..<4 { group.addTask { await Self.speak(host, "Two instances?") } }

@@ -8,7 +8,7 @@
 /// | `description` | one line for listings |
 /// | `enabled` [true] | `false` skips the function |
 /// | `library` | the shared library, relative to the function's folder |
-/// | `isolation` [in-process] | `in-process`, or `process` (the worker-process tier, not in this build) |
+/// | `isolation` [in-process] | `in-process`, or `process`: each instance in its own worker process |
 /// | `input.content_types` [`*/*`] | media types accepted: `image/jpeg`, `image/*`, `*/*` |
 /// | `input.max_bytes` [server limit] | larger bodies get 413 |
 /// | `output.max_bytes` [64MiB] | larger outputs fail the item |
@@ -21,11 +21,34 @@
 /// | `timeout.default` [30s] | deadline of a request that sets none |
 /// | `timeout.maximum` [= default] | the most a request may ask for with `X-Describer-Timeout-Ms` |
 /// | `queue.max_depth` [64] | requests waiting for an instance; beyond it 429 |
-/// | `environment` | variables set before the library loads |
+/// | `environment` | variables set before the library loads (a worker's own environment with `process`) |
+/// | `process.memory` | worker address-space limit (RLIMIT_AS), e.g. `512MiB` |
+/// | `process.cpu_seconds` | worker CPU-time limit (RLIMIT_CPU); SIGXCPU kills a worker that uses it up |
+/// | `process.open_files` | worker open-file limit (RLIMIT_NOFILE) |
+/// | `process.nice` | worker niceness, -20 (needs privilege) to 19 |
+/// | `process.working_directory` | the worker's working directory, relative to the function's folder |
 /// | `request_options` | per-request options allowed as query parameters (``RequestOptionSpec``) |
 /// | `options` | anything; handed verbatim, as JSON, to every instance |
 public struct FunctionConfig: Sendable {
     public enum Isolation: String, Sendable { case inProcess = "in-process", process }
+
+    /// The `process:` settings of the worker-process tier; nil means no limit.
+    public struct ProcessSettings: Sendable, Equatable {
+        public var memory: Int?
+        public var cpuSeconds: Int?
+        public var openFiles: Int?
+        public var nice: Int?
+        /// Absolute or relative to the working directory of the host, resolved.
+        public var workingDirectory: String?
+
+        public init(memory: Int? = nil, cpuSeconds: Int? = nil, openFiles: Int? = nil, nice: Int? = nil, workingDirectory: String? = nil) {
+            self.memory = memory
+            self.cpuSeconds = cpuSeconds
+            self.openFiles = openFiles
+            self.nice = nice
+            self.workingDirectory = workingDirectory
+        }
+    }
 
     public var name: String
     public var description: String
@@ -37,6 +60,8 @@ public struct FunctionConfig: Sendable {
     /// Absolute or directory-relative path of the library as resolved.
     public var libraryPath: String
     public var isolation: Isolation
+    /// Worker limits; only with `isolation: process`.
+    public var process: ProcessSettings
     public var acceptedContentTypes: [String]
     public var maxInputBytes: Int
     public var maxOutputBytes: Int
@@ -57,7 +82,7 @@ public struct FunctionConfig: Sendable {
     /// The keys a manifest may hold at its top level.
     static let topLevelKeys = [
         "description", "enabled", "library", "isolation", "input", "output", "scaling", "batching", "timeout",
-        "queue", "environment", "request_options", "options",
+        "queue", "environment", "request_options", "options", "process",
     ]
 
     /// Decodes a merged configuration node.
@@ -85,6 +110,33 @@ public struct FunctionConfig: Sendable {
             throw root.error("isolation", "must be in-process or process, got '\(isolationName)'")
         }
         self.isolation = isolation
+
+        let process = try root.mapping("process")
+        try process.rejectUnknownKeys(["memory", "cpu_seconds", "open_files", "nice", "working_directory"])
+        if isolation != .process, let first = process.keys.first {
+            throw process.error(first, "applies only to worker processes; set isolation: process or remove it")
+        }
+        var settings = ProcessSettings()
+        if process["memory"] != nil {
+            settings.memory = try process.byteCount("memory", default: 0, in: (16 << 20)...(1 << 50))
+        }
+        if process["cpu_seconds"] != nil {
+            settings.cpuSeconds = try process.int("cpu_seconds", default: 0, in: 1...31_536_000)
+        }
+        if process["open_files"] != nil {
+            settings.openFiles = try process.int("open_files", default: 0, in: 16...1_048_576)
+        }
+        if process["nice"] != nil {
+            settings.nice = try process.int("nice", default: 0, in: -20...19)
+        }
+        if let path = try process.string("working_directory") {
+            let resolved = path.hasPrefix("/") ? path : directory + "/" + path
+            guard !path.isEmpty, FileSystem.isDirectory(resolved) else {
+                throw process.error("working_directory", "must be an existing folder (absolute or relative to \(directory)), got '\(path)'")
+            }
+            settings.workingDirectory = resolved
+        }
+        self.process = settings
 
         let input = try root.mapping("input")
         try input.rejectUnknownKeys(["content_types", "max_bytes"])

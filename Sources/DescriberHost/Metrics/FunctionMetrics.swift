@@ -58,6 +58,31 @@ struct FunctionMetrics: Sendable {
         succeeded = registry.makeCounter(descriptor: Self.invocations, labels: labels + [("outcome", "ok")])
     }
 
+    static var workerCrashes: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "describer", metricName: "worker_crashes", unitName: "total",
+            helpText: "Worker processes that died on their own, by signal (or exit)."
+        )
+    }
+
+    static var workerKills: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "describer", metricName: "worker_kills", unitName: "total",
+            helpText: "Worker processes the host killed, by reason."
+        )
+    }
+
+    /// Counts a worker process that died on its own: `signal` is `SIGSEGV`,
+    /// `SIGXCPU`, …, or `exit` for a non-zero exit.
+    func recordWorkerCrash(signal: String) {
+        registry.makeCounter(descriptor: Self.workerCrashes, labels: [("function", function), ("signal", signal)]).increment()
+    }
+
+    /// Counts a worker process the host killed: `deadline`, `shutdown`, `protocol`.
+    func recordWorkerKill(reason: String) {
+        registry.makeCounter(descriptor: Self.workerKills, labels: [("function", function), ("reason", reason)]).increment()
+    }
+
     /// Counts one finished invocation by outcome.
     func recordOutcome(_ outcome: String) {
         if outcome == "ok" { return succeeded.increment() }

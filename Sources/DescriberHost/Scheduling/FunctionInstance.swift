@@ -10,7 +10,7 @@ import NIOCore
 /// blocking native code cannot starve the server; and a non-reentrant
 /// function always sees the same single thread, which suits libraries with
 /// thread-local state.
-final class FunctionInstance: Sendable {
+final class FunctionInstance: PoolInstance {
     let id: Int
     /// How long `describer_instance_create` took.
     let initDuration: Duration
@@ -79,16 +79,20 @@ final class FunctionInstance: Sendable {
 
     /// Processes `batch` on one of the instance's threads, completes each
     /// invocation, then calls `completion` with the call's duration.
-    func run(_ batch: [Invocation], maxOutputBytes: Int, completion: @escaping @Sendable (Duration) -> Void) {
+    func run(_ batch: [Invocation], maxOutputBytes: Int, completion: @escaping @Sendable (BatchOutcome) -> Void) {
         threads.submit { [self] in
             let duration = process(batch, maxOutputBytes: maxOutputBytes)
-            completion(duration)
+            completion(BatchOutcome(execution: duration))
         }
     }
 
+    /// Code loaded into the host cannot be stopped: the batch runs on, and
+    /// its callers are answered at their deadlines.
+    func abandon(_ done: @escaping @Sendable () -> Void) { done() }
+
     /// Calls `describer_instance_destroy` on one of the instance's threads,
     /// stops the threads, then calls `done`.
-    func destroy(_ done: @escaping @Sendable () -> Void = {}) {
+    func destroy(_ done: @escaping @Sendable () -> Void) {
         threads.submit { [self] in
             library.destroy(handle.pointer)
             logger.debug("Instance destroyed")
@@ -128,7 +132,7 @@ final class FunctionInstance: Sendable {
             )
             switch results[index] {
             case .output(let body, let contentType)?:
-                invocation.complete(.success(InvocationOutput(body: body, contentType: contentType, coldStart: invocation.coldStart, timings: timings)))
+                invocation.complete(answer: InvocationOutput(body: body, contentType: contentType, coldStart: invocation.coldStart, timings: timings))
             case .failure(let itemStatus, let message)?:
                 invocation.complete(.failure(Self.error(for: itemStatus, message)))
             case nil:
@@ -141,7 +145,7 @@ final class FunctionInstance: Sendable {
         return execution
     }
 
-    private static func error(for status: describer_status, _ message: String) -> InvocationError {
+    static func error(for status: describer_status, _ message: String) -> InvocationError {
         let text = message.isEmpty ? "the function failed without a reason" : message
         switch status {
         case DESCRIBER_STATUS_INVALID_INPUT: return InvocationError(.invalidInput, text)
@@ -157,7 +161,7 @@ final class FunctionInstance: Sendable {
     /// fails completes with that error at once and leaves the batch; one
     /// that already completed (its deadline passed or its caller left while
     /// it waited) is dropped without decoding.
-    private static func decodeImages(_ batch: [Invocation], maxWidth: Int, maxHeight: Int) -> ([Invocation], [RGBImage]) {
+    static func decodeImages(_ batch: [Invocation], maxWidth: Int, maxHeight: Int) -> ([Invocation], [RGBImage]) {
         var decoded: [Invocation] = []
         var images: [RGBImage] = []
         decoded.reserveCapacity(batch.count)

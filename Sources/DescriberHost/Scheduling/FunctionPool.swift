@@ -16,9 +16,13 @@ import Synchronization
 /// Every decision is made under one lock by ``State``'s methods, which
 /// return ``Action``s; the actions (calling into instances, completing
 /// callers) run after the lock is released.
+///
+/// The pool does not care where an instance runs: its ``InstanceLauncher``
+/// starts ``PoolInstance``s in the host or in worker processes. An instance
+/// that dies (a worker crash) is forgotten and replaced on demand.
 final class FunctionPool: Sendable {
     let config: FunctionConfig
-    let library: FunctionLibrary
+    let launcher: any InstanceLauncher
     /// The largest batch handed to the function in one call.
     let batchLimit: Int
     /// The settings checked on every request, copied out of the configuration once.
@@ -37,18 +41,19 @@ final class FunctionPool: Sendable {
     private let timers: any EventLoop
     private let state: Mutex<State>
 
-    init(config: FunctionConfig, library: FunctionLibrary, metrics: FunctionMetrics, logger: Logger, timers: any EventLoop) {
+    init(config: FunctionConfig, launcher: any InstanceLauncher, metrics: FunctionMetrics, logger: Logger, timers: any EventLoop) {
         self.config = config
-        self.library = library
+        self.launcher = launcher
         self.metrics = metrics
         self.logger = logger
         self.timers = timers
-        var limit = library.capabilities.batch ? config.maxBatchSize : 1
-        if let own = library.capabilities.maxBatchSize { limit = min(limit, own) }
+        let capabilities = launcher.capabilities
+        var limit = capabilities.batch ? config.maxBatchSize : 1
+        if let own = capabilities.maxBatchSize { limit = min(limit, own) }
         self.batchLimit = max(1, limit)
         // An RGB8 function receives pixels the host decoded, so what it can
         // take is what the manifest admits and the host decodes.
-        let isImage = if case .rgb8 = library.capabilities.input { true } else { false }
+        let isImage = if case .rgb8 = capabilities.input { true } else { false }
         self.limits = Limits(
             maxInputBytes: config.maxInputBytes,
             acceptsAnyContentType: !isImage && config.acceptedContentTypes.contains("*/*"),
@@ -155,10 +160,10 @@ final class FunctionPool: Sendable {
             if state.withLock({ $0.isQuiet }) { break }
             do { try await Task.sleep(for: .milliseconds(5)) } catch { break }
         }
-        let actions = state.withLock { state in state.shutDown() }
+        let (actions, busy) = state.withLock { state in (state.shutDown(), state.slots.map(\.instance)) }
         // Wait for the idle instances' destroy hooks, so functions can flush
         // and release what they hold before the process exits.
-        var idle: [FunctionInstance] = []
+        var idle: [any PoolInstance] = []
         for case .destroy(let instances) in actions { idle += instances }
         perform(actions.filter { if case .destroy = $0 { false } else { true } })
         await withTaskGroup(of: Void.self) { group in
@@ -166,6 +171,15 @@ final class FunctionPool: Sendable {
                 group.addTask {
                     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                         instance.destroy { continuation.resume() }
+                    }
+                }
+            }
+            // Work still running after the grace period: workers are
+            // killed (their callers learn why); in-process code runs on.
+            for instance in busy {
+                group.addTask {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        instance.abandon { continuation.resume() }
                     }
                 }
             }
@@ -182,8 +196,8 @@ final class FunctionPool: Sendable {
             switch action {
             case .run(let instance, let batch):
                 metrics.batchSize.record(Double(batch.count))
-                instance.run(batch, maxOutputBytes: config.maxOutputBytes) { execution in
-                    self.batchFinished(instance, execution: execution, batch: batch)
+                instance.run(batch, maxOutputBytes: config.maxOutputBytes) { outcome in
+                    self.batchFinished(instance, outcome: outcome, batch: batch)
                 }
             case .start(let count):
                 for _ in 0..<count { startInstance(prewarm: false) {} }
@@ -198,7 +212,7 @@ final class FunctionPool: Sendable {
                     invocation.complete(.failure(InvocationError(.deadlineExceeded, message)))
                 }
             case .destroy(let instances):
-                for instance in instances { instance.destroy() }
+                for instance in instances { instance.destroy {} }
             }
         }
     }
@@ -208,13 +222,11 @@ final class FunctionPool: Sendable {
     /// waited for it.
     private func startInstance(prewarm: Bool, _ whenSettled: @escaping @Sendable () -> Void) {
         let id = state.withLock { state in state.allocateInstanceID() }
-        FunctionInstance.start(
+        launcher.start(
             id: id,
-            library: library,
-            optionsJSON: config.options.serialized,
-            threadCount: library.capabilities.reentrant ? config.concurrency : 1,
             logger: logger,
-            isShuttingDown: { [weak self] in self?.state.withLock { $0.stopped } ?? true }
+            isShuttingDown: { [weak self] in self?.state.withLock { $0.stopped } ?? true },
+            onLost: { [weak self] instance in self?.instanceLost(instance) }
         ) { result in
             if case .success(let instance) = result {
                 self.metrics.coldStarts.increment()
@@ -228,10 +240,16 @@ final class FunctionPool: Sendable {
         }
     }
 
-    private func batchFinished(_ instance: FunctionInstance, execution: Duration, batch: [Invocation]) {
+    private func batchFinished(_ instance: any PoolInstance, outcome: BatchOutcome, batch: [Invocation]) {
         let actions = state.withLock { state in
-            state.batchFinished(instance, batch: batch, execution: execution, now: MonotonicClock.now(), timers: self)
+            state.batchFinished(instance, batch: batch, outcome: outcome, now: MonotonicClock.now(), timers: self)
         }
+        perform(actions)
+    }
+
+    /// An idle instance died (its worker process exited): forget it.
+    private func instanceLost(_ instance: any PoolInstance) {
+        let actions = state.withLock { state in state.instanceLost(instance, now: MonotonicClock.now(), timers: self) }
         perform(actions)
     }
 
@@ -283,15 +301,15 @@ struct PoolSnapshot: Sendable {
 extension FunctionPool {
     /// Something to do once the lock is released.
     enum Action {
-        case run(FunctionInstance, [Invocation])
+        case run(any PoolInstance, [Invocation])
         case start(Int)
         case fail([Invocation], InvocationError)
         case expire([Invocation], now: UInt64)
-        case destroy([FunctionInstance])
+        case destroy([any PoolInstance])
     }
 
     struct Slot {
-        let instance: FunctionInstance
+        let instance: any PoolInstance
         /// Batches running on it now.
         var running: Int
         /// When it last became idle.
@@ -490,7 +508,7 @@ extension FunctionPool {
             return closeAt
         }
 
-        mutating func instanceStarted(_ result: Result<FunctionInstance, InvocationError>, prewarmed: Bool, now: UInt64, timers pool: FunctionPool) -> [Action] {
+        mutating func instanceStarted(_ result: Result<any PoolInstance, InvocationError>, prewarmed: Bool, now: UInt64, timers pool: FunctionPool) -> [Action] {
             starting -= 1
             var actions: [Action] = []
             switch result {
@@ -521,21 +539,50 @@ extension FunctionPool {
             return actions
         }
 
-        mutating func batchFinished(_ instance: FunctionInstance, batch: [Invocation], execution: Duration, now: UInt64, timers pool: FunctionPool) -> [Action] {
+        mutating func batchFinished(_ instance: any PoolInstance, batch: [Invocation], outcome: BatchOutcome, now: UInt64, timers pool: FunctionPool) -> [Action] {
             for invocation in batch { running[ObjectIdentifier(invocation)] = nil }
-            let nanoseconds = execution.nanosecondsClamped
-            executionEstimate = executionEstimate == 0 ? nanoseconds : (executionEstimate * 7 + nanoseconds) / 8
+            if !outcome.unsent.isEmpty {
+                // Never handed to the function: back to the head of the queue, in order.
+                var requeued = CircularBuffer<Invocation>(initialCapacity: queue.count + outcome.unsent.count)
+                for invocation in outcome.unsent where !invocation.isCompleted {
+                    invocation.dispatchedAt = 0
+                    requeued.append(invocation)
+                }
+                requeued.append(contentsOf: queue)
+                queue = requeued
+            } else if !outcome.instanceLost {
+                let nanoseconds = outcome.execution.nanosecondsClamped
+                executionEstimate = executionEstimate == 0 ? nanoseconds : (executionEstimate * 7 + nanoseconds) / 8
+            }
             var actions: [Action] = []
             if let index = slots.firstIndex(where: { $0.instance === instance }) {
                 slots[index].running -= 1
                 if slots[index].running == 0 { slots[index].idleSince = now }
-                if !accepting && slots[index].running == 0 && queue.isEmpty {
+                if outcome.instanceLost {
+                    // Its other batches (if any) report back on their own.
+                    if slots[index].running == 0 { slots.remove(at: index) }
+                } else if !accepting && slots[index].running == 0 && queue.isEmpty {
                     slots.remove(at: index)
                     actions.append(.destroy([instance]))
                 }
             }
+            if !accepting && !queue.isEmpty && slots.isEmpty && starting == 0 {
+                // Draining and nothing left to run what was requeued.
+                let waiting = Array(queue)
+                queue.removeAll()
+                actions.append(.fail(waiting, InvocationError(.unavailable, "the host shut down before this request ran")))
+            }
             actions += dispatch(now: now, timers: pool)
             armReaper(now: now, timers: pool)
+            pool.updateGauges(self)
+            return actions
+        }
+
+        /// An idle instance died: drop its slot; waiting work starts a replacement.
+        mutating func instanceLost(_ instance: any PoolInstance, now: UInt64, timers pool: FunctionPool) -> [Action] {
+            guard let index = slots.firstIndex(where: { $0.instance === instance }), slots[index].running == 0 else { return [] }
+            slots.remove(at: index)
+            let actions = accepting ? dispatch(now: now, timers: pool) : []
             pool.updateGauges(self)
             return actions
         }
@@ -594,7 +641,7 @@ extension FunctionPool {
         /// keeping `min_instances`.
         mutating func reap(now: UInt64, timers pool: FunctionPool) -> [Action] {
             reaperTimer = nil
-            var victims: [FunctionInstance] = []
+            var victims: [any PoolInstance] = []
             // Queued work (a partial batch waiting to fill) is about to use
             // the idle instances; look again later.
             guard queue.isEmpty else {

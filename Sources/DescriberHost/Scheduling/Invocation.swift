@@ -120,6 +120,23 @@ final class Invocation: Sendable {
         if let early { continuation.resume(with: early.mapError { $0 as any Error }) }
     }
 
+    /// Completes with the function's answer, unless the deadline has passed
+    /// by now. The deadline timer and a late answer race; without this check
+    /// a caller could be told "ok" after its deadline when the timer ran late
+    /// on a loaded machine.
+    func complete(answer: InvocationOutput) {
+        let now = MonotonicClock.now()
+        guard now < deadline else {
+            let waited = Duration.between(admittedAt, now)
+            complete(.failure(InvocationError(
+                .deadlineExceeded,
+                "deadline exceeded after \(InvocationTimings.milliseconds(waited)) ms; the function was still running"
+            )))
+            return
+        }
+        complete(.success(answer))
+    }
+
     /// Completes the invocation; returns false if it had already completed.
     @discardableResult
     func complete(_ result: Result<InvocationOutput, InvocationError>) -> Bool {

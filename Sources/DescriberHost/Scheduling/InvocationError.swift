@@ -15,6 +15,8 @@ public struct InvocationError: Error, Sendable, Equatable, CustomStringConvertib
         public static let queueFull = Code(rawValue: "queue_full")
         /// The function failed or returned no result.
         public static let functionFailed = Code(rawValue: "function_failed")
+        /// The worker process running the function died (isolation: process).
+        public static let functionCrashed = Code(rawValue: "function_crashed")
         /// An instance could not be created.
         public static let initFailed = Code(rawValue: "function_init_failed")
         /// The function is not loaded (refused library, bad manifest) or the host is stopping.
@@ -56,7 +58,7 @@ public struct InvocationError: Error, Sendable, Equatable, CustomStringConvertib
         case .unsupportedMediaType, .unsupportedFormat: 415
         case .queueFull: 429
         case .cancelled: 499
-        case .functionFailed, .initFailed: 502
+        case .functionFailed, .initFailed, .functionCrashed: 502
         case .unavailable: 503
         case .deadlineExceeded: 504
         default: 500
@@ -69,6 +71,7 @@ public struct InvocationError: Error, Sendable, Equatable, CustomStringConvertib
         case .deadlineExceeded: "deadline_exceeded"
         case .queueFull: "rejected"
         case .functionFailed, .initFailed: "function_error"
+        case .functionCrashed: "crashed"
         case .cancelled: "cancelled"
         case .unavailable: "unavailable"
         default: "client_error"

@@ -10,8 +10,15 @@
  *   TESTFN_NULL_INFO                      get_info returns NULL
  *   TESTFN_OMIT_PROCESS                   do not export describer_instance_process
  *
- * Instance options (manifest `options`): create_fail (bool), create_sleep_ms.
- * Request options: sleep_ms, fail ("invalid", "unsupported", "failed"), silent (bool).
+ * Instance options (manifest `options`): create_fail (bool), create_sleep_ms,
+ * create_crash (bool: segfault in describer_instance_create).
+ * Request options: sleep_ms, fail ("invalid", "unsupported", "failed"), silent (bool),
+ * misbehave: "segfault", "abort", "exit" (_exit(3)), "hang" (never returns,
+ * ignoring expired), "busy" (burns CPU forever), "huge" (a 2 MiB output),
+ * "log" (logs one line through the host first), "alloc" (mallocs 1 GiB, aborts
+ * when that fails). The crashing ones are only
+ * for functions running in worker processes: in process they take the host
+ * (the test runner) down with them.
  * Output: text/plain "instance=I batch=B index=K size=S".
  */
 #include "describer_function.h"
@@ -21,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef TESTFN_ABI_MAJOR
 #define TESTFN_ABI_MAJOR DESCRIBER_ABI_VERSION_MAJOR
@@ -94,6 +102,10 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
                                                size_t size, void **out) {
     long delay = option_long(options, size, "create_sleep_ms");
     if (delay > 0) sleep_ms(delay);
+    if (option_is(options, size, "create_crash", "true")) {
+        volatile int *nowhere = NULL;
+        *nowhere = 1;
+    }
     if (option_is(options, size, "create_fail", "true")) {
         static const char message[] = "create_fail was set";
         host->fail(call, 0, DESCRIBER_STATUS_FAILED, message, sizeof message - 1);
@@ -113,6 +125,37 @@ DESCRIBER_EXPORT int describer_instance_process(void *opaque, describer_call *ca
     const describer_host *host = instance->host;
     for (size_t i = 0; i < count; i++) {
         const describer_request *r = &requests[i];
+        const char *o = r->options_json;
+        size_t os = r->options_size;
+        if (option_is(o, os, "misbehave", "\"log\"")) {
+            static const char line[] = "testfn says hello";
+            host->log(call, DESCRIBER_LOG_INFO, line, sizeof line - 1);
+        }
+        if (option_is(o, os, "misbehave", "\"segfault\"")) {
+            volatile int *nowhere = NULL;
+            *nowhere = 1;
+        }
+        if (option_is(o, os, "misbehave", "\"abort\"")) abort();
+        if (option_is(o, os, "misbehave", "\"exit\"")) _exit(3);
+        if (option_is(o, os, "misbehave", "\"hang\"")) for (;;) sleep_ms(10);
+        if (option_is(o, os, "misbehave", "\"busy\"")) {
+            volatile unsigned long spins = 0;
+            for (;;) spins++;
+        }
+        if (option_is(o, os, "misbehave", "\"alloc\"")) {
+            /* 1 GiB, which a worker under process.memory cannot get: abort like most code does. */
+            char *block = malloc((size_t)1 << 30);
+            if (block == NULL) abort();
+            block[0] = 1;
+            free(block);
+        }
+        if (option_is(o, os, "misbehave", "\"huge\"")) {
+            size_t huge = 2u << 20;
+            uint8_t *bytes = calloc(1, huge);
+            host->respond(call, i, "application/octet-stream", bytes, huge);
+            free(bytes);
+            continue;
+        }
         long delay = option_long(r->options_json, r->options_size, "sleep_ms");
         /* Sleep in small steps, stopping early once the host says the deadline passed. */
         while (delay > 0 && !host->expired(call, i)) {

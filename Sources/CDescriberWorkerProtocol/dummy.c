@@ -1,0 +1,1 @@
+int describer_worker_protocol_dummy;

@@ -1,0 +1,595 @@
+import CDescriberFunction
+import CDescriberWorkerProtocol
+import CLibUV
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// One instance of a function inside its own `describer-worker` process.
+///
+/// A dedicated thread supervises the worker for its whole life: it starts
+/// the process, runs the create handshake, then alternately waits for work
+/// (lingering briefly, then parking in `poll` on the worker's socket and a
+/// wake-up pipe) and runs one batch at a time over the socket. Blocking
+/// reads and writes therefore never touch Swift's cooperative pool, and the
+/// worker's death is noticed at once even while it is idle.
+///
+/// The thread enforces deadlines: a worker still running a batch past the
+/// latest deadline in it (plus ``WorkerLauncher/deadlineGrace``) is killed.
+/// When a worker dies, every request it held fails (`function_crashed` when
+/// it died on its own, naming the signal), the pool forgets the instance,
+/// and the next request starts a replacement.
+final class WorkerInstance: PoolInstance {
+    let id: Int
+    /// From spawning the process to its CREATED frame.
+    let initDuration: Duration
+    private let process: WorkerProcess
+    private let launcher: WorkerLauncher
+    private let logger: Logger
+    private let mailbox: WorkerMailbox
+    private let channel: FrameChannel
+    private let lifecycle = Mutex(Lifecycle())
+
+    private struct Lifecycle {
+        var finished = false
+        /// `abandon` callers waiting for the worker to be gone.
+        var waiters: [@Sendable () -> Void] = []
+    }
+
+    var pid: pid_t { process.pid }
+
+    private init(id: Int, initDuration: Duration, process: WorkerProcess, channel: FrameChannel, launcher: WorkerLauncher, logger: Logger) {
+        self.id = id
+        self.initDuration = initDuration
+        self.process = process
+        self.channel = channel
+        self.launcher = launcher
+        self.logger = logger
+        self.mailbox = WorkerMailbox()
+    }
+
+    // MARK: PoolInstance
+
+    func run(_ batch: [Invocation], maxOutputBytes: Int, completion: @escaping @Sendable (BatchOutcome) -> Void) {
+        if !mailbox.submit(.run(batch, maxOutputBytes: maxOutputBytes, completion: completion)) {
+            // The worker died before the pool learnt of it: the batch goes back to the queue.
+            completion(BatchOutcome(execution: .zero, instanceLost: true, unsent: batch))
+        }
+    }
+
+    func destroy(_ done: @escaping @Sendable () -> Void) {
+        if !mailbox.submit(.destroy(done)) { done() }
+    }
+
+    func abandon(_ done: @escaping @Sendable () -> Void) {
+        let alreadyGone = lifecycle.withLock { lifecycle in
+            if lifecycle.finished { return true }
+            lifecycle.waiters.append(done)
+            return false
+        }
+        if alreadyGone { return done() }
+        process.kill(.shutdown)
+    }
+
+    // MARK: Starting
+
+    /// Starts the supervising thread, which spawns the worker, creates the
+    /// instance in it and then serves batches. `completion` runs on that thread.
+    static func start(
+        id: Int,
+        launcher: WorkerLauncher,
+        logger: Logger,
+        isShuttingDown: @escaping @Sendable () -> Bool,
+        onLost: @escaping @Sendable (any PoolInstance) -> Void,
+        completion: @escaping @Sendable (Result<any PoolInstance, InvocationError>) -> Void
+    ) {
+        let thread = Thread {
+            guard let instance = boot(id: id, launcher: launcher, logger: logger, isShuttingDown: isShuttingDown, completion: completion) else { return }
+            completion(.success(instance))
+            instance.serve(onLost: onLost)
+        }
+        thread.name = "describer-worker-\(id)"
+        thread.start()
+    }
+
+    /// Waits out a crash-loop backoff, spawns the worker and runs the
+    /// INFO / CREATE / CREATED handshake. Nil after calling `completion` with the failure.
+    private static func boot(
+        id: Int,
+        launcher: WorkerLauncher,
+        logger: Logger,
+        isShuttingDown: @escaping @Sendable () -> Bool,
+        completion: @escaping @Sendable (Result<any PoolInstance, InvocationError>) -> Void
+    ) -> WorkerInstance? {
+        while true {
+            let delay = launcher.startDelay(now: MonotonicClock.now())
+            if delay == 0 { break }
+            if isShuttingDown() {
+                completion(.failure(InvocationError(.unavailable, "the host is shutting down")))
+                return nil
+            }
+            usleep(UInt32(min(delay / 1000, 20_000)))
+        }
+        let started = MonotonicClock.now()
+        let process: WorkerProcess
+        do {
+            process = try WorkerProcess.spawn(executable: launcher.executable, arguments: launcher.arguments, environment: launcher.environment)
+        } catch {
+            logger.error("Worker process could not be started", metadata: ["reason": "\(error)"])
+            completion(.failure(InvocationError(.initFailed, "the function's worker process could not be started: \(error)")))
+            return nil
+        }
+        launcher.register(process.pid)
+        let channel = FrameChannel(fd: process.socket)
+        var failure: InvocationError?
+        while true {
+            let event = channel.next(limit: WorkerFrame.controlLimit, until: MonotonicClock.now() + 50_000_000)
+            switch event {
+            case .timedOut, .woken:
+                // Creation may take long; it is only given up when the host stops.
+                if isShuttingDown() { process.kill(.shutdown) }
+            case .frame(WorkerFrame.log, let payload):
+                Self.log(payload, to: logger)
+            case .frame(WorkerFrame.info, var payload):
+                do throws(LibraryLoadError) {
+                    let capabilities = try WorkerLauncher.decodeInfo(&payload, path: launcher.config.libraryPath)
+                    guard capabilities == launcher.capabilities else {
+                        throw LibraryLoadError(.badInfo, path: launcher.config.libraryPath, "changed since the function was loaded; restart the host to load it again")
+                    }
+                } catch {
+                    failure = failure ?? InvocationError(.initFailed, "the function could not start an instance: \(error)")
+                    process.kill(.protocolViolation("an INFO frame that no longer matches"))
+                    continue
+                }
+                var frame = WorkerFrame.begin(WorkerFrame.create)
+                let options = launcher.config.options.serialized
+                frame.writeInteger(UInt32(options.utf8.count), endianness: .little)
+                frame.writeString(options)
+                WorkerFrame.finish(&frame)
+                _ = channel.send(frame)  // a worker that has gone shows up as end of file
+            case .frame(WorkerFrame.loadFailed, var payload):
+                _ = payload.readInteger(endianness: .little, as: UInt32.self)
+                let size = Int(payload.readInteger(endianness: .little, as: UInt32.self) ?? 0)
+                let message = payload.readString(length: min(size, payload.readableBytes)) ?? ""
+                failure = failure ?? InvocationError(.initFailed, "the function's worker process could not load \(launcher.config.libraryPath): \(message)")
+            case .frame(WorkerFrame.created, _):
+                let initDuration = Duration.between(started, MonotonicClock.now())
+                return WorkerInstance(id: id, initDuration: initDuration, process: process, channel: channel, launcher: launcher, logger: logger)
+            case .frame(WorkerFrame.createFailed, var payload):
+                let code = Int32(bitPattern: payload.readInteger(endianness: .little, as: UInt32.self) ?? 0)
+                _ = payload.readInteger(endianness: .little, as: UInt32.self)
+                let size = Int(payload.readInteger(endianness: .little, as: UInt32.self) ?? 0)
+                let message = payload.readString(length: min(size, payload.readableBytes)) ?? ""
+                let reason = message.isEmpty ? "describer_instance_create returned \(code)" : message
+                logger.error("Instance could not be created", metadata: ["reason": "\(reason)"])
+                failure = failure ?? InvocationError(.initFailed, "the function could not start an instance: \(reason)")
+            case .frame(let type, _):
+                process.kill(.protocolViolation("an unexpected frame 0x\(String(type, radix: 16)) while starting"))
+            case .malformed(let reason):
+                process.kill(.protocolViolation(reason))
+            case .endOfFile:
+                let termination = process.reap(grace: WorkerLauncher.exitGrace)
+                launcher.unregister(process.pid)
+                if let failure {
+                    completion(.failure(failure))
+                    return nil
+                }
+                switch process.killReason {
+                case .shutdown?:
+                    completion(.failure(InvocationError(.unavailable, "the host shut down while the function's instance was starting")))
+                case .protocolViolation(let reason)?:
+                    launcher.recordKill(.protocolViolation(reason))
+                    completion(.failure(InvocationError(.initFailed, "the function's worker process sent \(reason) and was stopped")))
+                default:
+                    let message = launcher.crashMessage(termination, while: "starting an instance")
+                    launcher.recordCrash(termination, message: message, logger: logger)
+                    completion(.failure(InvocationError(.functionCrashed, message)))
+                }
+                return nil
+            }
+        }
+    }
+
+    // MARK: Serving
+
+    private func serve(onLost: @escaping @Sendable (any PoolInstance) -> Void) {
+        while true {
+            guard let work = waitForWork() else {
+                // It died, or misbehaved and was killed, while idle.
+                let termination = reap()
+                account(termination, activity: "idle")
+                finish()
+                onLost(self)
+                return
+            }
+            switch work {
+            case .run(let batch, let maxOutputBytes, let completion):
+                let outcome = runBatch(batch, maxOutputBytes: maxOutputBytes)
+                if outcome.instanceLost {
+                    let leftovers = mailbox.close()
+                    completion(outcome)
+                    Self.settle(leftovers)
+                    finish()
+                    return
+                }
+                completion(outcome)
+            case .destroy(let done):
+                stopWorker()
+                Self.settle(mailbox.close())
+                finish()
+                done()
+                return
+            }
+        }
+    }
+
+    /// Work submitted after the worker was gone: batches go back to the
+    /// pool's queue, destroy requests are done at once.
+    private static func settle(_ leftovers: [WorkerMailbox.Work]) {
+        for work in leftovers {
+            switch work {
+            case .run(let batch, _, let completion): completion(BatchOutcome(execution: .zero, instanceLost: true, unsent: batch))
+            case .destroy(let done): done()
+            }
+        }
+    }
+
+    /// Waits for the worker to exit (killing it after the grace period) and
+    /// forgets its pid at once.
+    private func reap() -> WorkerTermination {
+        let termination = process.reap(grace: WorkerLauncher.exitGrace)
+        launcher.unregister(process.pid)
+        return termination
+    }
+
+    /// The thread is done with the worker: wake whoever waits in `abandon`.
+    private func finish() {
+        launcher.unregister(process.pid)
+        let waiters = lifecycle.withLock { lifecycle in
+            lifecycle.finished = true
+            defer { lifecycle.waiters = [] }
+            return lifecycle.waiters
+        }
+        for waiter in waiters { waiter() }
+    }
+
+    /// Lingers for work, then parks until work arrives or the worker speaks.
+    /// Nil when the worker ended (or broke the protocol and was killed).
+    private func waitForWork() -> WorkerMailbox.Work? {
+        while true {
+            if let work = mailbox.take() { return work }
+            if Spin.wait(until: MonotonicClock.now() + HandlerThreads.lingerNanoseconds, for: { mailbox.hasWork }) { continue }
+            mailbox.park()
+            if mailbox.hasWork {
+                mailbox.unpark()
+                continue
+            }
+            let event = channel.next(limit: WorkerFrame.controlLimit, wake: mailbox.wakeDescriptor)
+            mailbox.unpark()
+            switch event {
+            case .woken, .timedOut:
+                continue
+            case .frame(WorkerFrame.log, let payload):
+                Self.log(payload, to: logger)
+            case .frame(let type, _):
+                process.kill(.protocolViolation("an unexpected frame 0x\(String(type, radix: 16)) while idle"))
+                return nil
+            case .malformed(let reason):
+                process.kill(.protocolViolation(reason))
+                return nil
+            case .endOfFile:
+                return nil
+            }
+        }
+    }
+
+    /// Records how a worker ended when the host did not ask it to: a kill
+    /// by the host is counted as such, anything else as a crash.
+    @discardableResult
+    private func account(_ termination: WorkerTermination, activity: String) -> String {
+        if let reason = process.killReason {
+            launcher.recordKill(reason)
+            return ""
+        }
+        let message = launcher.crashMessage(termination, while: activity)
+        launcher.recordCrash(termination, message: message, logger: logger)
+        return message
+    }
+
+    /// Sends DESTROY, waits for the worker to confirm and exit, kills it if
+    /// it takes longer than ``WorkerLauncher/exitGrace``.
+    private func stopWorker() {
+        var frame = WorkerFrame.begin(WorkerFrame.destroy)
+        WorkerFrame.finish(&frame)
+        if channel.send(frame) {
+            let giveUp = MonotonicClock.now() + WorkerLauncher.exitGrace.nanosecondsClamped
+            waiting: while true {
+                switch channel.next(limit: WorkerFrame.controlLimit, until: giveUp) {
+                case .frame(WorkerFrame.log, let payload): Self.log(payload, to: logger)
+                case .frame(WorkerFrame.destroyed, _), .endOfFile: break waiting
+                case .timedOut:
+                    process.kill(.destroyTimeout)
+                    break waiting
+                case .woken, .frame, .malformed: continue
+                }
+            }
+        }
+        let termination = reap()
+        if case .destroyTimeout? = process.killReason { launcher.recordKill(.destroyTimeout) }
+        logger.debug("Worker process stopped", metadata: ["pid": "\(process.pid)", "how": "\(termination.phrase)"])
+    }
+
+    // MARK: Running a batch
+
+    private func runBatch(_ batch: [Invocation], maxOutputBytes: Int) -> BatchOutcome {
+        // Decoding counts as execution, as in process.
+        let started = MonotonicClock.now()
+        var batch = batch.filter { !$0.isCompleted }
+        var images: [RGBImage]?
+        if case .rgb8(let maxWidth, let maxHeight) = launcher.capabilities.input {
+            (batch, images) = FunctionInstance.decodeImages(batch, maxWidth: maxWidth, maxHeight: maxHeight)
+        }
+        guard !batch.isEmpty else { return BatchOutcome(execution: Duration.between(started, MonotonicClock.now())) }
+        let frame = Self.encode(batch, images: images)
+        guard frame.readableBytes - WorkerFrame.headerSize <= launcher.maxFrame else {
+            let error = InvocationError(.payloadTooLarge, "this batch is \(frame.readableBytes) bytes; the function's worker process accepts at most \(launcher.maxFrame) bytes per batch")
+            for invocation in batch { invocation.complete(.failure(error)) }
+            return BatchOutcome(execution: Duration.between(started, MonotonicClock.now()))
+        }
+        guard channel.send(frame) else {
+            // Gone before it could read the batch: not these requests' fault.
+            let termination = reap()
+            account(termination, activity: "idle")
+            return BatchOutcome(execution: .zero, instanceLost: true, unsent: batch)
+        }
+        var latest: UInt64 = 0
+        for invocation in batch { latest = max(latest, invocation.deadline) }
+        let (killAt, overflow) = latest.addingReportingOverflow(WorkerLauncher.deadlineGrace.nanosecondsClamped)
+        var deadline = overflow ? UInt64.max - 1 : killAt
+        let resultLimit = Self.resultLimit(count: batch.count, maxOutputBytes: maxOutputBytes)
+        let spinUntil = MonotonicClock.now() + Self.answerSpinNanoseconds
+        while true {
+            switch channel.next(limit: resultLimit, until: deadline, spinUntil: spinUntil) {
+            case .frame(WorkerFrame.log, let payload):
+                Self.log(payload, to: logger)
+            case .frame(WorkerFrame.results, var payload):
+                let execution = Duration.between(started, MonotonicClock.now())
+                if let problem = Self.complete(batch, from: &payload, execution: execution) {
+                    process.kill(.protocolViolation(problem))
+                    deadline = .max
+                    continue
+                }
+                launcher.recordSuccess()
+                return BatchOutcome(execution: execution)
+            case .frame(let type, _):
+                process.kill(.protocolViolation("an unexpected frame 0x\(String(type, radix: 16)) during a batch"))
+                deadline = .max
+            case .malformed(let reason):
+                process.kill(.protocolViolation(reason))
+                deadline = .max
+            case .timedOut:
+                logger.warning("Worker process killed: still running past its batch's deadline", metadata: ["pid": "\(process.pid)"])
+                process.kill(.deadline)
+                deadline = .max
+            case .woken:
+                continue
+            case .endOfFile:
+                let termination = reap()
+                let execution = Duration.between(started, MonotonicClock.now())
+                let error: InvocationError
+                switch process.killReason {
+                case .deadline?:
+                    launcher.recordKill(.deadline)
+                    error = InvocationError(.deadlineExceeded, "deadline exceeded; the function was still running, so its worker process was killed")
+                case .shutdown?:
+                    launcher.recordKill(.shutdown)
+                    error = InvocationError(.unavailable, "the host shut down while this request ran; its worker process was stopped")
+                case .protocolViolation(let reason)?:
+                    launcher.recordKill(.protocolViolation(reason))
+                    error = InvocationError(.functionFailed, "the function's worker process sent \(reason) and was stopped")
+                case .destroyTimeout?, nil:
+                    let activity = batch.count == 1 ? "running this request" : "running a batch of \(batch.count) requests including this one"
+                    let message = launcher.crashMessage(termination, while: activity)
+                    launcher.recordCrash(termination, message: message, logger: logger)
+                    error = InvocationError(.functionCrashed, message)
+                }
+                for invocation in batch { invocation.complete(.failure(error)) }
+                return BatchOutcome(execution: execution, instanceLost: true)
+            }
+        }
+    }
+
+    /// How long the supervising thread polls for an answer before it
+    /// blocks: a small function answers within it, and the thread's wake-up
+    /// is saved.
+    static let answerSpinNanoseconds: UInt64 = 50_000
+
+    /// The longest RESULTS frame a batch of `count` can legitimately produce.
+    static func resultLimit(count: Int, maxOutputBytes: Int) -> Int {
+        let perItem = min(maxOutputBytes, WorkerFrame.maxFrame) + WorkerFrame.maxLog + 64 * 1024
+        let (total, overflow) = perItem.multipliedReportingOverflow(by: count)
+        return overflow ? WorkerFrame.maxFrame : min(WorkerFrame.maxFrame, total + 64)
+    }
+
+    /// The PROCESS frame for `batch` (see describer_worker_protocol.h).
+    static func encode(_ batch: [Invocation], images: [RGBImage]?) -> ByteBuffer {
+        var size = 64
+        for (index, invocation) in batch.enumerated() {
+            size += 64 + invocation.contentType.utf8.count + invocation.optionsJSON.utf8.count
+            size += images?[index].pixels.readableBytes ?? invocation.body.readableBytes
+        }
+        var frame = WorkerFrame.begin(WorkerFrame.process, capacity: size)
+        frame.writeInteger(UInt32(batch.count), endianness: .little)
+        for (index, invocation) in batch.enumerated() {
+            let image = images?[index]
+            let data = image?.pixels ?? invocation.body
+            let contentType = image == nil ? invocation.contentType : FunctionInstance.rgb8ContentType
+            frame.writeInteger(invocation.deadline, endianness: .little)
+            frame.writeInteger(UInt32(image?.width ?? 0), endianness: .little)
+            frame.writeInteger(UInt32(image?.height ?? 0), endianness: .little)
+            frame.writeInteger(UInt32(image?.stride ?? 0), endianness: .little)
+            frame.writeInteger(UInt32(contentType.utf8.count + 1), endianness: .little)
+            frame.writeInteger(UInt32(invocation.optionsJSON.utf8.count), endianness: .little)
+            frame.writeInteger(UInt64(data.readableBytes), endianness: .little)
+            frame.writeString(contentType)
+            frame.writeInteger(UInt8(0))
+            frame.writeString(invocation.optionsJSON)
+            frame.writeImmutableBuffer(data)
+        }
+        WorkerFrame.finish(&frame)
+        return frame
+    }
+
+    /// Completes every invocation of `batch` from a RESULTS frame. Returns
+    /// what is wrong with the frame instead, completing nothing, if it is malformed.
+    static func complete(_ batch: [Invocation], from payload: inout ByteBuffer, execution: Duration) -> String? {
+        guard let rawStatus = payload.readInteger(endianness: .little, as: UInt32.self),
+            let count = payload.readInteger(endianness: .little, as: UInt32.self), Int(count) == batch.count
+        else { return "a RESULTS frame for the wrong number of requests" }
+        let status = Int32(bitPattern: rawStatus)
+        var results: [Result<(ByteBuffer, String), InvocationError>?] = []
+        results.reserveCapacity(batch.count)
+        for _ in 0..<batch.count {
+            guard let kind = payload.readInteger(as: UInt8.self), payload.readSlice(length: 3) != nil else {
+                return "a truncated RESULTS frame"
+            }
+            switch Int(kind) {
+            case Int(DWP_ITEM_OUTPUT):
+                guard let typeSize = payload.readInteger(endianness: .little, as: UInt32.self),
+                    let dataSize = payload.readInteger(endianness: .little, as: UInt64.self), dataSize <= UInt64(payload.readableBytes),
+                    let contentType = payload.readString(length: Int(typeSize)),
+                    let body = payload.readSlice(length: Int(dataSize))
+                else { return "a truncated RESULTS frame" }
+                results.append(.success((body, contentType)))
+            case Int(DWP_ITEM_FAILURE):
+                guard let itemStatus = payload.readInteger(endianness: .little, as: UInt32.self),
+                    let size = payload.readInteger(endianness: .little, as: UInt32.self),
+                    let message = payload.readString(length: Int(size))
+                else { return "a truncated RESULTS frame" }
+                results.append(.failure(FunctionInstance.error(for: describer_status(rawValue: itemStatus), message)))
+            case Int(DWP_ITEM_NONE):
+                results.append(nil)
+            default:
+                return "a RESULTS item of unknown kind \(kind)"
+            }
+        }
+        guard payload.readableBytes == 0 else { return "a RESULTS frame with trailing bytes" }
+        for (invocation, result) in zip(batch, results) {
+            let timings = InvocationTimings(
+                queue: Duration.between(invocation.admittedAt, invocation.dispatchedAt),
+                initialization: invocation.initialization,
+                execution: execution,
+                batchSize: batch.count
+            )
+            switch result {
+            case .success(let (body, contentType))?:
+                invocation.complete(answer: InvocationOutput(body: body, contentType: contentType, coldStart: invocation.coldStart, timings: timings))
+            case .failure(let error)?:
+                invocation.complete(.failure(error))
+            case nil:
+                let reason = status == 0
+                    ? "the function returned no result for this request"
+                    : "describer_instance_process returned \(status) without a result for this request"
+                invocation.complete(.failure(InvocationError(.functionFailed, reason)))
+            }
+        }
+        return nil
+    }
+
+    /// Logs a LOG frame's line through the instance's logger.
+    static func log(_ payload: ByteBuffer, to logger: Logger) {
+        var payload = payload
+        guard let level = payload.readInteger(endianness: .little, as: UInt32.self) else { return }
+        let text = payload.readString(length: payload.readableBytes) ?? ""
+        let swiftLevel: Logger.Level =
+            switch describer_log_level(rawValue: level) {
+            case DESCRIBER_LOG_DEBUG: .debug
+            case DESCRIBER_LOG_INFO: .info
+            case DESCRIBER_LOG_WARNING: .warning
+            default: .error
+            }
+        logger.log(level: swiftLevel, "\(text)")
+    }
+}
+
+/// Work handed to a worker instance's thread, with the wake-up it needs
+/// when the thread is parked in `poll`.
+final class WorkerMailbox: Sendable {
+    enum Work: Sendable {
+        case run([Invocation], maxOutputBytes: Int, completion: @Sendable (BatchOutcome) -> Void)
+        case destroy(@Sendable () -> Void)
+    }
+
+    private struct State {
+        var items: [Work] = []
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+    private let pending = Atomic<Int>(0)
+    private let parked = Atomic<Bool>(false)
+    /// A pipe: the thread polls the read end; `submit` writes a byte when the thread is parked.
+    let wakeDescriptor: Int32
+    private let wakeWriter: Int32
+
+    init() {
+        var fds: [Int32] = [-1, -1]
+        let result = pipe(&fds)
+        precondition(result == 0, "pipe failed: \(String(cString: strerror(errno)))")
+        for fd in fds {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
+        wakeDescriptor = fds[0]
+        wakeWriter = fds[1]
+    }
+
+    deinit {
+        closeDescriptor(wakeDescriptor)
+        closeDescriptor(wakeWriter)
+    }
+
+    var hasWork: Bool { pending.load(ordering: .sequentiallyConsistent) > 0 }
+
+    /// Queues `work`; false once the mailbox is closed (the worker is gone).
+    func submit(_ work: Work) -> Bool {
+        let accepted = state.withLock { state in
+            guard !state.closed else { return false }
+            state.items.append(work)
+            pending.add(1, ordering: .sequentiallyConsistent)
+            return true
+        }
+        if accepted && parked.load(ordering: .sequentiallyConsistent) {
+            var byte: UInt8 = 1
+            _ = write(wakeWriter, &byte, 1)
+        }
+        return accepted
+    }
+
+    func take() -> Work? {
+        guard hasWork else { return nil }
+        return state.withLock { state in
+            guard !state.items.isEmpty else { return nil }
+            pending.subtract(1, ordering: .sequentiallyConsistent)
+            return state.items.removeFirst()
+        }
+    }
+
+    /// The thread is about to block in `poll`; it checks ``hasWork`` once more after this.
+    func park() { parked.store(true, ordering: .sequentiallyConsistent) }
+    func unpark() { parked.store(false, ordering: .sequentiallyConsistent) }
+
+    /// Refuses further work and returns what was still queued.
+    func close() -> [Work] {
+        state.withLock { state in
+            state.closed = true
+            pending.store(0, ordering: .sequentiallyConsistent)
+            defer { state.items = [] }
+            return state.items
+        }
+    }
+}
+
+/// `close(2)`, named apart from ``WorkerMailbox/close()``.
+private func closeDescriptor(_ fd: Int32) { _ = close(fd) }
