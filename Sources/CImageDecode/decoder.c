@@ -153,3 +153,27 @@ describer_image_status describer_image_decode(describer_image_decoder *decoder, 
     decoder->stage = 3;
     return status;
 }
+
+void describer_image_fit(uint32_t width, uint32_t height, uint32_t box_width, uint32_t box_height, uint32_t *out_width,
+                         uint32_t *out_height) {
+    fit(width, height, box_width, box_height, out_width, out_height);
+}
+
+describer_image_status describer_image_resize(const uint8_t *source, uint32_t width, uint32_t height,
+                                              size_t source_stride, uint8_t *destination, uint32_t out_width,
+                                              uint32_t out_height, size_t destination_stride, size_t capacity) {
+    if (out_width == 0 || out_height == 0 || out_width > width || out_height > height ||
+        destination_stride < (size_t)out_width * 3 || capacity < destination_stride * out_height) {
+        return DESCRIBER_IMAGE_TOO_LARGE;
+    }
+    image_sink sink;
+    if (image_sink_start(&sink, width, height, out_width, out_height, destination, destination_stride) != 0) {
+        return DESCRIBER_IMAGE_TOO_LARGE;
+    }
+    for (uint32_t y = 0; y < height; y++) {
+        memcpy(image_sink_row(&sink, y), source + source_stride * y, (size_t)width * 3);
+        image_sink_commit(&sink, y);
+    }
+    image_sink_release(&sink);
+    return DESCRIBER_IMAGE_OK;
+}

@@ -243,7 +243,9 @@ public final class FunctionHost: Sendable {
         }
         let (deadline, overflow) = MonotonicClock.now().addingReportingOverflow(timeout.nanosecondsClamped)
         guard !overflow else { throw InvocationError(.badOption, "the timeout is too long") }
-        return try await pool.invoke(body: request.body, contentType: request.contentType, optionsJSON: optionsJSON, deadline: deadline)
+        return try await pool.invoke(
+            body: request.body, contentType: request.contentType, optionsJSON: optionsJSON, deadline: deadline, decodedImage: request.decodedImage
+        )
     }
 
     /// Checks query options against `request_options` and serialises them canonically.

@@ -25,6 +25,7 @@
 #include "describer_worker_protocol.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -515,6 +516,11 @@ int main(int argc, char **argv) {
 
     /* A write to a host that has gone fails with EPIPE instead of killing us silently. */
     signal(SIGPIPE, SIG_IGN);
+    /* posix_spawn's dup2 cleared close-on-exec on the protocol socket. Set it
+     * again, so that a function that runs programs (system, popen) does not
+     * hand them the socket: the host notices this worker's death by the
+     * socket closing, which a child holding it would prevent. */
+    fcntl(DWP_SOCKET_FD, F_SETFD, FD_CLOEXEC);
 #ifdef __linux__
     /* Die with the host. The host starts each worker from the thread that
      * supervises it for the worker's whole life, so the parent-death signal

@@ -63,6 +63,7 @@ struct SpeakThisImage: AsyncParsableCommand {
         if `repeat` {
             guard let last = cache.last() else { throw Failure.usage("There is no earlier description to repeat yet.") }
             try await present(last.description, photo: last.photo, cachedSpeech: voice == nil && rate == nil ? cache.lastSpeech : nil, installation: installation, cache: nil)
+            if !last.description.usable { throw ExitCode(4) }
             return
         }
         let photo = photo!
@@ -129,8 +130,10 @@ struct SpeakThisImage: AsyncParsableCommand {
         case .noDevice:
             // Said once, then the words themselves, so nothing is lost.
             let path = saved ?? cache?.lastSpeech ?? DescriptionCache().lastSpeech
-            if saved == nil { try? wav.write(to: URL(fileURLWithPath: path)) }
-            FileHandle.standardError.write(Data("No audio output was found, so the speech was saved to \(path).\n".utf8))
+            let written = saved != nil || (try? wav.write(to: URL(fileURLWithPath: path))) != nil
+            FileHandle.standardError.write(Data((written
+                ? "No audio output was found, so the speech was saved to \(path).\n"
+                : "No audio output was found, and the speech could not be saved to \(path).\n").utf8))
             print(description.spokenText)
         case .failed(let reason):
             throw Failure.speech("Playing the speech failed: \(reason).")

@@ -89,6 +89,7 @@ import Testing
         let blurry = try await describer.describe(try DescribingTests.file(Self.fixtures + "/images/text_motion.jpg"))
         await host.shutdown()
         #expect(dog.parts.map(\.function) == ["detect", "caption"])
+        #expect(dog.timings["decode"] != nil, "one decode, timed, for both functions")
         #expect(dog.spokenText.hasPrefix("A dog, a car"), "\(dog.spokenText)")
         #expect(dog.spokenText.contains("A well-lit, sharp photo"))
         #expect(!empty.spokenText.contains("person") && !empty.spokenText.contains("people"))

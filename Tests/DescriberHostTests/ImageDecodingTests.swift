@@ -500,3 +500,47 @@ import Testing
         }
     }
 }
+
+/// One decode shared by several functions.
+extension ImageDecodingTests {
+    @Test func aCallerDecodedImageIsUsedInsteadOfDecodingTheBodyAgain() async throws {
+        let host = try TestSupport.host(["pixels": try Self.rgbManifest()])
+        await host.start()
+        let jpeg = try Self.fixture("text_motion.jpg")
+        let shared = try ImageDecoder.decode(jpeg, maxWidth: 256, maxHeight: 256)
+        // The body is not an image at all: only the shared pixels can answer.
+        let request = InvocationRequest(
+            body: ByteBuffer(string: "not decoded again"), contentType: "image/jpeg",
+            decodedImage: DecodedImage(image: shared, maxWidth: 256, maxHeight: 256)
+        )
+        let output = try await host.invoke("pixels", request)
+        #expect(Self.fields(output)["geometry"] == "256x159")
+        // Pixels decoded for another box are not used: the body is decoded (and here refused).
+        let otherBox = InvocationRequest(
+            body: ByteBuffer(string: "not decoded again"), contentType: "image/jpeg",
+            decodedImage: DecodedImage(image: shared, maxWidth: 512, maxHeight: 512)
+        )
+        let refused = await host.result("pixels", otherBox)
+        #expect(refused.failure?.code == .notAnImage)
+        await host.shutdown()
+    }
+
+    @Test func fittingADecodedImageMatchesDecodingForTheSmallerBox() throws {
+        let jpeg = try Self.fixture("dog.jpg")  // 768 x 576
+        let large = try ImageDecoder.decode(jpeg, maxWidth: 832, maxHeight: 832)
+        let fitted = try #require(large.fitted(maxWidth: 640, maxHeight: 640))
+        let direct = try ImageDecoder.decode(jpeg, maxWidth: 640, maxHeight: 640)
+        #expect(fitted.width == direct.width && fitted.height == direct.height)
+        // The same area filter from nearly the same source: pixels agree closely.
+        var total = 0, count = 0
+        for y in Swift.stride(from: 0, to: direct.height, by: 7) {
+            for x in Swift.stride(from: 0, to: direct.width, by: 7) {
+                let a = fitted.pixel(x: x, y: y), b = direct.pixel(x: x, y: y)
+                total += abs(Int(a.red) - Int(b.red)) + abs(Int(a.green) - Int(b.green)) + abs(Int(a.blue) - Int(b.blue))
+                count += 3
+            }
+        }
+        #expect(Double(total) / Double(count) < 3, "mean difference \(Double(total) / Double(count))")
+        #expect(large.fitted(maxWidth: 2000, maxHeight: 2000) == large, "never enlarged")
+    }
+}

@@ -179,6 +179,24 @@ import Testing
         await host.shutdown()
     }
 
+    @Test func aWorkerKilledFromOutsideWhileIdleIsReplacedAndNothingIsLost() async throws {
+        // The OOM killer or an operator: the worker dies between requests.
+        let host = try TestSupport.host(["fn": try Self.workerManifest("scaling: { min_instances: 1, max_instances: 1 }")])
+        await host.start()
+        _ = try await host.invoke("fn", TestSupport.request())
+        let pids = host.workerProcessIDs(of: "fn")
+        #expect(pids.count == 1)
+        for pid in pids { kill(pid, SIGKILL) }
+        try await waitUntil { host.workerProcessIDs(of: "fn") != pids }
+        for index in 0..<5 {
+            let output = try await host.invoke("fn", TestSupport.request("after \(index)"))
+            #expect(!output.text.isEmpty)
+        }
+        // Answers reach callers just before their instance is marked idle again.
+        try await waitUntil { host.snapshot(of: "fn")?.busy == 0 && host.snapshot(of: "fn")?.idle == 1 }
+        await host.shutdown()
+    }
+
     @Test func idleWorkersExitAfterTheIdleTimeout() async throws {
         let host = try TestSupport.host(["fn": try Self.workerManifest("scaling: { max_instances: 2, idle_timeout: 150ms }")])
         await host.start()

@@ -209,7 +209,8 @@ import Testing
     @Test func shutdownDrainsRunningWorkAndRefusesNewWork() async throws {
         let host = try TestSupport.host(["fn": TestSupport.manifest(library: try Self.plain(), "scaling: { min_instances: 1 }")])
         await host.start()
-        async let running = host.result("fn", TestSupport.request(options: [("sleep_ms", "200")]))
+        // Long enough to be seen running on a busy machine, short enough for the 2 s grace.
+        async let running = host.result("fn", TestSupport.request(options: [("sleep_ms", "1000")]))
         try await waitUntil { host.snapshot(of: "fn")?.busy == 1 }
         await host.shutdown()
         #expect(await running.success != nil, "in-flight work finished during the grace period")

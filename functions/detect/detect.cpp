@@ -136,8 +136,16 @@ struct Detection {
 std::string jsonEscape(const std::string &text) {
     std::string out;
     for (char c : text) {
-        if (c == '"' || c == '\\') out += '\\';
-        out += c;
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            char escaped[8];
+            std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+            out += escaped;
+        } else {
+            out += c;
+        }
     }
     return out;
 }
@@ -229,14 +237,15 @@ void detectOne(Instance &instance, describer_call *call, size_t index, const des
     std::sort(found.begin(), found.end(), [](const Detection &a, const Detection &b) { return a.confidence > b.confidence; });
 
     std::string json = "{\"objects\":[";
-    char number[256];
+    char numbers[160];
     for (size_t i = 0; i < found.size(); i++) {
         const Detection &d = found[i];
-        std::snprintf(number, sizeof number,
-                      "%s{\"label\":\"%s\",\"confidence\":%.3f,\"box\":{\"x\":%.4f,\"y\":%.4f,\"width\":%.4f,\"height\":%.4f}}",
-                      i ? "," : "", jsonEscape(instance.labels[d.classId]).c_str(), d.confidence, d.box.x, d.box.y,
-                      d.box.width, d.box.height);
-        json += number;
+        /* The label goes in as a string, so no name can be cut short. */
+        json += (i ? ",{\"label\":\"" : "{\"label\":\"") + jsonEscape(instance.labels[d.classId]) + "\",";
+        std::snprintf(numbers, sizeof numbers,
+                      "\"confidence\":%.3f,\"box\":{\"x\":%.4f,\"y\":%.4f,\"width\":%.4f,\"height\":%.4f}}", d.confidence,
+                      d.box.x, d.box.y, d.box.width, d.box.height);
+        json += numbers;
     }
     json += "],\"text\":\"" + jsonEscape(summary(instance, found)) + "\"}";
     host->respond(call, index, "application/json", reinterpret_cast<const uint8_t *>(json.data()), json.size());
@@ -263,6 +272,7 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
             return 1;
         }
         for (std::string line; std::getline(names, line);) {
+            if (!line.empty() && line.back() == '\r') line.pop_back(); /* a names file saved with CRLF */
             if (!line.empty()) instance->labels.push_back(line);
         }
         instance->net = cv::dnn::readNetFromDarknet(cfg, weights);

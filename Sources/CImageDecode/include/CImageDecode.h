@@ -131,6 +131,21 @@ describer_image_status describer_image_decode(describer_image_decoder *DESCRIBER
                                               uint8_t *DESCRIBER_IMAGE_NONNULL pixels, size_t stride,
                                               size_t capacity);
 
+/* The size describer_image_resize writes for a width x height image and a
+ * box (0 = unbounded): the aspect ratio is kept, nothing is enlarged. */
+void describer_image_fit(uint32_t width, uint32_t height, uint32_t box_width, uint32_t box_height,
+                         uint32_t *DESCRIBER_IMAGE_NONNULL out_width, uint32_t *DESCRIBER_IMAGE_NONNULL out_height);
+
+/* Shrinks already-decoded RGB8 pixels to out_width x out_height (from
+ * describer_image_fit) with the same area filter the decoder uses, so one
+ * decode can serve functions that want different boxes.
+ * OWNERSHIP: both buffers are the caller's. Returns DESCRIBER_IMAGE_OK, or
+ * DESCRIBER_IMAGE_TOO_LARGE when out of memory or `capacity` is too small. */
+describer_image_status describer_image_resize(const uint8_t *DESCRIBER_IMAGE_NONNULL source, uint32_t width,
+                                              uint32_t height, size_t source_stride, uint8_t *DESCRIBER_IMAGE_NONNULL
+                                              destination, uint32_t out_width, uint32_t out_height,
+                                              size_t destination_stride, size_t capacity);
+
 /* A human-readable reason for the last failure ("" when none).
  * OWNERSHIP: the decoder's; valid until the next call on it. */
 const char *DESCRIBER_IMAGE_NONNULL

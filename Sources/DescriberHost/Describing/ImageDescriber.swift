@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOPosix
 
 /// Describes a photo by running the installed describing functions side by
 /// side and composing their answers into one spoken description.
@@ -35,13 +36,39 @@ public struct ImageDescriber: Sendable {
             throw DescribeError(.describingFailed, "No describing functions are installed (looked for \(Self.list(Self.describingFunctions))).")
         }
         let started = ContinuousClock.now
+        // One decode, at the largest box any describing function wants; the
+        // others get area-filtered copies of it. The photo is never decoded
+        // twice for one description.
+        var boxes: [(maxWidth: Int, maxHeight: Int)] = []
+        for name in functions {
+            if case .rgb8(let maxWidth, let maxHeight)? = host.entries[name]?.capabilities?.input,
+               !boxes.contains(where: { $0 == (maxWidth, maxHeight) }) {
+                boxes.append((maxWidth, maxHeight))
+            }
+        }
+        var decoded: [String: DecodedImage] = [:]
+        if !boxes.isEmpty {
+            switch await Self.decode(image, boxes: boxes) {
+            case .success(let images): decoded = images
+            case .failure(let error):
+                throw DescribeError(.notAnImage, "The file could not be read as a picture: \(error.message).", underlying: InvocationError(error))
+            }
+        }
+        let decodeDuration = ContinuousClock.now - started
+        let decodedBoxes = decoded
         let results = await withTaskGroup(of: (Int, String, Result<InvocationOutput, InvocationError>, Duration).self) { group in
             for (index, name) in functions.enumerated() {
                 group.addTask {
                     let began = ContinuousClock.now
                     var options: [(String, String)] = []
                     if host.entries[name]?.config?.requestOptions["verbosity"] != nil { options.append(("verbosity", verbosity.rawValue)) }
-                    let request = InvocationRequest(body: image, contentType: format == .png ? "image/png" : "image/jpeg", options: options, timeout: timeout)
+                    var shared: DecodedImage?
+                    if case .rgb8(let maxWidth, let maxHeight)? = host.entries[name]?.capabilities?.input {
+                        shared = decodedBoxes["\(maxWidth)x\(maxHeight)"]
+                    }
+                    let request = InvocationRequest(
+                        body: image, contentType: format == .png ? "image/png" : "image/jpeg", options: options, timeout: timeout, decodedImage: shared
+                    )
                     do throws(InvocationError) {
                         return (index, name, .success(try await host.invoke(name, request)), ContinuousClock.now - began)
                     } catch {
@@ -85,6 +112,7 @@ public struct ImageDescriber: Sendable {
                 failed.insert(name)
             }
         }
+        timings["decode"] = decodeDuration.milliseconds
         timings["total"] = (ContinuousClock.now - started).milliseconds
         if parts.isEmpty && usable, let first = failures.first {
             throw DescribeError(.describingFailed, "Describing the photo failed: \(first.message).", underlying: first)
@@ -111,10 +139,32 @@ public struct ImageDescriber: Sendable {
         return Description(spokenText: spoken.isEmpty ? "Nothing could be made out in the photo." : spoken, usable: usable, problems: problems, parts: usable ? parts : [], timings: timings)
     }
 
+    /// Decodes once for the largest of `boxes` and fits copies for the
+    /// others, keyed "WxH". On NIO's blocking pool: libjpeg must not hold a
+    /// thread of Swift's cooperative pool for tens of milliseconds.
+    static func decode(_ image: ByteBuffer, boxes: [(maxWidth: Int, maxHeight: Int)]) async -> Result<[String: DecodedImage], ImageError> {
+        let largest = boxes.max { $0.maxWidth * $0.maxHeight < $1.maxWidth * $1.maxHeight }!
+        do {
+            return try await NIOThreadPool.singleton.runIfActive {
+                Result { () throws(ImageError) -> [String: DecodedImage] in
+                    let full = try ImageDecoder.decode(image, maxWidth: largest.maxWidth, maxHeight: largest.maxHeight)
+                    var images: [String: DecodedImage] = [:]
+                    for box in boxes {
+                        guard let fitted = full.fitted(maxWidth: box.maxWidth, maxHeight: box.maxHeight) else {
+                            throw ImageError(.imageTooLarge, "out of memory while scaling the image")
+                        }
+                        images["\(box.maxWidth)x\(box.maxHeight)"] = DecodedImage(image: fitted, maxWidth: box.maxWidth, maxHeight: box.maxHeight)
+                    }
+                    return images
+                }
+            }
+        } catch {
+            return .failure(ImageError(.imageTooLarge, "the decoder could not run: \(error)"))
+        }
+    }
+
     /// Failures that mean the file itself cannot be used as a picture.
-    static let imageProblems: Set<InvocationError.Code> = [
-        .notAnImage, .truncatedImage, .imageTooLarge, .unsupportedFormat, .invalidInput, .unsupportedMediaType, .payloadTooLarge,
-    ]
+    static let imageProblems: Set<InvocationError.Code> = [.notAnImage, .truncatedImage, .imageTooLarge, .unsupportedFormat]
 
     /// What describing functions answer.
     struct FunctionAnswer: Decodable {

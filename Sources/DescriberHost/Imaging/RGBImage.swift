@@ -1,3 +1,4 @@
+import CImageDecode
 import NIOCore
 
 /// Decoded 8-bit RGB pixels: `height` rows of `stride` bytes, each row
@@ -25,5 +26,31 @@ public struct RGBImage: Sendable, Equatable {
         precondition(x >= 0 && x < width && y >= 0 && y < height, "pixel (\(x), \(y)) is outside \(width) x \(height)")
         let offset = pixels.readerIndex + y * stride + x * 3
         return (pixels.getInteger(at: offset)!, pixels.getInteger(at: offset + 1)!, pixels.getInteger(at: offset + 2)!)
+    }
+}
+
+extension RGBImage {
+    /// This image shrunk to fit `maxWidth` x `maxHeight` with the decoder's
+    /// area filter (itself when it already fits), so one decode can serve
+    /// functions that want different boxes. Blocking work: call it where
+    /// decoding would be called.
+    public func fitted(maxWidth: Int, maxHeight: Int) -> RGBImage? {
+        var outWidth: UInt32 = 0, outHeight: UInt32 = 0
+        describer_image_fit(UInt32(width), UInt32(height), UInt32(clamping: maxWidth), UInt32(clamping: maxHeight), &outWidth, &outHeight)
+        if Int(outWidth) == width && Int(outHeight) == height { return self }
+        let stride = Int(outWidth) * 3, size = stride * Int(outHeight)
+        var output = ByteBufferAllocator().buffer(capacity: size)
+        var status = DESCRIBER_IMAGE_OK
+        pixels.withUnsafeReadableBytes { source in
+            output.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { destination in
+                status = describer_image_resize(
+                    source.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt32(width), UInt32(height), self.stride,
+                    destination.baseAddress!.assumingMemoryBound(to: UInt8.self), outWidth, outHeight, stride, destination.count
+                )
+                return status == DESCRIBER_IMAGE_OK ? size : 0
+            }
+        }
+        guard status == DESCRIBER_IMAGE_OK else { return nil }
+        return RGBImage(width: Int(outWidth), height: Int(outHeight), stride: stride, pixels: output)
     }
 }

@@ -167,6 +167,12 @@ final class FunctionInstance: PoolInstance {
         decoded.reserveCapacity(batch.count)
         images.reserveCapacity(batch.count)
         for invocation in batch where !invocation.isCompleted {
+            // The caller decoded this photo once for several functions with this box.
+            if let shared = invocation.decodedImage, shared.maxWidth == maxWidth, shared.maxHeight == maxHeight {
+                decoded.append(invocation)
+                images.append(shared.image)
+                continue
+            }
             do throws(ImageError) {
                 let image = try ImageDecoder.decode(invocation.body, limits: imageLimits, maxWidth: maxWidth, maxHeight: maxHeight)
                 decoded.append(invocation)

@@ -74,9 +74,13 @@ final class FunctionPool: Sendable {
     // MARK: Invoking
 
     /// Runs one invocation and waits for its answer, its deadline or its cancellation.
-    func invoke(body: ByteBuffer, contentType: String, optionsJSON: String, deadline: UInt64) async throws(InvocationError) -> InvocationOutput {
+    func invoke(
+        body: ByteBuffer, contentType: String, optionsJSON: String, deadline: UInt64, decodedImage: DecodedImage? = nil
+    ) async throws(InvocationError) -> InvocationOutput {
         let now = MonotonicClock.now()
-        let invocation = Invocation(body: body, contentType: contentType, optionsJSON: optionsJSON, admittedAt: now, deadline: deadline)
+        let invocation = Invocation(
+            body: body, contentType: contentType, optionsJSON: optionsJSON, admittedAt: now, deadline: deadline, decodedImage: decodedImage
+        )
         do {
             let output = try await withTaskCancellationHandler {
                 if admit(invocation) { awaitBriefly(invocation) }
@@ -317,6 +321,9 @@ extension FunctionPool {
         /// Started on demand and no batch has run on it yet: its first batch
         /// waited for it, a cold start.
         var fresh: Bool
+        /// Its worker died while batches were out; it takes no new work and
+        /// leaves the pool when they have reported back.
+        var lost = false
     }
 
     /// The pool's decisions. Every method runs under the pool's lock.
@@ -469,7 +476,7 @@ extension FunctionPool {
         /// busy so that the others stay idle long enough to be reclaimed.
         private func freeSlot() -> Int? {
             var best: Int?
-            for index in slots.indices where slots[index].running < concurrency {
+            for index in slots.indices where slots[index].running < concurrency && !slots[index].lost {
                 if let current = best {
                     if slots[index].idleSince > slots[current].idleSince { best = index }
                 } else {
@@ -558,7 +565,7 @@ extension FunctionPool {
             if let index = slots.firstIndex(where: { $0.instance === instance }) {
                 slots[index].running -= 1
                 if slots[index].running == 0 { slots[index].idleSince = now }
-                if outcome.instanceLost {
+                if outcome.instanceLost || slots[index].lost {
                     // Its other batches (if any) report back on their own.
                     if slots[index].running == 0 { slots.remove(at: index) }
                 } else if !accepting && slots[index].running == 0 && queue.isEmpty {
@@ -580,7 +587,12 @@ extension FunctionPool {
 
         /// An idle instance died: drop its slot; waiting work starts a replacement.
         mutating func instanceLost(_ instance: any PoolInstance, now: UInt64, timers pool: FunctionPool) -> [Action] {
-            guard let index = slots.firstIndex(where: { $0.instance === instance }), slots[index].running == 0 else { return [] }
+            guard let index = slots.firstIndex(where: { $0.instance === instance }) else { return [] }
+            guard slots[index].running == 0 else {
+                // Busy batches report back on their own; no new work goes to it.
+                slots[index].lost = true
+                return []
+            }
             slots.remove(at: index)
             let actions = accepting ? dispatch(now: now, timers: pool) : []
             pool.updateGauges(self)

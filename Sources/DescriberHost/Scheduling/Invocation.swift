@@ -10,12 +10,34 @@ public struct InvocationRequest: Sendable {
     public var options: [(String, String)]
     /// A requested timeout; it may not exceed the manifest's `timeout.maximum`.
     public var timeout: Duration?
+    /// `body` already decoded, for callers that hand one photo to several
+    /// functions: an RGB8 function whose box is the one it was decoded for
+    /// takes these pixels instead of decoding the body again.
+    public var decodedImage: DecodedImage?
 
-    public init(body: ByteBuffer, contentType: String = "application/octet-stream", options: [(String, String)] = [], timeout: Duration? = nil) {
+    public init(
+        body: ByteBuffer, contentType: String = "application/octet-stream", options: [(String, String)] = [], timeout: Duration? = nil,
+        decodedImage: DecodedImage? = nil
+    ) {
         self.body = body
         self.contentType = contentType
         self.options = options
         self.timeout = timeout
+        self.decodedImage = decodedImage
+    }
+}
+
+/// Pixels decoded from a request's body for one box, as the host would
+/// have decoded them for a function declaring that box.
+public struct DecodedImage: Sendable {
+    public var image: RGBImage
+    public var maxWidth: Int
+    public var maxHeight: Int
+
+    public init(image: RGBImage, maxWidth: Int, maxHeight: Int) {
+        self.image = image
+        self.maxWidth = maxWidth
+        self.maxHeight = maxHeight
     }
 }
 
@@ -99,7 +121,11 @@ final class Invocation: Sendable {
     nonisolated(unsafe) var coldStart = false
     nonisolated(unsafe) var initialization: Duration = .zero
 
-    init(body: ByteBuffer, contentType: String, optionsJSON: String, admittedAt: UInt64, deadline: UInt64) {
+    /// Pixels decoded by the caller, if any (see ``InvocationRequest/decodedImage``).
+    let decodedImage: DecodedImage?
+
+    init(body: ByteBuffer, contentType: String, optionsJSON: String, admittedAt: UInt64, deadline: UInt64, decodedImage: DecodedImage? = nil) {
+        self.decodedImage = decodedImage
         self.body = body
         self.contentType = contentType
         self.optionsJSON = optionsJSON

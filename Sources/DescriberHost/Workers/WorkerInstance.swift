@@ -196,11 +196,15 @@ final class WorkerInstance: PoolInstance {
     private func serve(onLost: @escaping @Sendable (any PoolInstance) -> Void) {
         while true {
             guard let work = waitForWork() else {
-                // It died, or misbehaved and was killed, while idle.
+                // It died, or misbehaved and was killed, while idle. Close the
+                // mailbox first: a batch the pool hands over meanwhile goes
+                // back to its queue instead of waiting for a dead worker.
+                let leftovers = mailbox.close()
                 let termination = reap()
                 account(termination, activity: "idle")
                 finish()
                 onLost(self)
+                Self.settle(leftovers)
                 return
             }
             switch work {
@@ -359,6 +363,12 @@ final class WorkerInstance: PoolInstance {
                     process.kill(.protocolViolation(problem))
                     deadline = .max
                     continue
+                }
+                if process.killReason != nil {
+                    // Answered just as it was killed: the answers stand, the worker does not.
+                    let termination = reap()
+                    account(termination, activity: "idle")
+                    return BatchOutcome(execution: execution, instanceLost: true)
                 }
                 launcher.recordSuccess()
                 return BatchOutcome(execution: execution)
