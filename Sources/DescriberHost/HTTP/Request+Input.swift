@@ -36,7 +36,8 @@ extension Response {
             .coldStart: output.coldStart ? "true" : "false",
             .serverTiming: output.timings.serverTimingHeader,
         ]
-        headers.append(contentsOf: extraHeaders)
+        // Only when there are any: appending even nothing copies the fields (seen in a profile).
+        if !extraHeaders.isEmpty { headers.append(contentsOf: extraHeaders) }
         self.init(status: .ok, headers: headers, body: .init(byteBuffer: output.body))
     }
 }
