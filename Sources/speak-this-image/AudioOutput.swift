@@ -15,8 +15,11 @@ enum AudioOutput {
 
     static func play(_ wav: Data) -> Outcome {
         guard let player = availablePlayer() else { return .noDevice }
-        let path = NSTemporaryDirectory() + "speak-this-image-\(getpid()).wav"
-        do { try wav.write(to: URL(fileURLWithPath: path)) } catch { return .failed("cannot write a temporary file: \(error.localizedDescription)") }
+        // An unguessable name, created exclusively: never follows a planted symlink.
+        let path = NSTemporaryDirectory() + "speak-this-image-\(UUID().uuidString).wav"
+        do { try wav.write(to: URL(fileURLWithPath: path), options: .withoutOverwriting) } catch {
+            return .failed("cannot write a temporary file: \(error.localizedDescription)")
+        }
         defer { try? FileManager.default.removeItem(atPath: path) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: player.path)
@@ -25,9 +28,11 @@ enum AudioOutput {
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         do { try process.run() } catch { return .failed("\(player.path) could not start: \(error.localizedDescription)") }
+        // Read before waiting: a player that writes more than a pipe holds would otherwise never exit.
+        let output = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             return .failed("\((player.path as NSString).lastPathComponent) exited with status \(process.terminationStatus)\(message.isEmpty ? "" : ": " + message)")
         }
         return .played

@@ -140,7 +140,11 @@ static void describe(const caption_instance *instance, describer_call *call, siz
                      const describer_request *request) {
     const describer_host *host = instance->host;
     caption_facts facts;
-    caption_measure(request->data, request->width, request->height, request->stride, &facts);
+    if (caption_measure(request->data, request->width, request->height, request->stride, &facts) != 0) {
+        static const char message[] = "out of memory while measuring the photo";
+        host->fail(call, index, DESCRIBER_STATUS_FAILED, message, sizeof message - 1);
+        return;
+    }
     verbosity level = read_verbosity(request);
 
     /* The quality gate. Order matters: a dark photo also looks flat and soft. */

@@ -80,13 +80,14 @@ static double softest_direction(const float *luma, uint32_t width, uint32_t x0, 
     return least / count;
 }
 
-void caption_measure(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t stride, caption_facts *facts) {
+int caption_measure(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t stride, caption_facts *facts) {
     memset(facts, 0, sizeof *facts);
     facts->width = width;
     facts->height = height;
     size_t count = (size_t)width * height;
-    if (count == 0) return;
+    if (count == 0) return 0;
     float *luma = malloc(count * sizeof(float));
+    if (luma == NULL) return -1;
     double sum = 0, sum_squares = 0, saturation_sum = 0;
     size_t dark = 0, bright = 0;
     size_t colours[COLOUR_COUNT] = {0};
@@ -96,7 +97,7 @@ void caption_measure(const uint8_t *pixels, uint32_t width, uint32_t height, uin
             uint8_t r = row[3 * x], g = row[3 * x + 1], b = row[3 * x + 2];
             /* Rec. 601 luma, as JPEG itself uses. */
             float l = 0.299f * r + 0.587f * g + 0.114f * b;
-            if (luma) luma[(size_t)y * width + x] = l;
+            luma[(size_t)y * width + x] = l;
             sum += l;
             sum_squares += (double)l * l;
             if (l < 24) dark++;
@@ -112,7 +113,7 @@ void caption_measure(const uint8_t *pixels, uint32_t width, uint32_t height, uin
     facts->bright_share = (double)bright / count;
     facts->saturation = saturation_sum / count;
     for (int i = 0; i < COLOUR_COUNT; i++) facts->colour_share[i] = (double)colours[i] / count;
-    if (luma != NULL) {
+    {
         facts->sharpness = laplacian_variance(luma, width, 0, 0, width, height);
         facts->edge_energy = softest_direction(luma, width, 0, 0, width, height);
         for (uint32_t ty = 0; ty < 4; ty++) {
@@ -127,4 +128,5 @@ void caption_measure(const uint8_t *pixels, uint32_t width, uint32_t height, uin
         }
         free(luma);
     }
+    return 0;
 }

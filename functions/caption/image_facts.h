@@ -42,7 +42,8 @@ typedef struct caption_facts {
     double saturation;      /* mean HSV saturation, 0..1 */
 } caption_facts;
 
-/* Measures an RGB8 image: `height` rows of `stride` bytes, 3 bytes per pixel. */
-void caption_measure(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t stride, caption_facts *facts);
+/* Measures an RGB8 image: `height` rows of `stride` bytes, 3 bytes per pixel.
+ * Returns 0, or -1 when out of memory (the facts are then unusable). */
+int caption_measure(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t stride, caption_facts *facts);
 
 #endif
