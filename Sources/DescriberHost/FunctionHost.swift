@@ -281,6 +281,20 @@ public final class FunctionHost: Sendable {
     }
 
     /// Stops accepting, drains in-flight work up to the grace period, destroys instances.
+    /// Starts the host, runs `body`, and shuts the host down whether `body`
+    /// returns or throws: the embedded host of a command-line tool or a test.
+    public func run<T>(_ body: (FunctionHost) async throws -> T) async throws -> T {
+        await start()
+        do {
+            let result = try await body(self)
+            await shutdown()
+            return result
+        } catch {
+            await shutdown()
+            throw error
+        }
+    }
+
     public func shutdown() async {
         phase.withLock { $0 = .stopping }
         await withTaskGroup(of: Void.self) { group in

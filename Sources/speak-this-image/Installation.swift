@@ -56,14 +56,6 @@ struct Installation {
         } catch {
             throw Failure.describing("The functions cannot be loaded: \(error).")
         }
-        await host.start()
-        do {
-            let result = try await body(host)
-            await host.shutdown()
-            return result
-        } catch {
-            await host.shutdown()
-            throw error
-        }
+        return try await host.run(body)
     }
 }

@@ -32,15 +32,7 @@ import Testing
 
     static func withHost<T>(_ extra: String = "", _ body: (FunctionHost) async throws -> T) async throws -> T {
         let host = try TestSupport.host(["speak": try manifest(extra)])
-        await host.start()
-        do {
-            let result = try await body(host)
-            await host.shutdown()
-            return result
-        } catch {
-            await host.shutdown()
-            throw error
-        }
+        return try await host.run(body)
     }
 
     static func speak(_ host: FunctionHost, _ text: String, _ options: [(String, String)] = []) async -> Result<InvocationOutput, InvocationError> {

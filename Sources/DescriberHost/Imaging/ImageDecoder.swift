@@ -59,24 +59,39 @@ public enum ImageDecoder {
     public static func displayedSize(of buffer: ByteBuffer) throws(ImageError) -> (width: Int, height: Int) {
         let result = buffer.withUnsafeReadableBytes { bytes in
             Result { () throws(ImageError) -> (width: Int, height: Int) in
-                guard !bytes.isEmpty else { throw ImageError(.notAnImage, "the input is empty (0 bytes), not an image") }
-                guard let format = ImageFormat.sniff(bytes) else {
-                    throw ImageError(.notAnImage, "the input is not a JPEG or PNG image: it starts with \(preview(of: bytes))")
+                try withHeader(bytes, limits: ImageLimits()) { _, _, header throws(ImageError) in
+                    let swapped = header.orientation >= 5 && header.orientation <= 8
+                    return swapped ? (Int(header.height), Int(header.width)) : (Int(header.width), Int(header.height))
                 }
-                guard format.isDecodable else {
-                    throw ImageError(.unsupportedFormat, "\(format.name) images are not supported; send a JPEG or PNG")
-                }
-                guard let decoder = describer_image_decoder_create() else {
-                    throw ImageError(.imageTooLarge, "out of memory before decoding started")
-                }
-                defer { describer_image_decoder_destroy(decoder) }
-                var header = describer_image_header()
-                try check(describer_image_read_header(decoder, bytes.baseAddress, bytes.count, &header), decoder, format, header, ImageLimits())
-                let swapped = header.orientation >= 5 && header.orientation <= 8
-                return swapped ? (Int(header.height), Int(header.width)) : (Int(header.width), Int(header.height))
             }
         }
         return try result.get()
+    }
+
+    /// Checks `bytes` (not empty, within the byte limit, a decodable format),
+    /// reads its header and runs `body` with the decoder, which is destroyed
+    /// afterwards. The one path into CImageDecode for decoding and sizing alike.
+    private static func withHeader<R>(
+        _ bytes: UnsafeRawBufferPointer, limits: ImageLimits,
+        _ body: (OpaquePointer, ImageFormat, describer_image_header) throws(ImageError) -> R
+    ) throws(ImageError) -> R {
+        guard !bytes.isEmpty else { throw ImageError(.notAnImage, "the input is empty (0 bytes), not an image") }
+        guard bytes.count <= limits.maxBytes else {
+            throw ImageError(.imageTooLarge, "the input is \(bytes.count) bytes; the limit for an image is \(limits.maxBytes) bytes")
+        }
+        guard let format = ImageFormat.sniff(bytes) else {
+            throw ImageError(.notAnImage, "the input is not a JPEG or PNG image: it starts with \(preview(of: bytes))")
+        }
+        guard format.isDecodable else {
+            throw ImageError(.unsupportedFormat, "\(format.name) images are not supported; send a JPEG or PNG")
+        }
+        guard let decoder = describer_image_decoder_create() else {
+            throw ImageError(.imageTooLarge, "out of memory before decoding started")
+        }
+        defer { describer_image_decoder_destroy(decoder) }
+        var header = describer_image_header()
+        try check(describer_image_read_header(decoder, bytes.baseAddress, bytes.count, &header), decoder, format, header, limits)
+        return try body(decoder, format, header)
     }
 
     /// How an image was decoded: for tests and benchmarks.
@@ -97,50 +112,35 @@ public enum ImageDecoder {
         _ bytes: UnsafeRawBufferPointer, limits: ImageLimits, maxWidth: Int?, maxHeight: Int?, dctScaling: Bool
     ) throws(ImageError) -> (image: RGBImage, plan: Plan) {
         precondition(maxWidth.map { $0 > 0 } ?? true && maxHeight.map { $0 > 0 } ?? true, "the box to fit must be positive")
-        guard !bytes.isEmpty else { throw ImageError(.notAnImage, "the input is empty (0 bytes), not an image") }
-        guard bytes.count <= limits.maxBytes else {
-            throw ImageError(.imageTooLarge, "the input is \(bytes.count) bytes; the limit for an image is \(limits.maxBytes) bytes")
-        }
-        guard let format = ImageFormat.sniff(bytes) else {
-            throw ImageError(.notAnImage, "the input is not a JPEG or PNG image: it starts with \(preview(of: bytes))")
-        }
-        guard format.isDecodable else {
-            throw ImageError(.unsupportedFormat, "\(format.name) images are not supported; send a JPEG or PNG")
-        }
-        guard let decoder = describer_image_decoder_create() else {
-            throw ImageError(.imageTooLarge, "out of memory before decoding started")
-        }
-        defer { describer_image_decoder_destroy(decoder) }
-
-        var header = describer_image_header()
-        try check(describer_image_read_header(decoder, bytes.baseAddress, bytes.count, &header), decoder, format, header, limits)
-        guard Int(header.width) * Int(header.height) <= limits.maxPixels else {
-            throw tooManyPixels(format, header, limits)
-        }
-        var plan = describer_image_plan()
-        let status = describer_image_plan_output(
-            decoder, UInt32(clamping: maxWidth ?? 0), UInt32(clamping: maxHeight ?? 0), dctScaling ? 1 : 0, &plan
-        )
-        try check(status, decoder, format, header, limits)
-
-        let width = Int(plan.width), height = Int(plan.height), stride = width * 3
-        var pixels = ByteBufferAllocator().buffer(capacity: stride * height)
-        var decodeStatus = DESCRIBER_IMAGE_OK
-        pixels.writeWithUnsafeMutableBytes(minimumWritableBytes: stride * height) { destination in
-            decodeStatus = describer_image_decode(
-                decoder, destination.baseAddress!.assumingMemoryBound(to: UInt8.self), stride, destination.count
+        return try withHeader(bytes, limits: limits) { decoder, format, header throws(ImageError) in
+            guard Int(header.width) * Int(header.height) <= limits.maxPixels else {
+                throw tooManyPixels(format, header, limits)
+            }
+            var plan = describer_image_plan()
+            let status = describer_image_plan_output(
+                decoder, UInt32(clamping: maxWidth ?? 0), UInt32(clamping: maxHeight ?? 0), dctScaling ? 1 : 0, &plan
             )
-            return decodeStatus == DESCRIBER_IMAGE_OK ? stride * height : 0
-        }
-        try check(decodeStatus, decoder, format, header, limits)
-        return (
-            RGBImage(width: width, height: height, stride: stride, pixels: pixels),
-            Plan(
-                format: format, sourceWidth: Int(header.width), sourceHeight: Int(header.height),
-                orientation: Int(header.orientation), scaleDenominator: Int(plan.scale_denom),
-                decodedWidth: Int(plan.decoded_width), decodedHeight: Int(plan.decoded_height)
+            try check(status, decoder, format, header, limits)
+
+            let width = Int(plan.width), height = Int(plan.height), stride = width * 3
+            var pixels = ByteBufferAllocator().buffer(capacity: stride * height)
+            var decodeStatus = DESCRIBER_IMAGE_OK
+            pixels.writeWithUnsafeMutableBytes(minimumWritableBytes: stride * height) { destination in
+                decodeStatus = describer_image_decode(
+                    decoder, destination.baseAddress!.assumingMemoryBound(to: UInt8.self), stride, destination.count
+                )
+                return decodeStatus == DESCRIBER_IMAGE_OK ? stride * height : 0
+            }
+            try check(decodeStatus, decoder, format, header, limits)
+            return (
+                RGBImage(width: width, height: height, stride: stride, pixels: pixels),
+                Plan(
+                    format: format, sourceWidth: Int(header.width), sourceHeight: Int(header.height),
+                    orientation: Int(header.orientation), scaleDenominator: Int(plan.scale_denom),
+                    decodedWidth: Int(plan.decoded_width), decodedHeight: Int(plan.decoded_height)
+                )
             )
-        )
+        }
     }
 
     /// The one place a CImageDecode status becomes a Swift error.
