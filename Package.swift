@@ -28,7 +28,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "DescriberHost", dependencies: [
-            "CDescriberFunction", "CDescriberWorkerProtocol", "CImageDecode", "CLibUV",
+            "CCrashGuard", "CDescriberFunction", "CDescriberWorkerProtocol", "CImageDecode", "CLibUV",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
@@ -42,6 +42,9 @@ let package = Package(
             .product(name: "MultipartKit", package: "multipart-kit"),
         ], swiftSettings: swiftSettings),
         .target(name: "CDescriberFunction"),
+        // The signal handler that remembers which in-process function crashed
+        // the host. C, because a signal handler may only do async-signal-safe work.
+        .target(name: "CCrashGuard"),
         // The framed protocol between the host and describer-worker: constants shared by both sides.
         .target(name: "CDescriberWorkerProtocol"),
         // The worker process of the `isolation: process` tier. C with libuv, so it

@@ -18,8 +18,11 @@ extension FunctionHost {
             "name": .string(name),
             "state": .string(state(of: name)),
             "manifest": .string(entry.manifestPath),
+            "generation": .int(entry.generation),
         ]
         if let problem = entry.problem { members["problem"] = .string(problem) }
+        if let notice = entry.isolationNotice { members["isolation_notice"] = .string(notice) }
+        if let problem = reloadProblem(of: name) { members["reload_problem"] = .string(problem) }
         if let workers = entry.pool?.launcher as? WorkerLauncher {
             members["workers"] = workers.description
             if let summary = workers.crashLoopSummary { members["problem"] = .string(summary) }

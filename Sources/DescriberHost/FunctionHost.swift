@@ -22,23 +22,57 @@ public final class FunctionHost: Sendable {
         public let problem: String?
         /// The function's declared capabilities, once its library loaded.
         public let capabilities: FunctionCapabilities?
+        /// Why the host runs this function differently from its manifest
+        /// (moved to worker processes after crashing the host), if it does.
+        public let isolationNotice: String?
+        /// 1 for the version loaded at start, one more for every reload.
+        public let generation: Int
+        /// The manifest and library, and the state they were in when loaded:
+        /// a change to either is a new version (hot reload).
+        let watched: [String: String]
         let pool: FunctionPool?
 
-        init(name: String, manifestPath: String, config: FunctionConfig? = nil, problem: String? = nil, capabilities: FunctionCapabilities? = nil, pool: FunctionPool? = nil) {
+        init(
+            name: String, manifestPath: String, generation: Int = 1, watched: [String: String] = [:], config: FunctionConfig? = nil,
+            problem: String? = nil, capabilities: FunctionCapabilities? = nil, pool: FunctionPool? = nil, isolationNotice: String? = nil
+        ) {
             self.name = name
             self.manifestPath = manifestPath
+            self.generation = generation
+            self.watched = watched
             self.config = config
             self.problem = problem
             self.capabilities = capabilities
             self.pool = pool
+            self.isolationNotice = isolationNotice
         }
     }
 
     public let config: HostConfig
     public let metrics: PrometheusCollectorRegistry
-    public let entries: [String: Entry]
-    private let logger: Logger
-    private let phase = Mutex(Phase.loaded)
+    /// Every function, by name, as currently loaded. A hot reload swaps an
+    /// entry; a caller holding the old one finishes on the old version.
+    public var entries: [String: Entry] { functions.withLock { $0.entries } }
+    let logger: Logger
+    let loader: FunctionLoader
+    let functions: Mutex<Functions>
+    let phase = Mutex(Phase.loaded)
+
+    /// The mutable part of the host: what is loaded, and the reloads in progress.
+    struct Functions {
+        var entries: [String: Entry]
+        /// Why the newest version on disk is not the one serving, by function.
+        var reloadProblems: [String: String] = [:]
+        /// Pools of replaced versions, finishing their work before they stop.
+        var retiring: [ObjectIdentifier: FunctionPool] = [:]
+        /// The fingerprints last seen by the watcher and when they were first
+        /// seen that way, by function; a change is loaded once it is stable.
+        var pendingChanges: [String: [String: String]] = [:]
+        /// The fingerprints of versions that failed to load, not retried
+        /// until the files change again.
+        var failedVersions: [String: [String: String]] = [:]
+        var watcher: Task<Void, Never>?
+    }
 
     enum Phase { case loaded, warming, ready, stopping, stopped }
 
@@ -70,128 +104,15 @@ public final class FunctionHost: Sendable {
                 reason: "overrides a function that does not exist in \(directory) (found: \(names.isEmpty ? "none" : names.joined(separator: ", ")))"
             )
         }
-        let timers = MultiThreadedEventLoopGroup.singleton.next()
+        loader = FunctionLoader(
+            hostConfig: config, registry: metrics, logger: logger, timers: MultiThreadedEventLoopGroup.singleton.next(),
+            crashMemory: CrashMemory(dataDirectory: config.dataDirectory, logger: logger)
+        )
         var entries: [String: Entry] = [:]
         for name in names {
-            entries[name] = Self.loadFunction(name: name, directory: "\(directory)/\(name)", hostConfig: config, registry: metrics, logger: logger, timers: timers)
+            entries[name] = loader.load(name: name, generation: 1)
         }
-        self.entries = entries
-    }
-
-    private static func loadFunction(
-        name: String, directory: String, hostConfig: HostConfig, registry: PrometheusCollectorRegistry, logger: Logger,
-        timers: any EventLoop
-    ) -> Entry {
-        let manifestPath = "\(directory)/function.yaml"
-        var logger = logger
-        logger[metadataKey: "function"] = "\(name)"
-        let config: FunctionConfig
-        do throws(ConfigError) {
-            guard Self.isValidName(name) else {
-                throw ConfigError(origin: ConfigOrigin(source: directory, line: nil), key: nil, reason: "is not a valid function name: use lower-case letters, digits and '-'")
-            }
-            let text: String
-            do { text = try FileSystem.readText(manifestPath) } catch {
-                throw ConfigError(origin: ConfigOrigin(source: manifestPath, line: nil), key: nil, reason: "cannot be read: \(error)")
-            }
-            var node = try ConfigNode.parseYAML(text, source: manifestPath)
-            if let override = hostConfig.functionOverrides[name] { node = node.overlaid(by: override) }
-            config = try FunctionConfig(node: node, name: name, directory: directory, manifestPath: manifestPath, serverBodyLimit: hostConfig.maxBodySize)
-        } catch {
-            logger.error("Function manifest is invalid", metadata: ["reason": "\(error)"])
-            return Entry(name: name, manifestPath: manifestPath, problem: error.description)
-        }
-        guard config.enabled else {
-            return Entry(name: name, manifestPath: manifestPath, config: config, problem: "disabled by configuration (enabled: false)")
-        }
-        if config.isolation == .process {
-            return loadWorkerFunction(name: name, manifestPath: manifestPath, config: config, registry: registry, logger: logger, timers: timers)
-        }
-        // Environment applies process-wide for in-process functions; set it
-        // before the library's initialisers run, without clobbering the
-        // operator's own settings.
-        for (key, value) in config.environment where getenv(key) == nil {
-            setenv(key, value, 0)
-        }
-        let library: FunctionLibrary
-        do throws(LibraryLoadError) {
-            library = try FunctionLibrary.load(path: config.libraryPath)
-            try Self.check(config, against: library.capabilities)
-        } catch {
-            logger.error("Function library refused", metadata: ["reason": "\(error)"])
-            return Entry(name: name, manifestPath: manifestPath, config: config, problem: error.description)
-        }
-        let metrics = FunctionMetrics(registry: registry, function: name)
-        let launcher = InProcessLauncher(
-            library: library, optionsJSON: config.options.serialized,
-            threadCount: library.capabilities.reentrant ? config.concurrency : 1
-        )
-        let pool = FunctionPool(config: config, launcher: launcher, metrics: metrics, logger: logger, timers: timers)
-        logger.info(
-            "Function loaded",
-            metadata: ["library": "\(config.libraryPath)", "version": "\(library.capabilities.version)", "abi": "\(library.capabilities.abiMajor).\(library.capabilities.abiMinor)"]
-        )
-        return Entry(name: name, manifestPath: manifestPath, config: config, capabilities: library.capabilities, pool: pool)
-    }
-
-    /// `isolation: process`: the library is checked in a worker process and
-    /// never loaded into the host; instances run in worker processes.
-    private static func loadWorkerFunction(
-        name: String, manifestPath: String, config: FunctionConfig, registry: PrometheusCollectorRegistry, logger: Logger,
-        timers: any EventLoop
-    ) -> Entry {
-        func refuse(_ problem: String) -> Entry {
-            logger.error("Function not loaded", metadata: ["reason": "\(problem)"])
-            return Entry(name: name, manifestPath: manifestPath, config: config, problem: problem)
-        }
-        guard let executable = WorkerLauncher.locateExecutable() else {
-            return refuse(
-                "\(manifestPath): isolation 'process' needs the \(WorkerLauncher.executableName) executable, found neither next to this program nor on PATH; build it with `swift build --product \(WorkerLauncher.executableName)`"
-            )
-        }
-        if config.concurrency > 1 {
-            return refuse(
-                "\(manifestPath): scaling.concurrency must be 1 with isolation 'process' (a worker process runs one batch at a time), not \(config.concurrency); raise scaling.max_instances for more workers"
-            )
-        }
-        let capabilities: FunctionCapabilities
-        do throws(LibraryLoadError) {
-            capabilities = try WorkerLauncher.probe(config: config, executable: executable)
-            try Self.check(config, against: capabilities)
-        } catch {
-            logger.error("Function library refused", metadata: ["reason": "\(error)"])
-            return Entry(name: name, manifestPath: manifestPath, config: config, problem: error.description)
-        }
-        let metrics = FunctionMetrics(registry: registry, function: name)
-        let launcher = WorkerLauncher(config: config, capabilities: capabilities, executable: executable, metrics: metrics)
-        let pool = FunctionPool(config: config, launcher: launcher, metrics: metrics, logger: logger, timers: timers)
-        logger.info(
-            "Function loaded in worker processes",
-            metadata: ["library": "\(config.libraryPath)", "version": "\(capabilities.version)", "worker": "\(executable)"]
-        )
-        return Entry(name: name, manifestPath: manifestPath, config: config, capabilities: capabilities, pool: pool)
-    }
-
-    /// Refuses settings the library's declared capabilities cannot honour.
-    static func check(_ config: FunctionConfig, against capabilities: FunctionCapabilities) throws(LibraryLoadError) {
-        if config.concurrency > 1 && !capabilities.reentrant {
-            throw LibraryLoadError(
-                .badCapability, path: config.libraryPath,
-                "is not reentrant (no DESCRIBER_CAP_REENTRANT), so scaling.concurrency must be 1, not \(config.concurrency)"
-            )
-        }
-        if config.maxBatchSize > 1 && !capabilities.batch {
-            throw LibraryLoadError(
-                .badCapability, path: config.libraryPath,
-                "does not process batches (no DESCRIBER_CAP_BATCH), so batching.max_batch_size must be 1, not \(config.maxBatchSize)"
-            )
-        }
-        if case .rgb8 = capabilities.input, FunctionPool.imageContentTypes(accepting: config.acceptedContentTypes).isEmpty {
-            throw LibraryLoadError(
-                .badCapability, path: config.libraryPath,
-                "wants decoded RGB8 pixels, but input.content_types (\(config.acceptedContentTypes.joined(separator: ", "))) admits none of the formats the host decodes (\(ImageFormat.decodableMediaTypes.joined(separator: ", ")))"
-            )
-        }
+        functions = Mutex(Functions(entries: entries))
     }
 
     static func isValidName(_ name: String) -> Bool {
@@ -210,7 +131,23 @@ public final class FunctionHost: Sendable {
     }
 
     /// Invokes a function already looked up.
+    ///
+    /// A caller that looked the function up just before a hot reload swapped
+    /// it finds the old version no longer taking work; it is handed to the
+    /// new version instead of failing.
     func invoke(_ entry: Entry, _ request: InvocationRequest) async throws(InvocationError) -> InvocationOutput {
+        var entry = entry
+        while true {
+            do throws(InvocationError) {
+                return try await invokeOnce(entry, request)
+            } catch where error.code == .superseded {
+                guard let current = entries[entry.name], current !== entry else { throw InvocationError(.unavailable, "the host is shutting down") }
+                entry = current
+            }
+        }
+    }
+
+    private func invokeOnce(_ entry: Entry, _ request: InvocationRequest) async throws(InvocationError) -> InvocationOutput {
         let name = entry.name
         guard let pool = entry.pool else {
             throw InvocationError(.unavailable, "function '\(name)' is not available: \(entry.problem ?? "not loaded")")
@@ -271,16 +208,17 @@ public final class FunctionHost: Sendable {
     /// Pre-warms every function to its `min_instances`; the host is ready after.
     public func start() async {
         phase.withLock { $0 = .warming }
+        let entries = self.entries
         await withTaskGroup(of: Void.self) { group in
             for entry in entries.values {
                 if let pool = entry.pool { group.addTask { await pool.prewarm() } }
             }
         }
         phase.withLock { if $0 == .warming { $0 = .ready } }
+        if config.reloadEnabled { startWatching() }
         logger.info("Function host ready", metadata: ["functions": "\(entries.values.filter { $0.pool != nil }.map(\.name).sorted())"])
     }
 
-    /// Stops accepting, drains in-flight work up to the grace period, destroys instances.
     /// Starts the host, runs `body`, and shuts the host down whether `body`
     /// returns or throws: the embedded host of a command-line tool or a test.
     public func run<T>(_ body: (FunctionHost) async throws -> T) async throws -> T {
@@ -295,11 +233,17 @@ public final class FunctionHost: Sendable {
         }
     }
 
+    /// Stops accepting, drains in-flight work up to the grace period, destroys instances.
     public func shutdown() async {
         phase.withLock { $0 = .stopping }
+        let (watcher, pools) = functions.withLock { functions in
+            (functions.watcher, functions.entries.values.compactMap(\.pool) + functions.retiring.values)
+        }
+        watcher?.cancel()
+        await watcher?.value
         await withTaskGroup(of: Void.self) { group in
-            for entry in entries.values {
-                if let pool = entry.pool { group.addTask { await pool.drain(grace: self.config.shutdownGrace) } }
+            for pool in pools {
+                group.addTask { await pool.drain(grace: self.config.shutdownGrace) }
             }
         }
         phase.withLock { $0 = .stopped }

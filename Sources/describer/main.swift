@@ -161,6 +161,7 @@ struct Functions: AsyncParsableCommand {
                 let version = entry.capabilities?.version ?? ""
                 print("\(name)\tready\t\(version)\t\(description)")
             }
+            if let notice = entry.isolationNotice { print("\(name)\tnotice\t\(notice)") }
         }
         if host.entries.isEmpty { print("no functions in \(host.config.functionsDirectory)") }
         if failed { throw ExitCode(1) }

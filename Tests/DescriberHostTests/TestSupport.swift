@@ -76,6 +76,7 @@ enum TestSupport {
         node = node.overlaid(by: ConfigNode.environmentOverlay(environment))
         var hostConfig = try HostConfig(node: node, baseDirectory: nil)
         hostConfig.functionsDirectory = directory
+        if config?.contains("data_directory") != true { hostConfig.dataDirectory = scratch + "/data" }
         hostConfig.shutdownGrace = .seconds(2)
         hostConfig.port = 0
         return try FunctionHost(config: hostConfig, logger: logger)

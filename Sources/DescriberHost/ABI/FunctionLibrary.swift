@@ -1,5 +1,6 @@
 import CDescriberFunction
 import CLibUV
+import Foundation
 import Synchronization
 
 /// A function's shared library, loaded once and never unloaded, with its
@@ -23,22 +24,46 @@ public struct FunctionLibrary: Sendable {
         "describer_instance_destroy",
     ]
 
-    public let path: String
+    public private(set) var path: String
     public let capabilities: FunctionCapabilities
     let create: Create
     let process: Process
     let destroy: Destroy
 
-    /// Libraries already opened, by path: opening twice would hand out the same
+    /// Libraries already opened, by path, with the state of the file they
+    /// were opened from. Opening the same file twice would hand out the same
     /// handle anyway, and a failure is remembered so it is reported the same way.
-    private static let opened = Mutex<[String: Result<FunctionLibrary, LibraryLoadError>]>([:])
+    private static let opened = Mutex<[String: (fingerprint: String, result: Result<FunctionLibrary, LibraryLoadError>)]>([:])
 
-    /// Loads the library at `path` (once per process) and validates it.
+    /// Loads the library at `path` as the file is now, and validates it.
+    ///
+    /// It is opened from a ``LibrarySnapshot``, removed as soon as it is
+    /// mapped, so a changed file is a new version that loads beside the
+    /// earlier one, and a file overwritten in place never changes code that
+    /// is running. The earlier version stays loaded: code cannot be safely
+    /// unloaded while anything may still point into it. Where no copy can be
+    /// made (a read-only folder), the file is opened directly, once.
     public static func load(path: String) throws(LibraryLoadError) -> FunctionLibrary {
         let result = opened.withLock { opened in
-            if let existing = opened[path] { return existing }
-            let result = Result { () throws(LibraryLoadError) in try FunctionLibrary(opening: path) }
-            opened[path] = result
+            let fingerprint = FileSystem.fingerprint(path)
+            if let existing = opened[path], existing.fingerprint == fingerprint { return existing.result }
+            let firstTime = opened[path] == nil
+            let result = Result { () throws(LibraryLoadError) in
+                // A missing or unreadable file: let the loader say what is wrong.
+                guard FileManager.default.isReadableFile(atPath: path) else { return try FunctionLibrary(opening: path) }
+                guard let snapshot = LibrarySnapshot(of: path) else {
+                    if firstTime { return try FunctionLibrary(opening: path) }
+                    throw LibraryLoadError(.cannotOpen, path: path, "changed, but cannot be copied beside itself to load the new version")
+                }
+                do throws(LibraryLoadError) {
+                    var library = try FunctionLibrary(opening: snapshot.path)
+                    library.path = path
+                    return library
+                } catch {
+                    throw LibraryLoadError(error.code, path: path, snapshot.naming(error.reason))
+                }
+            }
+            opened[path] = (fingerprint, result)
             return result
         }
         return try result.get()

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLibUV  // where Swift finds struct stat in this module graph
 import Foundation
 
 /// The few file-system reads configuration needs, in one place.
@@ -36,5 +40,14 @@ enum FileSystem {
 
     static func absolute(_ path: String) -> String {
         URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+
+    /// Which file is at `path` and what state it is in: device, inode, size
+    /// and modification time to the nanosecond, or "missing". Any write or
+    /// replacement of the file changes it.
+    static func fingerprint(_ path: String) -> String {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return "missing" }
+        return "\(status.st_dev):\(status.st_ino):\(status.st_size):\(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)"
     }
 }

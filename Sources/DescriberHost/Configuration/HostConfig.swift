@@ -1,3 +1,5 @@
+import Foundation
+
 /// The deployment configuration: `describer.yaml` (optional) with the
 /// environment laid over it.
 ///
@@ -9,6 +11,10 @@
 ///   shutdown_grace: 10s      # how long in-flight work may drain on SIGTERM
 /// functions_directory: functions
 /// voices_directory: voices   # speech voice profiles, one NAME.yaml each
+/// data_directory: ~/.local/state/describer   # the host's own records ($XDG_STATE_HOME/describer)
+/// reload:
+///   enabled: true            # pick up changed libraries and manifests while serving
+///   interval: 1s             # how often function folders are looked at
 /// deepstack:
 ///   api_key: ""              # DESCRIBER_DEEPSTACK__API_KEY; when set, /v1/vision/* requires it
 /// functions:                 # per-function overrides of any manifest key
@@ -25,6 +31,14 @@ public struct HostConfig: Sendable {
     public var functionsDirectory: String
     /// Folder holding the speech voice profiles (`NAME.yaml`).
     public var voicesDirectory: String
+    /// Where the host keeps what it must remember across restarts (which
+    /// in-process functions crashed it). Created when first needed.
+    public var dataDirectory: String
+    /// Whether changed function libraries and manifests are reloaded while serving.
+    public var reloadEnabled: Bool
+    /// How often the function folders are checked for changes; a change is
+    /// loaded once it has stayed the same for one whole interval.
+    public var reloadInterval: Duration
     /// The `api_key` DeepStack clients must send; nil or empty: none needed.
     public var deepStackAPIKey: String?
     /// Overrides per function name, laid over the manifests.
@@ -48,14 +62,25 @@ public struct HostConfig: Sendable {
         self.functionsDirectory = functionsDirectory
         self.voicesDirectory = voicesDirectory
         self.functionOverrides = functionOverrides
+        self.dataDirectory = Self.defaultDataDirectory
+        self.reloadEnabled = true
+        self.reloadInterval = .seconds(1)
         self.deepStackAPIKey = nil
+    }
+
+    /// `$XDG_STATE_HOME/describer`, else `~/.local/state/describer`.
+    public static var defaultDataDirectory: String {
+        let environment = ProcessInfo.processInfo.environment
+        if let state = environment["XDG_STATE_HOME"], state.hasPrefix("/") { return state + "/describer" }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return home + "/.local/state/describer"
     }
 
     /// Decodes the merged deployment configuration.
     /// - Parameter baseDirectory: relative paths in a config file are resolved against its folder.
     public init(node: ConfigNode, baseDirectory: String?) throws(ConfigError) {
         let root = try ConfigMapping(node, path: [], fallbackOrigin: node.origin)
-        try root.rejectUnknownKeys(["server", "functions_directory", "voices_directory", "deepstack", "functions"])
+        try root.rejectUnknownKeys(["server", "functions_directory", "voices_directory", "data_directory", "reload", "deepstack", "functions"])
         let server = try root.mapping("server")
         try server.rejectUnknownKeys(["host", "port", "max_body_size", "shutdown_grace"])
         self.host = try server.string("host") ?? "127.0.0.1"
@@ -72,6 +97,11 @@ public struct HostConfig: Sendable {
         }
         self.functionsDirectory = try directory("functions_directory", default: "functions")
         self.voicesDirectory = try directory("voices_directory", default: "voices")
+        self.dataDirectory = try directory("data_directory", default: Self.defaultDataDirectory)
+        let reload = try root.mapping("reload")
+        try reload.rejectUnknownKeys(["enabled", "interval"])
+        self.reloadEnabled = try reload.bool("enabled", default: true)
+        self.reloadInterval = try reload.duration("interval", default: .seconds(1), in: .milliseconds(50)...(.seconds(3600)))
         let deepstack = try root.mapping("deepstack")
         try deepstack.rejectUnknownKeys(["api_key"])
         self.deepStackAPIKey = try deepstack.string("api_key")

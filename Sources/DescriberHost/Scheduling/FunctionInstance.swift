@@ -15,6 +15,8 @@ final class FunctionInstance: PoolInstance {
     /// How long `describer_instance_create` took.
     let initDuration: Duration
     private let library: FunctionLibrary
+    /// Names this function to the crash handler while its code runs.
+    private let crashMarker: CrashMarker?
     private let threads: HandlerThreads
     private let handle: InstanceHandle
     private let logger: Logger
@@ -26,10 +28,14 @@ final class FunctionInstance: PoolInstance {
         let pointer: UnsafeMutableRawPointer?
     }
 
-    private init(id: Int, initDuration: Duration, library: FunctionLibrary, threads: HandlerThreads, handle: InstanceHandle, logger: Logger) {
+    private init(
+        id: Int, initDuration: Duration, library: FunctionLibrary, crashMarker: CrashMarker?, threads: HandlerThreads, handle: InstanceHandle,
+        logger: Logger
+    ) {
         self.id = id
         self.initDuration = initDuration
         self.library = library
+        self.crashMarker = crashMarker
         self.threads = threads
         self.handle = handle
         self.logger = logger
@@ -40,6 +46,7 @@ final class FunctionInstance: PoolInstance {
     static func start(
         id: Int,
         library: FunctionLibrary,
+        crashMarker: CrashMarker?,
         optionsJSON: String,
         threadCount: Int,
         logger: Logger,
@@ -55,7 +62,7 @@ final class FunctionInstance: PoolInstance {
             var pointer: UnsafeMutableRawPointer?
             let status = optionsJSON.withCString { options in
                 context.withOpaquePointer { call in
-                    library.create(HostCallbacks.table, call, options, optionsJSON.utf8.count, &pointer)
+                    crashMarker.running { library.create(HostCallbacks.table, call, options, optionsJSON.utf8.count, &pointer) }
                 }
             }
             let initDuration = Duration.between(started, MonotonicClock.now())
@@ -70,7 +77,7 @@ final class FunctionInstance: PoolInstance {
                 return
             }
             let instance = FunctionInstance(
-                id: id, initDuration: initDuration, library: library, threads: threads,
+                id: id, initDuration: initDuration, library: library, crashMarker: crashMarker, threads: threads,
                 handle: InstanceHandle(pointer: pointer), logger: logger
             )
             completion(.success(instance))
@@ -94,7 +101,7 @@ final class FunctionInstance: PoolInstance {
     /// stops the threads, then calls `done`.
     func destroy(_ done: @escaping @Sendable () -> Void) {
         threads.submit { [self] in
-            library.destroy(handle.pointer)
+            crashMarker.running { library.destroy(handle.pointer) }
             logger.debug("Instance destroyed")
             threads.stop()
             done()
@@ -117,7 +124,7 @@ final class FunctionInstance: PoolInstance {
         let context = CallContext(logger: logger, invocations: batch, maxOutputBytes: maxOutputBytes)
         let status = Self.withRequests(batch, images: images) { requests in
             context.withOpaquePointer { call in
-                library.process(handle.pointer, call, requests.baseAddress, requests.count)
+                crashMarker.running { library.process(handle.pointer, call, requests.baseAddress, requests.count) }
             }
         }
         let finished = MonotonicClock.now()

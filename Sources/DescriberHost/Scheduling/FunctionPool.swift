@@ -95,7 +95,8 @@ final class FunctionPool: Sendable {
             metrics.duration.record(Duration.between(invocation.admittedAt, MonotonicClock.now()))
             return output
         } catch let error as InvocationError {
-            metrics.recordOutcome(error.outcome)
+            // A superseded request is not an outcome: the new version runs it.
+            if error.code != .superseded { metrics.recordOutcome(error.outcome) }
             throw error
         } catch {
             throw InvocationError(.functionFailed, "\(error)")
@@ -188,6 +189,16 @@ final class FunctionPool: Sendable {
                 }
             }
         }
+    }
+
+    /// Hands the function over to a newer version: new work is refused as
+    /// superseded (the host passes it to the new version), and the work
+    /// already admitted finishes here before the instances stop. Every
+    /// admitted deadline falls within the maximum timeout, so nothing is cut
+    /// short.
+    func retire() async {
+        state.withLock { $0.retired = true }
+        await drain(grace: config.maximumTimeout + .seconds(1))
     }
 
     /// What `GET /v1/functions/{name}` and `/readyz` report.
@@ -342,6 +353,9 @@ extension FunctionPool {
         /// Invocations handed to an instance and not yet answered by it.
         var running: [ObjectIdentifier: Invocation] = [:]
         var accepting = true
+        /// A newer version of the function took over (hot reload): work
+        /// that arrives now belongs to it.
+        var retired = false
         /// Set once draining is over: instance creation may give up.
         var stopped = false
         /// After an instance failed to start while others serve, no new
@@ -395,6 +409,9 @@ extension FunctionPool {
         mutating func admit(_ invocation: Invocation, now: UInt64, timers pool: FunctionPool) -> [Action] {
             guard !invocation.isCompleted else { return [] }
             guard accepting else {
+                if retired {
+                    return [.fail([invocation], InvocationError(.superseded, "\(pool.config.name) was replaced by a newer version"))]
+                }
                 return [.fail([invocation], InvocationError(.unavailable, "the host is shutting down"))]
             }
             if now >= invocation.deadline {

@@ -1,3 +1,4 @@
+import CCrashGuard
 import CLibUV
 import Foundation
 import NIOConcurrencyHelpers
@@ -53,7 +54,11 @@ final class HandlerThreads: Sendable {
     }
 
     private func run() {
+        // Function code runs here: give the crash handler a stack of its own,
+        // so a stack overflow in a function is remembered too.
+        _ = describer_crash_guard_prepare_thread()
         while let item = next() { item() }
+        describer_crash_guard_release_thread()
     }
 
     /// Waits for the next item: lingers first, then parks. Nil once stopped and drained.

@@ -21,6 +21,9 @@ public struct InvocationError: Error, Sendable, Equatable, CustomStringConvertib
         public static let initFailed = Code(rawValue: "function_init_failed")
         /// The function is not loaded (refused library, bad manifest) or the host is stopping.
         public static let unavailable = Code(rawValue: "function_unavailable")
+        /// The version invoked was replaced by a hot reload before it took the
+        /// request; the host hands the request to the new version.
+        static let superseded = Code(rawValue: "function_superseded")
         public static let deadlineExceeded = Code(rawValue: "deadline_exceeded")
         public static let cancelled = Code(rawValue: "cancelled")
         /// For RGB8 functions: the input has no JPEG or PNG signature, or is corrupt.
@@ -59,7 +62,7 @@ public struct InvocationError: Error, Sendable, Equatable, CustomStringConvertib
         case .queueFull: 429
         case .cancelled: 499
         case .functionFailed, .initFailed, .functionCrashed: 502
-        case .unavailable: 503
+        case .unavailable, .superseded: 503
         case .deadlineExceeded: 504
         default: 500
         }
@@ -73,7 +76,7 @@ public struct InvocationError: Error, Sendable, Equatable, CustomStringConvertib
         case .functionFailed, .initFailed: "function_error"
         case .functionCrashed: "crashed"
         case .cancelled: "cancelled"
-        case .unavailable: "unavailable"
+        case .unavailable, .superseded: "unavailable"
         default: "client_error"
         }
     }

@@ -55,6 +55,7 @@ protocol InstanceLauncher: Sendable {
 /// The in-process tier: instances live in the host, on their own threads.
 struct InProcessLauncher: InstanceLauncher {
     let library: FunctionLibrary
+    let crashMarker: CrashMarker?
     let optionsJSON: String
     let threadCount: Int
 
@@ -68,7 +69,7 @@ struct InProcessLauncher: InstanceLauncher {
         completion: @escaping @Sendable (Result<any PoolInstance, InvocationError>) -> Void
     ) {
         FunctionInstance.start(
-            id: id, library: library, optionsJSON: optionsJSON, threadCount: threadCount, logger: logger,
+            id: id, library: library, crashMarker: crashMarker, optionsJSON: optionsJSON, threadCount: threadCount, logger: logger,
             isShuttingDown: isShuttingDown
         ) { result in
             completion(result.map { $0 })

@@ -17,6 +17,10 @@ final class WorkerLauncher: InstanceLauncher {
     let executable: String
     let config: FunctionConfig
     let metrics: FunctionMetrics
+    /// The copy of the library this version's workers open, so that a new
+    /// build written over the original cannot reach them; removed with the
+    /// launcher. Nil where no copy could be made.
+    let snapshot: LibrarySnapshot?
     /// `describer-worker` arguments, identical for every worker of the function.
     let arguments: [String]
     /// `KEY=VALUE`: the host's environment with the manifest's `environment` over it.
@@ -47,8 +51,9 @@ final class WorkerLauncher: InstanceLauncher {
 
     private let health = Mutex(Health())
 
-    init(config: FunctionConfig, capabilities: FunctionCapabilities, executable: String, metrics: FunctionMetrics) {
+    init(config: FunctionConfig, capabilities: FunctionCapabilities, executable: String, snapshot: LibrarySnapshot?, metrics: FunctionMetrics) {
         self.config = config
+        self.snapshot = snapshot
         self.function = config.name
         self.capabilities = capabilities
         self.executable = executable
@@ -62,7 +67,7 @@ final class WorkerLauncher: InstanceLauncher {
         let perItem = min(itemInput, WorkerFrame.maxFrame) + (1 << 20)
         let (total, overflow) = perItem.multipliedReportingOverflow(by: max(1, batchLimit))
         self.maxFrame = overflow ? WorkerFrame.maxFrame : min(WorkerFrame.maxFrame, total + (1 << 20))
-        self.arguments = Self.arguments(for: config, info: false) + ["--max-frame", "\(maxFrame)", "--max-output", "\(config.maxOutputBytes)"]
+        self.arguments = Self.arguments(for: config, library: snapshot?.path, info: false) + ["--max-frame", "\(maxFrame)", "--max-output", "\(config.maxOutputBytes)"]
         self.environment = Self.environment(for: config)
     }
 
@@ -80,8 +85,8 @@ final class WorkerLauncher: InstanceLauncher {
         WorkerInstance.start(id: id, launcher: self, logger: logger, isShuttingDown: isShuttingDown, onLost: onLost, completion: completion)
     }
 
-    static func arguments(for config: FunctionConfig, info: Bool) -> [String] {
-        var arguments = ["--library", config.libraryPath, "--parent", "\(getpid())"]
+    static func arguments(for config: FunctionConfig, library: String?, info: Bool) -> [String] {
+        var arguments = ["--library", library ?? config.libraryPath, "--parent", "\(getpid())"]
         if info { arguments.append("--info") }
         let settings = config.process
         if let memory = settings.memory { arguments += ["--memory", "\(memory)"] }
@@ -233,11 +238,24 @@ final class WorkerLauncher: InstanceLauncher {
 
     /// Validates the library in a worker started with `--info`, under the
     /// function's limits and environment, without loading it into the host.
-    static func probe(config: FunctionConfig, executable: String, timeout: Duration = .seconds(10)) throws(LibraryLoadError) -> FunctionCapabilities {
+    static func probe(
+        config: FunctionConfig, executable: String, snapshot: LibrarySnapshot?, timeout: Duration = .seconds(10)
+    ) throws(LibraryLoadError) -> FunctionCapabilities {
+        do throws(LibraryLoadError) {
+            return try probe(config: config, executable: executable, library: snapshot?.path, timeout: timeout)
+        } catch {
+            guard let snapshot else { throw error }
+            throw LibraryLoadError(error.code, path: error.path, snapshot.naming(error.reason))
+        }
+    }
+
+    private static func probe(config: FunctionConfig, executable: String, library: String?, timeout: Duration) throws(LibraryLoadError) -> FunctionCapabilities {
         let path = config.libraryPath
         let process: WorkerProcess
         do {
-            process = try WorkerProcess.spawn(executable: executable, arguments: arguments(for: config, info: true), environment: environment(for: config))
+            process = try WorkerProcess.spawn(
+                executable: executable, arguments: arguments(for: config, library: library, info: true), environment: environment(for: config)
+            )
         } catch {
             throw LibraryLoadError(.cannotOpen, path: path, "cannot be checked: the worker process did not start (\(error))")
         }

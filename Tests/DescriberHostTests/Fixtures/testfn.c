@@ -9,6 +9,7 @@
  *   TESTFN_STRUCT_SIZE                    declared struct_size
  *   TESTFN_NULL_INFO                      get_info returns NULL
  *   TESTFN_OMIT_PROCESS                   do not export describer_instance_process
+ *   TESTFN_GENERATION                     appends " generation=N" to every output (hot reload)
  *
  * Instance options (manifest `options`): create_fail (bool), create_sleep_ms,
  * create_crash (bool: segfault in describer_instance_create).
@@ -178,6 +179,9 @@ DESCRIBER_EXPORT int describer_instance_process(void *opaque, describer_call *ca
         char output[128];
         int length = snprintf(output, sizeof output, "instance=%d batch=%zu index=%zu size=%zu", instance->id, count, i,
                               r->size);
+#ifdef TESTFN_GENERATION
+        length += snprintf(output + length, sizeof output - (size_t)length, " generation=%d", TESTFN_GENERATION);
+#endif
         host->respond(call, i, "text/plain", (const uint8_t *)output, (size_t)length);
     }
     return 0;
