@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -121,5 +124,63 @@ import Testing
                 #expect(response.status == .ok)
             }
         }
+    }
+
+    @Test func statusFaceAndSceneRoutesAnswerInDeepStacksShape() async throws {
+        try await Self.application().test(.router) { client in
+            try await client.execute(uri: "/v1/status/updateavailable", method: .get) { response in
+                #expect(response.status == .ok)
+                let answer = try Self.json(response)
+                #expect(answer["updateAvailable"] as? Bool == false)
+            }
+            for path in ["/v1/vision/face", "/v1/vision/face/", "/v1/vision/scene"] {
+                try await client.execute(uri: path, method: .post) { response in
+                    #expect(response.status == .notImplemented, "\(path)")
+                    let answer = try Self.json(response)
+                    #expect(answer["success"] as? Bool == false)
+                    #expect((answer["predictions"] as? [Any])?.isEmpty == true)
+                }
+            }
+        }
+    }
+
+    /// `deepstack.ports`: clients that assume CodeProject.AI's port get the
+    /// DeepStack API there, and only that.
+    @Test func theAPIIsAlsoServedOnTheConfiguredPorts() async throws {
+        let extra = try Self.freePort()
+        let host = try TestSupport.host(["detect": try DetectTests.manifest()], config: "deepstack: { ports: [\(extra)] }")
+        #expect(host.config.deepStackPorts == [extra])
+        let dog = try DescribingTests.file(DetectTests.fixtures + "/images/dog.jpg")
+        try await buildApplication(host: host, logger: TestSupport.logger).test(.live) { _ in
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(extra)/v1/vision/detection")!)
+            request.httpMethod = "POST"
+            request.setValue("multipart/form-data; boundary=\(Self.boundary)", forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(Self.form(files: [("image", "dog.jpg", dog)]).readableBytesView)
+            var answer: (Data, URLResponse)?
+            for _ in 0..<50 where answer == nil {
+                answer = try? await URLSession.shared.data(for: request)
+                if answer == nil { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            let (data, response) = try #require(answer)
+            #expect((response as? HTTPURLResponse)?.statusCode == 200)
+            let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            #expect((json["predictions"] as? [[String: Any]])?.contains { $0["label"] as? String == "dog" } == true)
+            let (_, other) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(extra)/v1/functions")!)
+            #expect((other as? HTTPURLResponse)?.statusCode == 404, "only the DeepStack API is on that port")
+        }
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw TestError("cannot find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -9,13 +9,17 @@ import Foundation
 ///     webhook-timestamp: <unix seconds>
 ///     webhook-signature: v1,<base64 of HMAC-SHA256(key, "<id>.<timestamp>.<body>")>
 ///
-/// The secret is written `whsec_<base64 key>`; a secret without that prefix
-/// is used as raw key bytes.
+/// The secret is the base64 of the key, usually written `whsec_<base64>`;
+/// as in the specification's reference libraries, the prefix is optional.
+/// A secret that is not base64 at all is used as raw key bytes.
 public struct WebhookSignature: Sendable {
     let key: SymmetricKey
 
     public init(secret: String) {
-        if secret.hasPrefix("whsec_"), let key = Data(base64Encoded: String(secret.dropFirst("whsec_".count))) {
+        let encoded = secret.hasPrefix("whsec_") ? String(secret.dropFirst("whsec_".count)) : secret
+        // Unpadded base64 is accepted too, as the reference libraries do.
+        let padded = encoded + String(repeating: "=", count: (4 - encoded.count % 4) % 4)
+        if let key = Data(base64Encoded: padded), !key.isEmpty {
             self.key = SymmetricKey(data: key)
         } else {
             self.key = SymmetricKey(data: Data(secret.utf8))

@@ -17,6 +17,7 @@ import Foundation
 ///   interval: 1s             # how often function folders are looked at
 /// deepstack:
 ///   api_key: ""              # DESCRIBER_DEEPSTACK__API_KEY; when set, /v1/vision/* requires it
+///   ports: [32168]           # also serve the DeepStack API alone on these ports
 /// functions:                 # per-function overrides of any manifest key
 ///   echo:
 ///     scaling: { max_instances: 8 }
@@ -41,6 +42,9 @@ public struct HostConfig: Sendable {
     public var reloadInterval: Duration
     /// The `api_key` DeepStack clients must send; nil or empty: none needed.
     public var deepStackAPIKey: String?
+    /// Further ports serving only the DeepStack API, for clients that
+    /// assume CodeProject.AI's 32168 or DeepStack's 5000.
+    public var deepStackPorts: [Int]
     /// Overrides per function name, laid over the manifests.
     public var functionOverrides: [String: ConfigNode]
 
@@ -66,6 +70,7 @@ public struct HostConfig: Sendable {
         self.reloadEnabled = true
         self.reloadInterval = .seconds(1)
         self.deepStackAPIKey = nil
+        self.deepStackPorts = []
     }
 
     /// `$XDG_STATE_HOME/describer`, else `~/.local/state/describer`.
@@ -103,8 +108,16 @@ public struct HostConfig: Sendable {
         self.reloadEnabled = try reload.bool("enabled", default: true)
         self.reloadInterval = try reload.duration("interval", default: .seconds(1), in: .milliseconds(50)...(.seconds(3600)))
         let deepstack = try root.mapping("deepstack")
-        try deepstack.rejectUnknownKeys(["api_key"])
+        try deepstack.rejectUnknownKeys(["api_key", "ports"])
         self.deepStackAPIKey = try deepstack.string("api_key")
+        var ports: [Int] = []
+        for text in try deepstack.stringList("ports") ?? [] {
+            guard let port = Int(text), (1...65535).contains(port) else {
+                throw deepstack.error("ports", "must be a list of port numbers between 1 and 65535, got '\(text)'")
+            }
+            ports.append(port)
+        }
+        self.deepStackPorts = ports
         let functions = try root.mapping("functions")
         var overrides: [String: ConfigNode] = [:]
         for key in functions.keys {

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -26,6 +27,8 @@ struct DeepStackRoutes: Sendable {
     /// and Agent DVR users configure, all served by the COCO model.
     static let customModels = ["general", "combined", "ipcam-general", "ipcam-combined"]
     static let defaultMinConfidence = 0.4
+    /// What the version endpoints report, in CodeProject.AI's shape.
+    static var version: [String: Any] { ["major": 1, "minor": 0, "patch": 0, "preRelease": "", "file": "describer"] }
 
     func register(on router: Router<BasicRequestContext>) {
         router.post("/v1/vision/detection") { request, _ in try await detection(request, command: "detect") }
@@ -39,9 +42,36 @@ struct DeepStackRoutes: Sendable {
             }
             return try await detection(request, command: "custom")
         }
-        for path in ["/v1/server/status/ping", "/v1/status/ping"] {
-            router.get(RouterPath(path)) { _, _ in Self.answer(["success": true, "message": "describer", "code": 200]) }
+        for path in ["/v1/server/status/ping", "/v1/status/ping", "/v1/server/status/version", "/v1/status/version"] {
+            router.get(RouterPath(path)) { _, _ in Self.answer(["success": true, "message": "describer", "version": Self.version, "code": 200]) }
         }
+        // Blue Iris asks whether the AI server has an update; it never has:
+        // updates come with the Describer release.
+        for path in ["/v1/status/updateavailable", "/v1/server/status/updateavailable"] {
+            router.get(RouterPath(path)) { _, _ in
+                Self.answer([
+                    "success": true, "message": "No update available", "version": Self.version, "current": Self.version,
+                    "latest": Self.version, "updateAvailable": false,
+                ])
+            }
+        }
+        // Faces, scenes and plates are not recognised here. Clients that try
+        // get DeepStack's error shape and a 501 they can tell apart from a
+        // fault. (The router takes "/v1/vision/face/" for "/v1/vision/face".)
+        for path in [
+            "/v1/vision/face", "/v1/vision/face/recognize", "/v1/vision/face/register", "/v1/vision/face/list",
+            "/v1/vision/face/delete", "/v1/vision/face/match", "/v1/vision/scene", "/v1/vision/alpr", "/v1/image/alpr",
+        ] {
+            router.post(RouterPath(path)) { _, _ in
+                Self.failure(.notImplemented, "This server detects objects only; \(path) is not available")
+            }
+        }
+    }
+
+    /// Compares digests, whose comparison takes the same time wherever they
+    /// differ, so the key cannot be guessed byte by byte from response times.
+    static func keyMatches(_ given: String, _ expected: String) -> Bool {
+        SHA256.hash(data: Data(given.utf8)) == SHA256.hash(data: Data(expected.utf8))
     }
 
     func detection(_ request: Request, command: String) async throws -> Response {
@@ -57,7 +87,7 @@ struct DeepStackRoutes: Sendable {
         let query = request.uri.queryParameters
         func value(_ name: String) -> String? { form?.field(name) ?? query[Substring(name)].map(String.init) }
 
-        if let apiKey, !apiKey.isEmpty, value("api_key") != apiKey {
+        if let apiKey, !apiKey.isEmpty, !Self.keyMatches(value("api_key") ?? "", apiKey) {
             return Self.failure(.unauthorized, "Incorrect api key")
         }
         guard let image = form?.image, image.readableBytes > 0 else {

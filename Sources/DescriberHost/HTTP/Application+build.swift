@@ -28,12 +28,25 @@ extension HTTPField.Name {
 ///   `GET /v1/status/ping` — the DeepStack / CodeProject.AI API (see ``DeepStackRoutes``).
 /// - `GET /metrics` — Prometheus text.
 /// - `GET /healthz` (the process answers) and `GET /readyz` (pre-warm done, not shutting down).
+///
+/// With `deepstack.ports` set, the DeepStack API alone is also served on
+/// those ports (CodeProject.AI's 32168, DeepStack's 5000), for clients that
+/// cannot be told another port.
 public func buildApplication(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: []), logger: Logger) -> some ApplicationProtocol {
     let router = buildRouter(host: host, voices: voices)
+    var services: [any Service] = [FunctionHostService(host: host)]
+    for port in host.config.deepStackPorts {
+        let deepStack = Router()
+        deepStack.add(middleware: JSONErrorMiddleware())
+        DeepStackRoutes(host: host, apiKey: host.config.deepStackAPIKey).register(on: deepStack)
+        services.append(Application(
+            router: deepStack, configuration: .init(address: .hostname(host.config.host, port: port), serverName: "describer"), logger: logger
+        ))
+    }
     return Application(
         router: router,
         configuration: .init(address: .hostname(host.config.host, port: host.config.port), serverName: "describer"),
-        services: [FunctionHostService(host: host)],
+        services: services,
         logger: logger
     )
 }
