@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         .target(name: "DescriberHost", dependencies: [
@@ -40,7 +42,9 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Yams", package: "Yams"),
             .product(name: "MultipartKit", package: "multipart-kit"),
-        ], swiftSettings: swiftSettings),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], exclude: ["Cameras/SECURITY-EVENTS.md"], swiftSettings: swiftSettings),
         .target(name: "CDescriberFunction"),
         // The framed protocol between the host and describer-worker: constants shared by both sides.
         .target(name: "CDescriberWorkerProtocol"),
@@ -83,6 +87,7 @@ let package = Package(
             "describer", "speak-this-image",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
         ], exclude: ["Fixtures"], swiftSettings: swiftSettings),

@@ -63,7 +63,9 @@ struct Serve: AsyncParsableCommand {
         if let port { config.port = port }
         let functionHost = try FunctionHost(config: config, logger: logger)
         let voices = try VoiceLibrary.load(directory: config.voicesDirectory)
-        let app = buildApplication(host: functionHost, voices: voices, logger: logger)
+        // The event database is opened only for a deployment that has cameras.
+        let cameras = config.cameras.isEmpty ? nil : try CameraSystem(config: config, host: functionHost, logger: logger)
+        let app = buildApplication(host: functionHost, voices: voices, cameras: cameras, logger: logger)
         try await app.runService()
     }
 }

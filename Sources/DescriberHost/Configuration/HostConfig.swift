@@ -15,6 +15,9 @@
 ///   echo:
 ///     scaling: { max_instances: 8 }
 ///     options: { prefix: "> " }
+/// data_directory: data       # the service's own files (the camera event database)
+/// cameras: { … }             # see CameraConfig
+/// camera_events: { … }       # see CameraStoreConfig
 /// ```
 public struct HostConfig: Sendable {
     public var host: String
@@ -29,6 +32,12 @@ public struct HostConfig: Sendable {
     public var deepStackAPIKey: String?
     /// Overrides per function name, laid over the manifests.
     public var functionOverrides: [String: ConfigNode]
+    /// The service's own files.
+    public var dataDirectory: String
+    /// The cameras that may post events, in the order the file lists them.
+    public var cameras: [CameraConfig]
+    /// Where camera events are stored and for how long.
+    public var cameraStore: CameraStoreConfig
 
     public static let defaultBodyLimit = 20 << 20
 
@@ -49,13 +58,18 @@ public struct HostConfig: Sendable {
         self.voicesDirectory = voicesDirectory
         self.functionOverrides = functionOverrides
         self.deepStackAPIKey = nil
+        self.dataDirectory = "data"
+        self.cameras = []
+        self.cameraStore = CameraStoreConfig(databasePath: "data/cameras.sqlite")
     }
 
     /// Decodes the merged deployment configuration.
     /// - Parameter baseDirectory: relative paths in a config file are resolved against its folder.
     public init(node: ConfigNode, baseDirectory: String?) throws(ConfigError) {
         let root = try ConfigMapping(node, path: [], fallbackOrigin: node.origin)
-        try root.rejectUnknownKeys(["server", "functions_directory", "voices_directory", "deepstack", "functions"])
+        try root.rejectUnknownKeys([
+            "server", "functions_directory", "voices_directory", "deepstack", "functions", "data_directory", "cameras", "camera_events",
+        ])
         let server = try root.mapping("server")
         try server.rejectUnknownKeys(["host", "port", "max_body_size", "shutdown_grace"])
         self.host = try server.string("host") ?? "127.0.0.1"
@@ -85,6 +99,17 @@ public struct HostConfig: Sendable {
             overrides[key] = value
         }
         self.functionOverrides = overrides
+        self.dataDirectory = try directory("data_directory", default: "data")
+        let cameras = try root.mapping("cameras")
+        var cameraConfigs: [CameraConfig] = []
+        for id in cameras.keys {
+            guard CameraConfig.isValidID(id) else {
+                throw cameras.error(id, "is not a valid camera id: use lower-case letters, digits and '-' (at most 64)")
+            }
+            cameraConfigs.append(try CameraConfig(id: id, mapping: try cameras.mapping(id)))
+        }
+        self.cameras = cameraConfigs
+        self.cameraStore = try CameraStoreConfig(mapping: try root.mapping("camera_events"), dataDirectory: dataDirectory)
     }
 
     /// Reads `path` (if given) and the environment.

@@ -26,20 +26,29 @@ extension HTTPField.Name {
 /// - `GET /v1/voices` — the voice profiles.
 /// - `POST /v1/vision/detection`, `/v1/vision/custom/{model}`, `/v1/vision/custom/list`,
 ///   `GET /v1/status/ping` — the DeepStack / CodeProject.AI API (see ``DeepStackRoutes``).
+/// - `POST /v1/cameras/{id}/events`, `GET /v1/cameras`, `GET /v1/cameras/{id}/events` —
+///   the camera webhook and its stored events (see ``CameraRoutes``); `cameras`
+///   also adds the service that processes accepted events.
 /// - `GET /metrics` — Prometheus text.
 /// - `GET /healthz` (the process answers) and `GET /readyz` (pre-warm done, not shutting down).
-public func buildApplication(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: []), logger: Logger) -> some ApplicationProtocol {
-    let router = buildRouter(host: host, voices: voices)
+public func buildApplication(
+    host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: []), cameras: CameraSystem? = nil, logger: Logger
+) -> some ApplicationProtocol {
+    let router = buildRouter(host: host, voices: voices, cameras: cameras)
+    // The camera service comes after the host: a service group stops services
+    // in reverse order, so processing ends before the functions it calls drain.
+    var services: [any Service] = [FunctionHostService(host: host)]
+    if let cameras, cameras.config.processingEnabled { services.append(cameras.service) }
     return Application(
         router: router,
         configuration: .init(address: .hostname(host.config.host, port: host.config.port), serverName: "describer"),
-        services: [FunctionHostService(host: host)],
+        services: services,
         logger: logger
     )
 }
 
 /// The router alone, for tests and for embedding.
-public func buildRouter(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: [])) -> Router<BasicRequestContext> {
+public func buildRouter(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: []), cameras: CameraSystem? = nil) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: JSONErrorMiddleware())
     let routes = FunctionRoutes(host: host)
@@ -52,6 +61,7 @@ public func buildRouter(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(
     router.post("/v1/speak", use: speech.speak)
     router.get("/v1/voices", use: speech.voices)
     DeepStackRoutes(host: host, apiKey: host.config.deepStackAPIKey).register(on: router)
+    CameraRoutes(system: cameras).register(on: router)
     router.get("/metrics", use: routes.metrics)
     router.get("/healthz", use: routes.health)
     router.get("/readyz", use: routes.ready)
