@@ -64,7 +64,8 @@ struct Serve: AsyncParsableCommand {
         let functionHost = try FunctionHost(config: config, logger: logger)
         let voices = try VoiceLibrary.load(directory: config.voicesDirectory)
         // The event database is opened only for a deployment that has cameras.
-        let cameras = config.cameras.isEmpty ? nil : try CameraSystem(config: config, host: functionHost, logger: logger)
+        var cameras: CameraSystem?
+        if !config.cameras.isEmpty { cameras = try CameraSystem(config: config, host: functionHost, logger: logger) }
         let app = buildApplication(host: functionHost, voices: voices, cameras: cameras, logger: logger)
         try await app.runService()
     }

@@ -165,8 +165,8 @@ import Testing
         ("cameras:\n  cam:\n    authentication: none\n    zones:\n      door: [[0, 0], [1.5, 1], [0, 1]]", "cameras.cam.zones.door must be a list of at least three [x, y] points with coordinates between 0 and 1"),
         ("cameras:\n  cam:\n    authentication: none\n    rules: { zones: [garden] }", "cameras.cam.rules.zones names 'garden', which is not one of this camera's zones"),
         ("cameras:\n  cam:\n    authentication: none\n    time_zone: Mars/Olympus", "describer.yaml:4: cameras.cam.time_zone must be an IANA time zone"),
-        ("cameras:\n  cam:\n    authentication: none\n    rules: { quiet_hours: [{ from: \"25:00\", to: \"06:00\" }] }", "cameras.cam.rules.quiet_hours.[0].from must be a time of day"),
-        ("cameras:\n  cam:\n    authentication: none\n    alert_targets: [{ url: \"ftp://x\" }]", "cameras.cam.alert_targets.[0].url must be an http or https URL"),
+        ("cameras:\n  cam:\n    authentication: none\n    rules: { quiet_hours: [{ from: \"25:00\", to: \"06:00\" }] }", "cameras.cam.rules.quiet_hours[0].from must be a time of day"),
+        ("cameras:\n  cam:\n    authentication: none\n    alert_targets: [{ url: \"ftp://x\" }]", "cameras.cam.alert_targets[0].url must be an http or https URL"),
         ("cameras:\n  Front Door:\n    authentication: none", "cameras.Front Door is not a valid camera id"),
         ("cameras:\n  cam:\n    authentication: none\n    colour: red", "cameras.cam.colour is not a known key"),
         ("camera_events:\n  snapshots: { max_age: forever }", "camera_events.snapshots.max_age must be a duration"),
@@ -446,6 +446,90 @@ import Testing
             #expect(events.first?.detections.contains { $0.kind == "person" } == true)
             let again = try await Self.post(client, ByteBuffer(bytes: jpeg), contentType: "image/jpeg", expect: .ok)
             #expect(again.event_id == accepted.event_id)
+        }
+    }
+
+    /// A real `describer serve` killed with SIGKILL right after it
+    /// acknowledged an event: the next server on the same data folder
+    /// processes it. The first one only ingests, so the kill certainly falls
+    /// between the acknowledgement and the processing.
+    @Test func anEventSurvivesSIGKILLOfTheServerThatAcceptedIt() async throws {
+        let data = "\(TestSupport.scratch)/kill-\(UUID().uuidString)"
+        let config = "\(data).yaml"
+        try """
+        data_directory: \(data)
+        cameras:
+          front-door:
+            credentials: { token: \(Self.token) }
+        camera_events:
+          processing: { enabled: false }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let functions = try TestSupport.functionsDirectory(try Self.detectManifests())
+        let jpeg = try Self.file("vtest_050.jpg")
+
+        let first = try await Server.start(config: config, functions: functions)
+        let accepted = try await TestClient.withClient(host: "127.0.0.1", port: first.port) { client in
+            let response = try await client.post(Self.events, headers: [.contentType: "image/jpeg", .authorization: "Bearer \(Self.token)"], body: ByteBuffer(bytes: jpeg))
+            #expect(response.head.status == .accepted)
+            return try JSONDecoder().decode(Accepted.self, from: Data((response.body ?? ByteBuffer()).readableBytesView))
+        }
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+        #expect(first.process.terminationReason == .uncaughtSignal && first.process.terminationStatus == SIGKILL)
+
+        let second = try await Server.start(config: config, functions: functions, environment: ["DESCRIBER_CAMERA_EVENTS__PROCESSING__ENABLED": "true"])
+        defer {
+            second.process.terminate()
+            second.process.waitUntilExit()
+        }
+        let events = try await TestClient.withClient(host: "127.0.0.1", port: second.port) { client in
+            var events: [EventPage.Event] = []
+            for _ in 0..<600 {
+                let response = try await client.get(Self.events)
+                events = try JSONDecoder().decode(EventPage.self, from: Data((response.body ?? ByteBuffer()).readableBytesView)).events
+                if events.first?.status != "pending" { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            return events
+        }
+        #expect(events.map(\.id) == [accepted.event_id])
+        #expect(events.first?.status == "processed" && events.first?.detector == "detect", "\(events)")
+    }
+
+    /// A `describer serve` child process and the port it listens on.
+    struct Server {
+        var process: Process
+        var port: Int
+
+        static func start(config: String, functions: String, environment: [String: String] = [:]) async throws -> Server {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CLITests.executable)
+            process.arguments = ["serve", "--config", config, "--functions", functions, "--port", "0"]
+            process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DESCRIBER_") }.merging(environment) { $1 }
+            let log = "\(config)-\(UUID().uuidString).log"
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            process.standardError = handle
+            process.standardOutput = handle
+            try process.run()
+            var port: Int?
+            for _ in 0..<1000 where port == nil {
+                port = Self.listeningPort(in: (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+                if port == nil { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            guard let port else {
+                process.terminate()
+                throw TestError("describer serve did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            }
+            return Server(process: process, port: port)
+        }
+
+        /// The port from Hummingbird's "Server started and listening" line.
+        static func listeningPort(in log: String) -> Int? {
+            guard let line = log.split(separator: "\n").first(where: { $0.contains("Server started and listening") }),
+                  let colon = line.range(of: "127.0.0.1:", options: .backwards)
+            else { return nil }
+            return Int(line[colon.upperBound...].prefix { $0.isNumber })
         }
     }
 

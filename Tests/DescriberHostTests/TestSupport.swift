@@ -55,6 +55,8 @@ enum TestSupport {
     /// Writes a functions folder holding one sub-folder per `manifests` entry.
     static func functionsDirectory(_ manifests: [String: String]) throws -> String {
         let root = "\(scratch)/functions-\(UUID().uuidString)"
+        // Also for none: a deployment without functions still has the folder.
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         for (name, manifest) in manifests {
             try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true)
             try manifest.write(toFile: "\(root)/\(name)/function.yaml", atomically: true, encoding: .utf8)

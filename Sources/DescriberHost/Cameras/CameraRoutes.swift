@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 
 extension HTTPField.Name {
@@ -28,7 +29,7 @@ extension HTTPField.Name {
 ///   first with their detections; `since` is an ISO 8601 time or Unix
 ///   seconds, `after` an event id (the `next` link carries it), `limit` 1–500
 ///   (default 100).
-/// - `GET /v1/cameras/{id}/events/{event}/snapshot`: the stored picture,
+/// - `GET /v1/cameras/{id}/snapshots/{event}`: an event's stored picture,
 ///   while retention keeps it.
 struct CameraRoutes: Sendable {
     let system: CameraSystem?
@@ -41,7 +42,7 @@ struct CameraRoutes: Sendable {
         router.post("/v1/cameras/:id/events/:token", use: ingest)
         router.get("/v1/cameras", use: list)
         router.get("/v1/cameras/:id/events", use: events)
-        router.get("/v1/cameras/:id/events/:event/snapshot", use: snapshot)
+        router.get("/v1/cameras/:id/snapshots/:event", use: snapshot)
     }
 
     static let unauthorized = APIError(status: .unauthorized, code: "unauthorized", message: "authentication failed")
@@ -186,7 +187,7 @@ struct CameraRoutes: Sendable {
         members["error"] = event.error.map(JSONValue.string) ?? .null
         if let type = event.snapshotContentType, let bytes = event.snapshotBytes {
             members["snapshot"] = .object([
-                "content_type": .string(type), "bytes": .int(bytes), "url": .string("/v1/cameras/\(event.cameraID)/events/\(event.id)/snapshot"),
+                "content_type": .string(type), "bytes": .int(bytes), "url": .string("/v1/cameras/\(event.cameraID)/snapshots/\(event.id)"),
             ])
         } else {
             members["snapshot"] = .null
