@@ -63,6 +63,12 @@ struct Serve: AsyncParsableCommand {
         if let port { config.port = port }
         let functionHost = try FunctionHost(config: config, logger: logger)
         let voices = try VoiceLibrary.load(directory: config.voicesDirectory)
+        // A misspelt voice would otherwise surface only when the first alert is spoken.
+        for camera in config.cameras where camera.speech.enabled && voices.profiles[camera.speech.voice] == nil {
+            throw ValidationError(
+                "cameras.\(camera.id).speech.voice: there is no voice '\(camera.speech.voice)' in \(config.voicesDirectory) (the voices are: \(voices.names.joined(separator: ", ")))"
+            )
+        }
         // The event database is opened only for a deployment that has cameras.
         var cameras: CameraSystem?
         if !config.cameras.isEmpty { cameras = try CameraSystem(config: config, host: functionHost, logger: logger) }

@@ -204,6 +204,12 @@ import Testing
                 contentType: "application/xml; charset=\"UTF-8\""
             )
             #expect(Set([raw.event_id, form.event_id, hikvision.event_id, xmlOnly.event_id]).count == 4)
+            let heartbeat = "<EventNotificationAlert><eventType>videoloss</eventType><eventState>inactive</eventState></EventNotificationAlert>"
+            try await client.execute(
+                uri: Self.events, method: .post, headers: [.contentType: "application/xml", .authorization: "Bearer \(Self.token)"], body: ByteBuffer(string: heartbeat)
+            ) { response in
+                #expect(response.status == .ok && String(buffer: response.body) == #"{"status":"heartbeat"}"#)
+            }
 
             let page = try await Self.page(client)
             #expect(page.events.map(\.id) == [raw.event_id, form.event_id, hikvision.event_id, xmlOnly.event_id])
@@ -333,6 +339,12 @@ import Testing
                 #expect(response.status == .accepted)
             }
             #expect(try await Self.page(client).events.count == 2)
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains(#"describer_camera_requests_total{camera="front-door",outcome="accepted"} 2"#), "\(text)")
+                #expect(text.contains(#"describer_camera_requests_total{camera="front-door",outcome="rate_limited"} 1"#))
+                #expect(text.contains(#"describer_camera_requests_total{camera="porch",outcome="accepted"} 1"#))
+            }
         }
     }
 

@@ -22,7 +22,8 @@ extension HTTPField.Name {
 ///   **202** `{"event_id": N, "status": "accepted"}` for a new event,
 ///   **200** `{"event_id": N, "status": "duplicate"}` for one accepted
 ///   before (same `Idempotency-Key`, same Hikvision event, or the same body),
-///   which is not processed again.
+///   which is not processed again. Hikvision's heartbeat (video loss,
+///   inactive) answers 200 `{"status": "heartbeat"}` and is not stored.
 /// - `GET /v1/cameras`: the cameras and their settings, without secrets, and
 ///   their event counts.
 /// - `GET /v1/cameras/{id}/events?since=…&after=…&limit=…`: events oldest
@@ -52,7 +53,28 @@ struct CameraRoutes: Sendable {
     @Sendable func ingest(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         // An unknown camera answers like a wrong token, so ids cannot be probed.
-        guard let system, let camera = system.camerasByID[id], let authenticator = system.authenticators[id] else { throw Self.unauthorized }
+        guard let system else { throw Self.unauthorized }
+        let cameraLabel = system.camerasByID[id] == nil ? "unknown" : id
+        do {
+            let (response, outcome) = try await accept(request, context: context, cameraID: id, system: system)
+            system.metrics.recordRequest(camera: cameraLabel, outcome: outcome)
+            return response
+        } catch let error as APIError {
+            let outcome = switch error.code {
+            case Self.unauthorized.code, "rate_limited": error.code
+            case "storage_unavailable": "storage_error"
+            default: "invalid"
+            }
+            system.metrics.recordRequest(camera: cameraLabel, outcome: outcome)
+            throw error
+        }
+    }
+
+    /// Authenticates, limits, parses and stores one event.
+    private func accept(
+        _ request: Request, context: BasicRequestContext, cameraID id: String, system: CameraSystem
+    ) async throws -> (Response, outcome: String) {
+        guard let camera = system.camerasByID[id], let authenticator = system.authenticators[id] else { throw Self.unauthorized }
         let credentials = CameraAuthenticator.Credentials(
             token: context.parameters.get("token") ?? Self.bearerToken(request.headers[.authorization]) ?? request.uri.queryParameters["token"].map(String.init),
             timestamp: request.headers[.signatureTimestamp],
@@ -74,6 +96,10 @@ struct CameraRoutes: Sendable {
         case .success(let parsed): payload = parsed
         case .failure(let refusal): throw APIError(status: HTTPResponse.Status(code: refusal.status), code: refusal.code, message: refusal.message)
         }
+        if let alert = payload.hikvision, alert.isHeartbeat {
+            // Hikvision repeats "video loss: inactive" every few seconds to say it is alive; it is not an event.
+            return (Response(json: .object(["status": .string("heartbeat")]), status: .ok), "heartbeat")
+        }
         let key: IdempotencyKey
         if let header = request.headers[.idempotencyKey] {
             guard (1...255).contains(header.utf8.count), header.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }) else {
@@ -91,7 +117,9 @@ struct CameraRoutes: Sendable {
         )
         let acceptance: CameraEventStore.Acceptance
         do {
+            let started = ContinuousClock.now
             acceptance = try await system.store.accept(event, at: Date(), window: system.config.idempotencyWindow)
+            system.metrics.recordCommit(ContinuousClock.now - started)
         } catch {
             context.logger.error("Cannot store a camera event", metadata: ["camera": "\(id)", "error": "\(error)"])
             throw APIError(status: .serviceUnavailable, code: "storage_unavailable", message: "the event could not be stored; send it again", retryAfterSeconds: 1)
@@ -99,9 +127,9 @@ struct CameraRoutes: Sendable {
         switch acceptance {
         case .accepted(let eventID):
             system.service.eventAccepted()
-            return Response(json: .object(["event_id": .int(Int(eventID)), "status": .string("accepted")]), status: .accepted)
+            return (Response(json: .object(["event_id": .int(Int(eventID)), "status": .string("accepted")]), status: .accepted), "accepted")
         case .duplicate(let eventID):
-            return Response(json: .object(["event_id": .int(Int(eventID)), "status": .string("duplicate")]), status: .ok)
+            return (Response(json: .object(["event_id": .int(Int(eventID)), "status": .string("duplicate")]), status: .ok), "duplicate")
         }
     }
 

@@ -21,6 +21,7 @@ public final class CameraService: Service, Sendable {
     let processor: CameraEventProcessor
     let cameras: [String: CameraConfig]
     let config: CameraStoreConfig
+    let metrics: CameraMetrics
     let logger: Logger
     private let wakeups: AsyncStream<Void>
     private let wakeup: AsyncStream<Void>.Continuation
@@ -28,11 +29,12 @@ public final class CameraService: Service, Sendable {
     static let batchSize = 64
     static let pruneInterval: Duration = .seconds(60)
 
-    init(store: CameraEventStore, processor: CameraEventProcessor, cameras: [CameraConfig], config: CameraStoreConfig, logger: Logger) {
+    init(store: CameraEventStore, processor: CameraEventProcessor, cameras: [CameraConfig], config: CameraStoreConfig, metrics: CameraMetrics, logger: Logger) {
         self.store = store
         self.processor = processor
         self.cameras = Dictionary(cameras.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.config = config
+        self.metrics = metrics
         self.logger = logger
         (wakeups, wakeup) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
@@ -100,6 +102,7 @@ public final class CameraService: Service, Sendable {
                 return await recordFailure(event, error, logger: logger)
             }
             try await store.complete(event.id, cameraID: event.cameraID, result: result, at: Date())
+            metrics.recordProcessing(camera: event.cameraID, outcome: "processed", detector: result.detector)
             logger.debug("Camera event processed", metadata: ["detector": "\(result.detector)", "detections": "\(result.detections.count)"])
             return true
         } catch {
@@ -121,6 +124,7 @@ public final class CameraService: Service, Sendable {
         } catch {
             logger.error("Cannot record a camera event failure", metadata: ["error": "\(error)"])
         }
+        metrics.recordProcessing(camera: event.cameraID, outcome: final ? "failed" : "retried", detector: "none")
         if final {
             logger.warning("Camera event failed", metadata: ["reason": "\(reason)", "attempts": "\(attempts)"])
             return true
@@ -153,6 +157,7 @@ public final class CameraSystem: Sendable {
     let rateLimiter: CameraRateLimiter
     let store: CameraEventStore
     let config: CameraStoreConfig
+    let metrics: CameraMetrics
     public let service: CameraService
 
     /// Opens the event database (creating it and its folder if needed).
@@ -162,6 +167,7 @@ public final class CameraSystem: Sendable {
         authenticators = camerasByID.mapValues(CameraAuthenticator.init(camera:))
         rateLimiter = CameraRateLimiter(cameras: cameras)
         config = hostConfig.cameraStore
+        metrics = CameraMetrics(registry: host.metrics)
         do {
             store = try CameraEventStore(path: config.databasePath)
         } catch {
@@ -172,6 +178,8 @@ public final class CameraSystem: Sendable {
         }
         var logger = logger
         logger[metadataKey: "component"] = "cameras"
-        service = CameraService(store: store, processor: CameraEventProcessor(host: host), cameras: cameras, config: config, logger: logger)
+        service = CameraService(
+            store: store, processor: CameraEventProcessor(host: host), cameras: cameras, config: config, metrics: metrics, logger: logger
+        )
     }
 }

@@ -39,6 +39,11 @@ struct HikvisionAlert: Sendable, Equatable {
         guard eventType != nil else { return nil }
     }
 
+    /// The keep-alive Hikvision devices send every few seconds: video loss, inactive.
+    var isHeartbeat: Bool {
+        eventType?.lowercased() == "videoloss" && eventState?.lowercased() == "inactive"
+    }
+
     /// The camera's identity for this event: the same alert posted twice
     /// (a retransmission) has the same key.
     var vendorEventKey: String? {
