@@ -561,6 +561,35 @@ import Testing
         #expect(try await store.pendingEvents(limit: 10).isEmpty)
     }
 
+    @Test func concurrentEventsAreCommittedInGroupsWithoutLosingOrDoublingAny() async throws {
+        let store = try CameraEventStore(path: Self.databasePath())
+        let writer = CameraEventWriter(store: store, idempotencyWindow: .seconds(60))
+        let snapshot = try Self.file("vtest_050.jpg")
+        // 300 deliveries of 100 events: each event arrives three times, at once.
+        let answers = try await withThrowingTaskGroup(of: (String, CameraEventStore.Acceptance).self) { group in
+            for index in 0..<300 {
+                let key = "event-\(index % 100)"
+                group.addTask {
+                    let event = IncomingCameraEvent(
+                        cameraID: "front-door", source: .image, snapshot: snapshot, snapshotContentType: "image/jpeg", vendor: [:],
+                        idempotencyKey: IdempotencyKey(kind: .header, value: key)
+                    )
+                    return (key, try await writer.accept(event, receivedAt: Date()))
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        var accepted: [String: Int64] = [:]
+        for case let (key, .accepted(id)) in answers {
+            #expect(accepted[key] == nil, "\(key) accepted twice")
+            accepted[key] = id
+        }
+        #expect(accepted.count == 100)
+        for case let (key, .duplicate(id)) in answers { #expect(accepted[key] == id) }
+        let stored = try await store.events(cameraID: "front-door", since: nil, after: nil, limit: 500)
+        #expect(stored.count == 100 && Set(stored.map(\.id)) == Set(accepted.values))
+    }
+
     @Test func retentionDropsOldSnapshotsButNeverPendingOnes() async throws {
         let store = try CameraEventStore(path: Self.databasePath())
         var ids: [Int64] = []

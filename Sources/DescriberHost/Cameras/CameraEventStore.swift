@@ -97,27 +97,38 @@ final class CameraEventStore: Sendable {
     /// Stores `event` durably, unless the same event (by its idempotency key)
     /// was accepted within `window`; then answers the earlier id.
     func accept(_ event: IncomingCameraEvent, at now: Date, window: Duration) async throws -> Acceptance {
-        let received = Self.milliseconds(now)
-        let windowStart = received - Int64(window.components.seconds * 1000)
-        let vendor = JSONValue.object(event.vendor).serialized
-        return try await database.write { db in
-            if let existing = try Int64.fetchOne(
-                db,
-                sql: "SELECT id FROM camera_event WHERE camera_id = ? AND idempotency_key = ? AND received_at >= ? ORDER BY id LIMIT 1",
-                arguments: [event.cameraID, event.idempotencyKey.stored, windowStart]
-            ) {
-                return .duplicate(existing)
-            }
-            try db.execute(
-                sql: "INSERT INTO camera_event (camera_id, received_at, source, idempotency_key, vendor) VALUES (?, ?, ?, ?, ?)",
-                arguments: [event.cameraID, received, event.source.rawValue, event.idempotencyKey.stored, vendor]
-            )
-            let id = db.lastInsertedRowID
-            if let snapshot = event.snapshot, let contentType = event.snapshotContentType {
-                try db.execute(sql: "INSERT INTO camera_snapshot (event_id, content_type, data) VALUES (?, ?, ?)", arguments: [id, contentType, snapshot])
-            }
-            return .accepted(id)
+        try await database.write { db in try Self.insert(event, receivedAt: now, window: window, db) }
+    }
+
+    /// Stores several events in one transaction, so one sync of the WAL
+    /// covers them all; answers in order. Blocks the calling thread for the
+    /// commit: call it from a thread of its own (see ``CameraEventWriter``).
+    func acceptAll(_ events: [(event: IncomingCameraEvent, receivedAt: Date)], window: Duration) throws -> [Acceptance] {
+        try database.write { db in
+            // In order, so a repeat within the same batch finds the first one.
+            try events.map { try Self.insert($0.event, receivedAt: $0.receivedAt, window: window, db) }
         }
+    }
+
+    private static func insert(_ event: IncomingCameraEvent, receivedAt now: Date, window: Duration, _ db: Database) throws -> Acceptance {
+        let received = milliseconds(now)
+        let windowStart = received - Int64(window.components.seconds * 1000)
+        if let existing = try Int64.fetchOne(
+            db,
+            sql: "SELECT id FROM camera_event WHERE camera_id = ? AND idempotency_key = ? AND received_at >= ? ORDER BY id LIMIT 1",
+            arguments: [event.cameraID, event.idempotencyKey.stored, windowStart]
+        ) {
+            return .duplicate(existing)
+        }
+        try db.execute(
+            sql: "INSERT INTO camera_event (camera_id, received_at, source, idempotency_key, vendor) VALUES (?, ?, ?, ?, ?)",
+            arguments: [event.cameraID, received, event.source.rawValue, event.idempotencyKey.stored, JSONValue.object(event.vendor).serialized]
+        )
+        let id = db.lastInsertedRowID
+        if let snapshot = event.snapshot, let contentType = event.snapshotContentType {
+            try db.execute(sql: "INSERT INTO camera_snapshot (event_id, content_type, data) VALUES (?, ?, ?)", arguments: [id, contentType, snapshot])
+        }
+        return .accepted(id)
     }
 
     // MARK: Processing

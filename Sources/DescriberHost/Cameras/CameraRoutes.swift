@@ -118,7 +118,7 @@ struct CameraRoutes: Sendable {
         let acceptance: CameraEventStore.Acceptance
         do {
             let started = ContinuousClock.now
-            acceptance = try await system.store.accept(event, at: Date(), window: system.config.idempotencyWindow)
+            acceptance = try await system.writer.accept(event, receivedAt: Date())
             system.metrics.recordCommit(ContinuousClock.now - started)
         } catch {
             context.logger.error("Cannot store a camera event", metadata: ["camera": "\(id)", "error": "\(error)"])

@@ -156,6 +156,7 @@ public final class CameraSystem: Sendable {
     let authenticators: [String: CameraAuthenticator]
     let rateLimiter: CameraRateLimiter
     let store: CameraEventStore
+    let writer: CameraEventWriter
     let config: CameraStoreConfig
     let metrics: CameraMetrics
     public let service: CameraService
@@ -176,6 +177,7 @@ public final class CameraSystem: Sendable {
                 reason: "'\(config.databasePath)' cannot be opened as the camera event database: \(error)"
             )
         }
+        writer = CameraEventWriter(store: store, idempotencyWindow: config.idempotencyWindow)
         var logger = logger
         logger[metadataKey: "component"] = "cameras"
         service = CameraService(
