@@ -46,7 +46,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
-        ], swiftSettings: swiftSettings),
+        ], exclude: ["Cameras/SECURITY-EVENTS.md"], swiftSettings: swiftSettings),
         .target(name: "CDescriberFunction"),
         // The signal handler that remembers which in-process function crashed
         // the host. C, because a signal handler may only do async-signal-safe work.

@@ -63,7 +63,16 @@ struct Serve: AsyncParsableCommand {
         if let port { config.port = port }
         let functionHost = try FunctionHost(config: config, logger: logger)
         let voices = try VoiceLibrary.load(directory: config.voicesDirectory)
-        let app = buildApplication(host: functionHost, voices: voices, logger: logger)
+        // A misspelt voice would otherwise surface only when the first alert is spoken.
+        for camera in config.cameras where camera.speech.enabled && voices.profiles[camera.speech.voice] == nil {
+            throw ValidationError(
+                "cameras.\(camera.id).speech.voice: there is no voice '\(camera.speech.voice)' in \(config.voicesDirectory) (the voices are: \(voices.names.joined(separator: ", ")))"
+            )
+        }
+        // The event database is opened only for a deployment that has cameras.
+        var cameras: CameraSystem?
+        if !config.cameras.isEmpty { cameras = try CameraSystem(config: config, host: functionHost, logger: logger) }
+        let app = buildApplication(host: functionHost, voices: voices, cameras: cameras, logger: logger)
         try await app.runService()
     }
 }

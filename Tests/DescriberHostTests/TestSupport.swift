@@ -55,6 +55,8 @@ enum TestSupport {
     /// Writes a functions folder holding one sub-folder per `manifests` entry.
     static func functionsDirectory(_ manifests: [String: String]) throws -> String {
         let root = "\(scratch)/functions-\(UUID().uuidString)"
+        // Also for none: a deployment without functions still has the folder.
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         for (name, manifest) in manifests {
             try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true)
             try manifest.write(toFile: "\(root)/\(name)/function.yaml", atomically: true, encoding: .utf8)
@@ -73,10 +75,14 @@ enum TestSupport {
         let directory = try functionsDirectory(manifests)
         var node = ConfigNode.emptyMapping(ConfigOrigin(source: "test", line: nil))
         if let config { node = try ConfigNode.parseYAML(config, source: "describer.yaml") }
+        var environment = environment
+        // Never the user's own data directory.
+        if config?.contains("data_directory") != true && environment["DESCRIBER_DATA_DIRECTORY"] == nil {
+            environment["DESCRIBER_DATA_DIRECTORY"] = scratch + "/data"
+        }
         node = node.overlaid(by: ConfigNode.environmentOverlay(environment))
         var hostConfig = try HostConfig(node: node, baseDirectory: nil)
         hostConfig.functionsDirectory = directory
-        if config?.contains("data_directory") != true { hostConfig.dataDirectory = scratch + "/data" }
         hostConfig.shutdownGrace = .seconds(2)
         hostConfig.port = 0
         return try FunctionHost(config: hostConfig, logger: logger)

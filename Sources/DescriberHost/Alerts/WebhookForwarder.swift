@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Prometheus
+import ServiceLifecycle
 import Synchronization
 
 /// Sends the outbox's deliveries to their targets as signed JSON POSTs, one
@@ -12,7 +13,7 @@ import Synchronization
 /// A 2xx answer delivers; 410 Gone, or a target no longer in the
 /// configuration, is final; anything else (another status, a refused
 /// connection, a timeout) is retried later, honouring `Retry-After`.
-public final class WebhookForwarder: Sendable {
+public final class WebhookForwarder: Service, Sendable {
     /// How a target is reached now: its signing secret, or nil to send
     /// unsigned. The outer nil means the target is no longer configured.
     public typealias TargetLookup = @Sendable (_ cameraID: String, _ url: String) -> String??
@@ -48,8 +49,13 @@ public final class WebhookForwarder: Sendable {
     /// Something was queued: look at the outbox now rather than at the next tick.
     public func wake() { rung.store(true, ordering: .releasing) }
 
+    /// Delivers until graceful shutdown; what is left stays queued for the next start.
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown { await self.deliver() }
+    }
+
     /// Delivers until the task is cancelled.
-    public func run() async {
+    public func deliver() async {
         while !Task.isCancelled {
             do {
                 rung.store(false, ordering: .relaxed)

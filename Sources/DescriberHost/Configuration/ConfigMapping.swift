@@ -76,7 +76,7 @@ struct ConfigMapping {
         return value
     }
 
-    /// A duration written with a unit: `250ms`, `5s`, `1.5s`, `2m`, `100us`, or `0`.
+    /// A duration written with a unit: `250ms`, `5s`, `1.5s`, `2m`, `100us`, `7d`, or `0`.
     func duration(_ key: String, default defaultValue: Duration, in range: ClosedRange<Duration>) throws(ConfigError) -> Duration {
         guard let (text, _, _) = try scalar(key) else { return defaultValue }
         guard let value = ConfigMapping.parseDuration(text) else {
@@ -121,7 +121,7 @@ struct ConfigMapping {
     static func parseDuration(_ text: String) -> Duration? {
         let trimmed = text.trimmingWhitespace()
         if trimmed == "0" { return .zero }
-        let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("ns", 1e-9), ("s", 1), ("m", 60), ("h", 3600)]
+        let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("ns", 1e-9), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         for (suffix, scale) in units where trimmed.hasSuffix(suffix) {
             guard let number = Double(trimmed.dropLast(suffix.count)), number >= 0, number.isFinite else { return nil }
             return .nanoseconds(Int64((number * scale * 1e9).rounded()))

@@ -129,14 +129,15 @@ extension ConfigNode {
     /// `DESCRIBER_SERVER__PORT=9000` sets `server.port`, and
     /// `DESCRIBER_FUNCTIONS__ECHO__SCALING__MAX_INSTANCES=8` sets
     /// `functions.echo.scaling.max_instances`. Segments are lower-cased; in the
-    /// segment after `FUNCTIONS`, `_` stands for the `-` of a function name.
+    /// segment after `FUNCTIONS` or `CAMERAS`, `_` stands for the `-` of a
+    /// function name or camera id.
     public static func environmentOverlay(_ environment: [String: String], prefix: String = "DESCRIBER_") -> ConfigNode {
         var root = ConfigNode.emptyMapping(ConfigOrigin(source: "environment", line: nil))
         for (variable, value) in environment.sorted(by: { $0.key < $1.key }) where variable.hasPrefix(prefix) {
             var segments = variable.dropFirst(prefix.count).split(separator: "__", omittingEmptySubsequences: false)
                 .map { $0.lowercased() }
             guard !segments.isEmpty, !segments.contains(where: \.isEmpty) else { continue }
-            if segments.count >= 2, segments[0] == "functions" {
+            if segments.count >= 2, ["functions", "cameras"].contains(segments[0]) {
                 segments[1] = segments[1].replacingOccurrences(of: "_", with: "-")
             }
             var node = environmentScalar(value, variable: variable)

@@ -11,7 +11,7 @@ import Foundation
 ///   shutdown_grace: 10s      # how long in-flight work may drain on SIGTERM
 /// functions_directory: functions
 /// voices_directory: voices   # speech voice profiles, one NAME.yaml each
-/// data_directory: ~/.local/state/describer   # the host's own records ($XDG_STATE_HOME/describer)
+/// data_directory: ~/.local/state/describer   # the service's own files: crash log, camera events ($XDG_STATE_HOME/describer)
 /// reload:
 ///   enabled: true            # pick up changed libraries and manifests while serving
 ///   interval: 1s             # how often function folders are looked at
@@ -22,6 +22,8 @@ import Foundation
 ///   echo:
 ///     scaling: { max_instances: 8 }
 ///     options: { prefix: "> " }
+/// cameras: { … }             # see CameraConfig
+/// camera_events: { … }       # see CameraStoreConfig
 /// ```
 public struct HostConfig: Sendable {
     public var host: String
@@ -32,8 +34,9 @@ public struct HostConfig: Sendable {
     public var functionsDirectory: String
     /// Folder holding the speech voice profiles (`NAME.yaml`).
     public var voicesDirectory: String
-    /// Where the host keeps what it must remember across restarts (which
-    /// in-process functions crashed it). Created when first needed.
+    /// The service's own files: what it must remember across restarts (which
+    /// in-process functions crashed it, the camera event database). Created
+    /// when first needed.
     public var dataDirectory: String
     /// Whether changed function libraries and manifests are reloaded while serving.
     public var reloadEnabled: Bool
@@ -47,6 +50,10 @@ public struct HostConfig: Sendable {
     public var deepStackPorts: [Int]
     /// Overrides per function name, laid over the manifests.
     public var functionOverrides: [String: ConfigNode]
+    /// The cameras that may post events, in the order the file lists them.
+    public var cameras: [CameraConfig]
+    /// Where camera events are stored and for how long.
+    public var cameraStore: CameraStoreConfig
 
     public static let defaultBodyLimit = 20 << 20
 
@@ -71,6 +78,8 @@ public struct HostConfig: Sendable {
         self.reloadInterval = .seconds(1)
         self.deepStackAPIKey = nil
         self.deepStackPorts = []
+        self.cameras = []
+        self.cameraStore = CameraStoreConfig(databasePath: Self.defaultDataDirectory + "/cameras.sqlite")
     }
 
     /// `$XDG_STATE_HOME/describer`, else `~/.local/state/describer`.
@@ -85,7 +94,9 @@ public struct HostConfig: Sendable {
     /// - Parameter baseDirectory: relative paths in a config file are resolved against its folder.
     public init(node: ConfigNode, baseDirectory: String?) throws(ConfigError) {
         let root = try ConfigMapping(node, path: [], fallbackOrigin: node.origin)
-        try root.rejectUnknownKeys(["server", "functions_directory", "voices_directory", "data_directory", "reload", "deepstack", "functions"])
+        try root.rejectUnknownKeys([
+            "server", "functions_directory", "voices_directory", "data_directory", "reload", "deepstack", "functions", "cameras", "camera_events",
+        ])
         let server = try root.mapping("server")
         try server.rejectUnknownKeys(["host", "port", "max_body_size", "shutdown_grace"])
         self.host = try server.string("host") ?? "127.0.0.1"
@@ -128,6 +139,16 @@ public struct HostConfig: Sendable {
             overrides[key] = value
         }
         self.functionOverrides = overrides
+        let cameras = try root.mapping("cameras")
+        var cameraConfigs: [CameraConfig] = []
+        for id in cameras.keys {
+            guard CameraConfig.isValidID(id) else {
+                throw cameras.error(id, "is not a valid camera id: use lower-case letters, digits and '-' (at most 64)")
+            }
+            cameraConfigs.append(try CameraConfig(id: id, mapping: try cameras.mapping(id)))
+        }
+        self.cameras = cameraConfigs
+        self.cameraStore = try CameraStoreConfig(mapping: try root.mapping("camera_events"), dataDirectory: dataDirectory)
     }
 
     /// Reads `path` (if given) and the environment.

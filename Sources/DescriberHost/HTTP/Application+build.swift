@@ -26,15 +26,25 @@ extension HTTPField.Name {
 /// - `GET /v1/voices` — the voice profiles.
 /// - `POST /v1/vision/detection`, `/v1/vision/custom/{model}`, `/v1/vision/custom/list`,
 ///   `GET /v1/status/ping` — the DeepStack / CodeProject.AI API (see ``DeepStackRoutes``).
+/// - `POST /v1/cameras/{id}/events`, `GET /v1/cameras`, `GET /v1/cameras/{id}/events` —
+///   the camera webhook and its stored events (see ``CameraRoutes``); `cameras`
+///   also adds the service that processes accepted events.
+/// - `GET /v1/alerts`, `GET /v1/alerts/{id}/speech`, `GET /v1/alerts/deliveries` —
+///   incidents' alerts, spoken, and their signed deliveries (see ``AlertRoutes``).
 /// - `GET /metrics` — Prometheus text.
 /// - `GET /healthz` (the process answers) and `GET /readyz` (pre-warm done, not shutting down).
 ///
 /// With `deepstack.ports` set, the DeepStack API alone is also served on
 /// those ports (CodeProject.AI's 32168, DeepStack's 5000), for clients that
 /// cannot be told another port.
-public func buildApplication(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: []), logger: Logger) -> some ApplicationProtocol {
-    let router = buildRouter(host: host, voices: voices)
+public func buildApplication(
+    host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: []), cameras: CameraSystem? = nil, logger: Logger
+) -> some ApplicationProtocol {
+    let router = buildRouter(host: host, voices: voices, cameras: cameras)
+    // The camera service comes after the host: a service group stops services
+    // in reverse order, so processing ends before the functions it calls drain.
     var services: [any Service] = [FunctionHostService(host: host)]
+    if let cameras, cameras.config.processingEnabled { services += [cameras.service, cameras.forwarder] }
     for port in host.config.deepStackPorts {
         let deepStack = Router()
         deepStack.add(middleware: JSONErrorMiddleware())
@@ -52,7 +62,7 @@ public func buildApplication(host: FunctionHost, voices: VoiceLibrary = VoiceLib
 }
 
 /// The router alone, for tests and for embedding.
-public func buildRouter(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: [])) -> Router<BasicRequestContext> {
+public func buildRouter(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: []), cameras: CameraSystem? = nil) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: JSONErrorMiddleware())
     let routes = FunctionRoutes(host: host)
@@ -65,6 +75,8 @@ public func buildRouter(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(
     router.post("/v1/speak", use: speech.speak)
     router.get("/v1/voices", use: speech.voices)
     DeepStackRoutes(host: host, apiKey: host.config.deepStackAPIKey).register(on: router)
+    CameraRoutes(system: cameras).register(on: router)
+    if let cameras { AlertRoutes(system: cameras, speaker: speaker).register(on: router) }
     router.get("/metrics", use: routes.metrics)
     router.get("/healthz", use: routes.health)
     router.get("/readyz", use: routes.ready)

@@ -1,0 +1,107 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import DescriberHost
+
+/// From camera snapshots to a signed alert at the camera's target: real
+/// detections, incidents rather than frames, the outbox, a real receiver.
+@Suite struct CameraAlertTests {
+    static let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+    static func config(database: String, target: String) -> String {
+        """
+        cameras:
+          front-door:
+            name: Front Door
+            credentials: { token: \(CameraTests.token) }
+            rules: { labels: [person], min_score: 0.4, cooldown: 90s }
+            alert_targets:
+              - { url: "\(target)", secret: \(secret) }
+            time_zone: UTC
+        camera_events:
+          database: \(database)
+          processing: { enabled: false }
+        """
+    }
+
+    struct Listing: Decodable {
+        var alerts: [Stored]
+        struct Stored: Decodable {
+            var id: Int
+            var camera_id: String
+            var alert: Body
+        }
+        struct Body: Decodable {
+            var incident_id: String
+            var opens_incident: Bool
+            var text: String
+            var speech: String
+            var rule: String
+            var changes: [String]
+            var suppressed: String?
+            var objects: [Object]
+        }
+        struct Object: Decodable {
+            var label: String
+            var count: Int
+            var top_score: Double
+        }
+    }
+
+    @Test func peopleWalkingPastAreOneIncidentAndItsAlertArrivesSigned() async throws {
+        let receiver = WebhookTests.Receiver([(200, [:])])
+        try await receiver.application.test(.live) { target in
+            let url = "http://127.0.0.1:\(target.port!)/hook"
+            let host = try TestSupport.host(try CameraTests.detectManifests(), config: Self.config(database: CameraTests.databasePath(), target: url))
+            let system = try CameraSystem(config: host.config, host: host, logger: TestSupport.logger)
+            try await buildApplication(host: host, cameras: system, logger: TestSupport.logger).test(.router) { client in
+                for frame in ["vtest_040.jpg", "vtest_050.jpg", "vtest_060.jpg", "vtest_background.jpg"] {
+                    try await CameraTests.post(client, ByteBuffer(bytes: try CameraTests.file(frame)), contentType: "image/jpeg")
+                }
+                await host.start()
+                #expect(await system.service.processPending() == 4)
+                await host.shutdown()
+
+                let listing = try await client.execute(uri: "/v1/alerts", method: .get) { response in
+                    #expect(response.status == .ok)
+                    return try JSONDecoder().decode(Listing.self, from: Data(response.body.readableBytesView))
+                }
+                let alerts = listing.alerts.map(\.alert)
+                // Three frames with people: one incident, opened once; later
+                // alerts only when more people were seen than before.
+                #expect(alerts.filter(\.opens_incident).count == 1, "\(alerts)")
+                #expect(Set(alerts.map(\.incident_id)).count == 1)
+                #expect(alerts.dropFirst().allSatisfy { $0.changes.allSatisfy { $0.hasPrefix("more person") } }, "\(alerts)")
+                let first = try #require(alerts.first)
+                let people = try #require(first.objects.first { $0.label == "person" }?.count)
+                #expect(first.text.hasPrefix(people == 1 ? "Person at Front Door, " : "\(people) people at Front Door, "), "\(first.text)")
+                #expect(first.speech == (people == 1 ? "A person is at the front door." : "\(AlertText.spokenNumber(people).capitalized) people are at the front door."))
+                #expect(first.rule == "person with score ≥ 0.4")
+
+                // The outbox sends each alert, signed; the receiver checks it as any Standard Webhooks receiver would.
+                #expect(try await system.forwarder.deliverDue(now: Date()) == alerts.count)
+                let received = receiver.received.withLock { $0 }
+                #expect(received.count == alerts.count)
+                let key = SymmetricKey(data: Data(base64Encoded: String(Self.secret.dropFirst("whsec_".count)))!)
+                for message in received {
+                    let id = try #require(message.headers["webhook-id"])
+                    let timestamp = try #require(message.headers["webhook-timestamp"])
+                    let mac = HMAC<SHA256>.authenticationCode(for: Data("\(id).\(timestamp).".utf8) + message.body, using: key)
+                    #expect(message.headers["webhook-signature"] == "v1," + Data(mac).base64EncodedString())
+                    let payload = try #require(try JSONSerialization.jsonObject(with: message.body) as? [String: Any])
+                    #expect(["alert.created", "alert.updated"].contains(payload["type"] as? String))
+                }
+                try await client.execute(uri: "/v1/alerts/deliveries?state=delivered", method: .get) { response in
+                    let body = String(buffer: response.body)
+                    #expect(body.contains("\"delivered\":\(alerts.count)"), "\(body)")
+                }
+            }
+        }
+    }
+}
