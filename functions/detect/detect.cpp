@@ -3,7 +3,7 @@
  *
  * YOLOv3-tiny (COCO, 80 classes) on OpenCV's DNN module, behind the
  * Describer C ABI. The model files live in model/ next to the library
- * (installed by fetch-model; see MODEL.md).
+ * (installed by fetch-model; see MODELS.md at the top of the repository).
  *
  * Input: RGB8 pixels, scaled by the host to fit 416x416 (the network's input).
  * Output: application/json

@@ -64,7 +64,8 @@ const describer_function_info info = [] {
     return i;
 }();
 
-const char *const setupHint = "run scripts/setup, or make -C functions/ocr";
+/* Appended to every "not installed" or "damaged" failure. */
+const char *const setupHint = "make -C functions/ocr (which scripts/setup runs) installs it";
 
 /* ---------------------------------------------------------------------------
  * The OpenVINO C runtime, opened at run time
@@ -120,8 +121,8 @@ const OpenVINO *openVINO(const std::string &directory, std::string &error) {
     void *library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (library == nullptr) {
         const char *reason = dlerror();
-        error = "the OpenVINO runtime could not be loaded from " + directory + " (" + setupHint + "): " +
-                (reason != nullptr ? reason : "unknown error");
+        error = "the OpenVINO runtime could not be loaded from " + directory + "; " + setupHint + " (" +
+                (reason != nullptr ? reason : "unknown error") + ")";
         return nullptr;
     }
     auto runtime = std::make_unique<OpenVINO>();
@@ -135,7 +136,7 @@ const OpenVINO *openVINO(const std::string &directory, std::string &error) {
     auto mode = static_cast<const char *const *>(dlsym(library, "ov_property_key_hint_performance_mode"));
     if (threads == nullptr || mode == nullptr) missing = missing ? missing : "ov_property_key_*";
     if (missing != nullptr) {
-        error = path + " does not export " + missing + " (" + setupHint + " to install OpenVINO 2026.4.1)";
+        error = path + " does not export " + missing + ", so it is not OpenVINO 2026.4.1; " + setupHint;
         return nullptr; /* left open: dlclose of a C++ runtime library is not safe */
     }
     runtime->keyThreads = *threads;
@@ -160,10 +161,10 @@ struct Network {
 
     void load(const OpenVINO &runtime, ov_core_t *core, const std::string &path, const std::string &threads) {
         ov = &runtime;
-        if (!std::ifstream(path)) throw std::runtime_error("the model " + path + " is not installed (" + setupHint + ")");
+        if (!std::ifstream(path)) throw std::runtime_error("the model " + path + " is not installed; " + setupHint);
         ov_model_t *model = nullptr;
         ov->check(ov->ov_core_read_model(core, path.c_str(), nullptr, &model),
-                  "the model " + path + " could not be read (it may be damaged; " + setupHint + " reinstalls it)");
+                  "the model " + path + " could not be read, it may be damaged; " + setupHint + " again");
         const ov_property_t properties[] = {{ov->keyPerformanceMode, "LATENCY"}, {ov->keyThreads, threads.c_str()}};
         ov_status_e status = ov->ov_core_compile_model_props(core, model, "CPU", threads == "0" ? 1 : 2, properties, &compiled);
         ov->ov_model_free(model);
@@ -282,7 +283,7 @@ void fail(const describer_host *host, describer_call *call, size_t index, descri
 
 std::vector<std::string> readAlphabet(const std::string &path) {
     std::ifstream file(path, std::ios::binary);
-    if (!file) throw std::runtime_error("the recogniser's dictionary " + path + " is not installed (" + setupHint + ")");
+    if (!file) throw std::runtime_error("the recogniser's dictionary " + path + " is not installed; " + setupHint);
     std::vector<std::string> alphabet{""};
     for (std::string symbol; std::getline(file, symbol);) alphabet.push_back(symbol);
     alphabet.push_back(" ");
@@ -765,7 +766,7 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
             fail(host, call, 0, DESCRIBER_STATUS_FAILED,
                  "the recogniser's dictionary (" + std::to_string(instance->alphabet.size()) +
                      " classes) does not match the model (" + (shape.size() == 3 ? std::to_string(shape[2]) : "?") +
-                     "); " + setupHint + " reinstalls both");
+                     "); " + setupHint + " again");
             return 1;
         }
         *outInstance = instance.release();
