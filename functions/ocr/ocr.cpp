@@ -40,8 +40,6 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
-#include <numeric>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -219,8 +217,8 @@ struct Instance {
     float binaryThreshold = 0.3f; /* probability above which a pixel is text */
     float boxThreshold = 0.5f;    /* mean probability below which a region is noise */
     float unclipRatio = 1.6f;     /* how far a region grows back to the glyphs' full extent */
-    int detectMinSide = 480;      /* the detector's input: short side scaled up to this… */
-    int detectMaxSide = 1280;     /* …as long as the long side stays within this */
+    int detectMinSide = 736;      /* the detector's input: short side scaled up to this… */
+    int detectMaxSide = 1600;     /* …as long as the long side stays within this */
     size_t maxLines = 400;
 
     ~Instance() {
@@ -436,10 +434,9 @@ void decode(const Instance &instance, const float *scores, int64_t steps, int64_
         }
         previous = best;
     }
-    /* Trailing and doubled spaces come from gaps, not from the page. */
-    size_t end = text.find_last_not_of(' ');
-    text = end == std::string::npos ? "" : text.substr(text.find_first_not_of(' '), end + 1 - text.find_first_not_of(' '));
-    line.text = text;
+    /* Spaces at either end come from the crop's margins, not from the page. */
+    size_t first = text.find_first_not_of(' ');
+    line.text = first == std::string::npos ? "" : text.substr(first, text.find_last_not_of(' ') + 1 - first);
     line.confidence = kept ? static_cast<float>(sum / kept) : 0.0f;
 }
 
@@ -739,8 +736,8 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
         instance->binaryThreshold = static_cast<float>(jsonNumber(options, optionsSize, "binary_threshold", 0.3));
         instance->boxThreshold = static_cast<float>(jsonNumber(options, optionsSize, "box_threshold", 0.5));
         instance->unclipRatio = static_cast<float>(jsonNumber(options, optionsSize, "unclip_ratio", 1.6));
-        instance->detectMinSide = static_cast<int>(jsonNumber(options, optionsSize, "detect_min_side", 480));
-        instance->detectMaxSide = static_cast<int>(jsonNumber(options, optionsSize, "detect_max_side", 1280));
+        instance->detectMinSide = static_cast<int>(jsonNumber(options, optionsSize, "detect_min_side", 736));
+        instance->detectMaxSide = static_cast<int>(jsonNumber(options, optionsSize, "detect_max_side", 1600));
         instance->maxLines = static_cast<size_t>(jsonNumber(options, optionsSize, "max_lines", 400));
         if (instance->detectMinSide < 32 || instance->detectMaxSide < instance->detectMinSide || instance->maxLines == 0) {
             fail(host, call, 0, DESCRIBER_STATUS_INVALID_INPUT,
