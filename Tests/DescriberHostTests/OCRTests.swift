@@ -141,8 +141,9 @@ import Testing
         await host.start()
         let street = try await Self.read(host, Self.fixtures + "/camera/vtest_background.jpg")
         let dog = try await Self.read(host, Self.fixtures + "/images/dog.jpg")
+        let person = try await Self.read(host, Self.fixtures + "/images/person.jpg")
         await host.shutdown()
-        for answer in [street, dog] {
+        for answer in [street, dog, person] {
             #expect(answer.text.count <= 8, "\(answer.text)")
             #expect(answer.textCoverage < 0.02)
         }

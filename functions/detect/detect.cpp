@@ -16,9 +16,9 @@
  * Request option: min_confidence (0.05..1, default from options).
  */
 #include "describer_function.h"
+#include "function_support.hpp"
 #include "vision.h"
 
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <cmath>
@@ -33,6 +33,8 @@
 #include <vector>
 
 namespace {
+
+using namespace describer_support;
 
 const describer_function_info info = [] {
     describer_function_info i{};
@@ -61,51 +63,6 @@ struct Instance {
     int inputSize = 416;
 };
 
-/* Flat lookup in the host's canonical JSON (see functions/echo/echo.c). */
-const char *jsonValue(const char *json, size_t size, const char *key) {
-    size_t keySize = std::strlen(key);
-    for (size_t i = 0; i + keySize + 3 <= size; i++) {
-        if (json[i] == '"' && std::memcmp(json + i + 1, key, keySize) == 0 && json[i + 1 + keySize] == '"' &&
-            json[i + 2 + keySize] == ':') {
-            return json + i + 3 + keySize;
-        }
-    }
-    return nullptr;
-}
-
-double jsonNumber(const char *json, size_t size, const char *key, double fallback) {
-    const char *value = jsonValue(json, size, key);
-    if (value == nullptr) return fallback;
-    char *end;
-    double result = std::strtod(value, &end);
-    return end == value ? fallback : result;
-}
-
-std::string jsonString(const char *json, size_t size, const char *key, const std::string &fallback) {
-    const char *value = jsonValue(json, size, key);
-    const char *end = json + size;
-    if (value == nullptr || value >= end || *value != '"') return fallback;
-    const char *stop = static_cast<const char *>(std::memchr(value + 1, '"', end - value - 1));
-    if (stop == nullptr) return fallback;
-    return std::string(value + 1, stop);
-}
-
-/* The folder holding this library, so that model paths in the manifest are
- * relative to the function, not to wherever the host was started. */
-std::string libraryDirectory() {
-    Dl_info where{};
-    if (dladdr(reinterpret_cast<const void *>(&describer_function_get_info), &where) == 0 || where.dli_fname == nullptr) {
-        return ".";
-    }
-    std::string path = where.dli_fname;
-    size_t slash = path.rfind('/');
-    return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
-void fail(const describer_host *host, describer_call *call, size_t index, describer_status status, const std::string &message) {
-    host->fail(call, index, status, message.data(), message.size());
-}
-
 /* "a dog", "two dogs", "an apple"; counts above nine as digits. */
 std::string counted(const std::string &label, int count) {
     static const char *const numbers[] = {"no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"};
@@ -132,23 +89,6 @@ struct Detection {
     float confidence;
     cv::Rect2f box; /* fractions of the image */
 };
-
-std::string jsonEscape(const std::string &text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            char escaped[8];
-            std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-            out += escaped;
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
 
 /* The English summary: people first, then everything else, most confident
  * first, so the likeliest things are heard first. */
@@ -262,8 +202,7 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
     try {
         auto instance = std::make_unique<Instance>();
         instance->host = host;
-        std::string directory = jsonString(options, optionsSize, "model_directory", "model");
-        if (directory.empty() || directory[0] != '/') directory = libraryDirectory() + "/" + directory;
+        std::string directory = folderOption(options, optionsSize, "model_directory", "model");
         std::string cfg = directory + "/yolov3-tiny.cfg", weights = directory + "/yolov3-tiny.weights";
         std::ifstream names(directory + "/coco.names");
         if (!names) {
@@ -309,14 +248,8 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
 DESCRIBER_EXPORT int describer_instance_process(void *opaque, describer_call *call, const describer_request *requests,
                                                 size_t count) {
     auto &instance = *static_cast<Instance *>(opaque);
-    for (size_t i = 0; i < count; i++) {
-        try {
-            detectOne(instance, call, i, requests[i]);
-        } catch (const std::exception &error) {
-            fail(instance.host, call, i, DESCRIBER_STATUS_FAILED, std::string("detection failed: ") + error.what());
-        }
-    }
-    return 0;
+    return processEach(instance.host, call, requests, count, "detection failed: ",
+                       [&](size_t i, const describer_request &request) { detectOne(instance, call, i, request); });
 }
 
 DESCRIBER_EXPORT void describer_instance_destroy(void *opaque) { delete static_cast<Instance *>(opaque); }

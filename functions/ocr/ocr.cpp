@@ -28,6 +28,7 @@
  * Request option: min_confidence (0..1, default from options).
  */
 #include "describer_function.h"
+#include "function_support.hpp"
 #include "vision.h"
 
 #include <dlfcn.h>
@@ -44,6 +45,8 @@
 #include <vector>
 
 namespace {
+
+using namespace describer_support;
 
 const describer_function_info info = [] {
     describer_function_info i{};
@@ -213,7 +216,7 @@ struct Instance {
     /* The recogniser's classes: the CTC blank at 0, the model's symbols,
      * then the space. */
     std::vector<std::string> alphabet;
-    float minConfidence = 0.5f;
+    float minConfidence = 0.7f;
     float binaryThreshold = 0.3f; /* probability above which a pixel is text */
     float boxThreshold = 0.5f;    /* mean probability below which a region is noise */
     float unclipRatio = 1.6f;     /* how far a region grows back to the glyphs' full extent */
@@ -227,57 +230,6 @@ struct Instance {
         if (core != nullptr) ov->ov_core_free(core);
     }
 };
-
-/* Flat lookup in the host's canonical JSON (see functions/echo/echo.c). */
-const char *jsonValue(const char *json, size_t size, const char *key) {
-    size_t keySize = std::strlen(key);
-    for (size_t i = 0; i + keySize + 3 <= size; i++) {
-        if (json[i] == '"' && std::memcmp(json + i + 1, key, keySize) == 0 && json[i + 1 + keySize] == '"' &&
-            json[i + 2 + keySize] == ':') {
-            return json + i + 3 + keySize;
-        }
-    }
-    return nullptr;
-}
-
-double jsonNumber(const char *json, size_t size, const char *key, double fallback) {
-    const char *value = jsonValue(json, size, key);
-    if (value == nullptr) return fallback;
-    char *end;
-    double result = std::strtod(value, &end);
-    return end == value ? fallback : result;
-}
-
-std::string jsonString(const char *json, size_t size, const char *key, const std::string &fallback) {
-    const char *value = jsonValue(json, size, key);
-    const char *end = json + size;
-    if (value == nullptr || value >= end || *value != '"') return fallback;
-    const char *stop = static_cast<const char *>(std::memchr(value + 1, '"', end - value - 1));
-    if (stop == nullptr) return fallback;
-    return std::string(value + 1, stop);
-}
-
-/* The folder holding this library, so that paths in the manifest are
- * relative to the function, not to wherever the host was started. */
-std::string libraryDirectory() {
-    Dl_info where{};
-    if (dladdr(reinterpret_cast<const void *>(&describer_function_get_info), &where) == 0 || where.dli_fname == nullptr) {
-        return ".";
-    }
-    std::string path = where.dli_fname;
-    size_t slash = path.rfind('/');
-    return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
-std::string folderOption(const char *options, size_t size, const char *key, const char *fallback) {
-    std::string directory = jsonString(options, size, key, fallback);
-    if (directory.empty() || directory[0] != '/') directory = libraryDirectory() + "/" + directory;
-    return directory;
-}
-
-void fail(const describer_host *host, describer_call *call, size_t index, describer_status status, const std::string &message) {
-    host->fail(call, index, status, message.data(), message.size());
-}
 
 std::vector<std::string> readAlphabet(const std::string &path) {
     std::ifstream file(path, std::ios::binary);
@@ -590,24 +542,7 @@ std::vector<Block> blocksOf(const std::vector<Line> &lines) {
  * Output
  * ------------------------------------------------------------------------- */
 
-void appendEscaped(std::string &out, const std::string &text) {
-    out += '"';
-    for (char c : text) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (c == '\n') {
-            out += "\\n";
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            char escaped[8];
-            std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-            out += escaped;
-        } else {
-            out += c;
-        }
-    }
-    out += '"';
-}
+void appendEscaped(std::string &out, const std::string &text) { out += '"' + jsonEscape(text) + '"'; }
 
 void appendBox(std::string &out, const vision_quad &box) {
     char corner[64];
@@ -732,7 +667,7 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
         const OpenVINO &ov = *instance->ov;
         std::string models = folderOption(options, optionsSize, "model_directory", "model");
         instance->alphabet = readAlphabet(models + "/PP-OCRv6_rec_small.dict");
-        instance->minConfidence = static_cast<float>(jsonNumber(options, optionsSize, "min_confidence", 0.5));
+        instance->minConfidence = static_cast<float>(jsonNumber(options, optionsSize, "min_confidence", 0.7));
         instance->binaryThreshold = static_cast<float>(jsonNumber(options, optionsSize, "binary_threshold", 0.3));
         instance->boxThreshold = static_cast<float>(jsonNumber(options, optionsSize, "box_threshold", 0.5));
         instance->unclipRatio = static_cast<float>(jsonNumber(options, optionsSize, "unclip_ratio", 1.6));
@@ -777,14 +712,8 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
 DESCRIBER_EXPORT int describer_instance_process(void *opaque, describer_call *call, const describer_request *requests,
                                                 size_t count) {
     auto &instance = *static_cast<Instance *>(opaque);
-    for (size_t i = 0; i < count; i++) {
-        try {
-            readOne(instance, call, i, requests[i]);
-        } catch (const std::exception &error) {
-            fail(instance.host, call, i, DESCRIBER_STATUS_FAILED, std::string("reading failed: ") + error.what());
-        }
-    }
-    return 0;
+    return processEach(instance.host, call, requests, count, "reading failed: ",
+                       [&](size_t i, const describer_request &request) { readOne(instance, call, i, request); });
 }
 
 DESCRIBER_EXPORT void describer_instance_destroy(void *opaque) { delete static_cast<Instance *>(opaque); }
