@@ -32,6 +32,9 @@ enum OCRBenchmark {
         let coldMilliseconds = Double(uv_hrtime() - coldStart) / 1e6
         var endToEnd: [Double] = []
         var inside: [Double] = []
+        let readers = childProcesses(named: "describer-worke").map(String.init)  // /proc's comm is cut to 15 bytes
+        let measured = readers.isEmpty ? ["self"] : readers
+        let cpuBefore = measured.map(cpuSeconds(of:)).reduce(0, +)
         for _ in 0..<iterations {
             let start = uv_hrtime()
             let output = try await host.invoke("ocr", request)
@@ -39,8 +42,8 @@ enum OCRBenchmark {
             let execution = output.timings.execution.components
             inside.append(Double(execution.seconds) * 1e3 + Double(execution.attoseconds) / 1e15)
         }
-        let workers = childProcesses(named: "describer-worke")  // /proc's comm is cut to 15 bytes
-        let peaks = workers.isEmpty ? [peakResidentKiB(of: "self")] : workers.map { peakResidentKiB(of: String($0)) }
+        let cpuPerInvocation = (measured.map(cpuSeconds(of:)).reduce(0, +) - cpuBefore) / Double(iterations) * 1e3
+        let peaks = measured.map(peakResidentKiB(of:))
         await host.shutdown()
 
         endToEnd.sort()
@@ -53,8 +56,10 @@ enum OCRBenchmark {
             format: "warm, %d invocations: end to end p50 %.1f ms, p90 %.1f ms, min %.1f ms; inside the function p50 %.1f ms",
             iterations, percentile(endToEnd, 0.5), percentile(endToEnd, 0.9), endToEnd[0], percentile(inside, 0.5)
         ))
+        print(String(format: "CPU time per warm invocation: %.0f ms", cpuPerInvocation)
+            + (readers.isEmpty ? " (this whole process)" : " (in the worker process)"))
         print("peak resident memory: " + peaks.map { String(format: "%.0f MiB", Double($0) / 1024) }.joined(separator: ", ")
-            + (workers.isEmpty ? " (this process, function in-process)" : " (per worker process)"))
+            + (readers.isEmpty ? " (this process, function in-process)" : " (per worker process)"))
     }
 
     /// Live children of this process whose command name is `name`.
@@ -68,6 +73,16 @@ enum OCRBenchmark {
             let fields = stat[close.upperBound...].split(separator: " ")
             return command == name && fields.count > 2 && Int32(fields[1]) == parent
         }
+    }
+
+    /// User and system CPU time of /proc/`pid` so far, in seconds.
+    static func cpuSeconds(of pid: String) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.range(of: ")", options: .backwards) else { return 0 }
+        // After the command: state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[close.upperBound...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// VmHWM of /proc/`pid`, in KiB.

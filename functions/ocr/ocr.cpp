@@ -7,9 +7,9 @@
  * alphabet is stored in the model itself. fetch-model installs the models in
  * model/ and the runtime in runtime/ (see MODELS.md).
  *
- * OpenVINO is opened with dlopen when an instance is created, not linked:
- * a machine without the runtime then gets a clear "run make -C functions/ocr"
- * failure for this function while the rest of the service keeps serving.
+ * OpenVINO is opened with dlopen when an instance is created, not linked: on
+ * a machine without the runtime, creating an instance fails with a message
+ * naming "make -C functions/ocr" while the rest of the service keeps serving.
  *
  * Input: RGB8 pixels, scaled by the host to fit 2048x2048.
  * Output: application/json
