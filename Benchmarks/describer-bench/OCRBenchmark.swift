@@ -32,7 +32,11 @@ enum OCRBenchmark {
         let coldMilliseconds = Double(uv_hrtime() - coldStart) / 1e6
         var endToEnd: [Double] = []
         var inside: [Double] = []
-        let readers = childProcesses(named: "describer-worke").map(String.init)  // /proc's comm is cut to 15 bytes
+        // The function's own workers: their command line names its library (others, like speak's, may be warm too).
+        let readers = childProcesses(named: "describer-worke").map(String.init).filter { pid in  // /proc's comm is cut to 15 bytes
+            let commandLine = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+            return String(decoding: commandLine, as: UTF8.self).contains("libocr.so")
+        }
         let measured = readers.isEmpty ? ["self"] : readers
         let cpuBefore = measured.map(cpuSeconds(of:)).reduce(0, +)
         for _ in 0..<iterations {
