@@ -145,3 +145,44 @@ extension Result {
         return nil
     }
 }
+
+/// Character error rate of OCR output: the edit distance (insertions,
+/// deletions, substitutions of Unicode scalars) from `read` to `expected`,
+/// divided by the length of `expected`. Runs of whitespace count as one
+/// space on both sides, so a line break read as a space, or a blank line
+/// between blocks, is not an error; everything else is.
+enum CharacterErrorRate {
+    static func of(_ read: String, expected: String) -> Double {
+        let reference = normalized(expected), hypothesis = normalized(read)
+        guard !reference.isEmpty else { return hypothesis.isEmpty ? 0 : 1 }
+        return Double(editDistance(hypothesis, reference)) / Double(reference.count)
+    }
+
+    static func normalized(_ text: String) -> [Unicode.Scalar] {
+        var scalars: [Unicode.Scalar] = []
+        for scalar in text.unicodeScalars {
+            if scalar.properties.isWhitespace {
+                if let last = scalars.last, last != " " { scalars.append(" ") }
+            } else {
+                scalars.append(scalar)
+            }
+        }
+        if scalars.last == " " { scalars.removeLast() }
+        return scalars
+    }
+
+    /// Levenshtein distance, one row at a time.
+    static func editDistance(_ a: [Unicode.Scalar], _ b: [Unicode.Scalar]) -> Int {
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            current[0] = i
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                let substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)
+                current[j] = min(substitution, previous[j] + 1, current[j - 1] + 1)
+            }
+            swap(&previous, &current)
+        }
+        return a.isEmpty ? b.count : previous[b.count]
+    }
+}

@@ -3,7 +3,7 @@
  *
  * YOLOv3-tiny (COCO, 80 classes) on OpenCV's DNN module, behind the
  * Describer C ABI. The model files live in model/ next to the library
- * (installed by fetch-model; see MODEL.md).
+ * (installed by fetch-model; see MODELS.md at the top of the repository).
  *
  * Input: RGB8 pixels, scaled by the host to fit 416x416 (the network's input).
  * Output: application/json
@@ -16,8 +16,9 @@
  * Request option: min_confidence (0.05..1, default from options).
  */
 #include "describer_function.h"
+#include "function_support.hpp"
+#include "vision.h"
 
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <cmath>
@@ -28,11 +29,12 @@
 #include <memory>
 #include <new>
 #include <opencv2/core.hpp>
-#include <opencv2/dnn.hpp>
 #include <string>
 #include <vector>
 
 namespace {
+
+using namespace describer_support;
 
 const describer_function_info info = [] {
     describer_function_info i{};
@@ -53,58 +55,13 @@ const describer_function_info info = [] {
 
 struct Instance {
     const describer_host *host;
-    cv::dnn::Net net;
+    std::unique_ptr<vision_net, decltype(&vision_net_free)> net{nullptr, vision_net_free};
     std::vector<std::string> labels;
-    std::vector<std::string> outputNames;
+    std::vector<float> blob; /* the network's input, reused between requests */
     float minConfidence = 0.25f;
     float nmsThreshold = 0.45f;
     int inputSize = 416;
 };
-
-/* Flat lookup in the host's canonical JSON (see functions/echo/echo.c). */
-const char *jsonValue(const char *json, size_t size, const char *key) {
-    size_t keySize = std::strlen(key);
-    for (size_t i = 0; i + keySize + 3 <= size; i++) {
-        if (json[i] == '"' && std::memcmp(json + i + 1, key, keySize) == 0 && json[i + 1 + keySize] == '"' &&
-            json[i + 2 + keySize] == ':') {
-            return json + i + 3 + keySize;
-        }
-    }
-    return nullptr;
-}
-
-double jsonNumber(const char *json, size_t size, const char *key, double fallback) {
-    const char *value = jsonValue(json, size, key);
-    if (value == nullptr) return fallback;
-    char *end;
-    double result = std::strtod(value, &end);
-    return end == value ? fallback : result;
-}
-
-std::string jsonString(const char *json, size_t size, const char *key, const std::string &fallback) {
-    const char *value = jsonValue(json, size, key);
-    const char *end = json + size;
-    if (value == nullptr || value >= end || *value != '"') return fallback;
-    const char *stop = static_cast<const char *>(std::memchr(value + 1, '"', end - value - 1));
-    if (stop == nullptr) return fallback;
-    return std::string(value + 1, stop);
-}
-
-/* The folder holding this library, so that model paths in the manifest are
- * relative to the function, not to wherever the host was started. */
-std::string libraryDirectory() {
-    Dl_info where{};
-    if (dladdr(reinterpret_cast<const void *>(&describer_function_get_info), &where) == 0 || where.dli_fname == nullptr) {
-        return ".";
-    }
-    std::string path = where.dli_fname;
-    size_t slash = path.rfind('/');
-    return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
-void fail(const describer_host *host, describer_call *call, size_t index, describer_status status, const std::string &message) {
-    host->fail(call, index, status, message.data(), message.size());
-}
 
 /* "a dog", "two dogs", "an apple"; counts above nine as digits. */
 std::string counted(const std::string &label, int count) {
@@ -132,23 +89,6 @@ struct Detection {
     float confidence;
     cv::Rect2f box; /* fractions of the image */
 };
-
-std::string jsonEscape(const std::string &text) {
-    std::string out;
-    for (char c : text) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            char escaped[8];
-            std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-            out += escaped;
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
 
 /* The English summary: people first, then everything else, most confident
  * first, so the likeliest things are heard first. */
@@ -192,47 +132,47 @@ void detectOne(Instance &instance, describer_call *call, size_t index, const des
     }
     float minConfidence = static_cast<float>(
         jsonNumber(request.options_json, request.options_size, "min_confidence", instance.minConfidence));
-    /* The host's buffer, borrowed for the call: no copy. */
-    cv::Mat image(static_cast<int>(request.height), static_cast<int>(request.width), CV_8UC3,
-                  const_cast<uint8_t *>(request.data), request.stride);
-    /* Pixels are RGB already, so no channel swap; Darknet wants 0..1. */
-    cv::Mat blob = cv::dnn::blobFromImage(image, 1.0 / 255.0, cv::Size(instance.inputSize, instance.inputSize),
-                                          cv::Scalar(), false, false);
-    instance.net.setInput(blob);
-    std::vector<cv::Mat> outputs;
-    instance.net.forward(outputs, instance.outputNames);
+    /* Pixels are RGB already, so no channel swap; Darknet wants 0..1, the
+     * whole image stretched to the network's square. */
+    static const float noMean[3] = {0, 0, 0}, unitStd[3] = {1, 1, 1};
+    const vision_image image{request.data, request.width, request.height, request.stride};
+    char error[256];
+    if (vision_blob(&image, instance.inputSize, instance.inputSize, VISION_FIT_STRETCH, 0, 1.0f / 255.0f, noMean,
+                    unitStd, 0, instance.blob.data(), nullptr, error, sizeof error) != 0 ||
+        vision_net_forward(instance.net.get(), instance.blob.data(), 1, instance.inputSize, instance.inputSize, error,
+                           sizeof error) != 0) {
+        fail(host, call, index, DESCRIBER_STATUS_FAILED, std::string("detection failed: ") + error);
+        return;
+    }
     if (host->expired(call, index)) {
         fail(host, call, index, DESCRIBER_STATUS_DEADLINE, "the deadline passed during detection");
         return;
     }
-    /* Per class: candidate boxes, then non-maximum suppression (OpenCV 4.6
-     * has no batched NMS). */
-    std::map<int, std::pair<std::vector<cv::Rect2d>, std::vector<float>>> byClass;
-    for (const cv::Mat &output : outputs) {
-        for (int row = 0; row < output.rows; row++) {
-            const float *values = output.ptr<float>(row);
-            cv::Mat scores(1, output.cols - 5, CV_32F, const_cast<float *>(values + 5));
-            cv::Point best;
-            double score;
-            cv::minMaxLoc(scores, nullptr, &score, nullptr, &best);
+    /* Every output row is a candidate: centre, size, objectness, then one
+     * score per class (fractions of the image). */
+    std::vector<vision_box> candidates;
+    for (size_t o = 0; o < vision_net_output_count(instance.net.get()); o++) {
+        int rows = 0, cols = 0;
+        const float *output = vision_net_output(instance.net.get(), o, &rows, &cols);
+        if (output == nullptr || cols <= 5) continue;
+        for (int row = 0; row < rows; row++) {
+            const float *values = output + static_cast<size_t>(row) * cols;
+            const float *best = std::max_element(values + 5, values + cols);
             /* OpenCV's region layer already multiplies the class scores by
              * the objectness in column 4. */
-            float confidence = static_cast<float>(score);
+            float confidence = *best;
             if (confidence < minConfidence) continue;
-            double cx = values[0], cy = values[1], w = values[2], h = values[3];
-            auto &entry = byClass[best.x];
-            entry.first.emplace_back(cx - w / 2, cy - h / 2, w, h);
-            entry.second.push_back(confidence);
+            float cx = values[0], cy = values[1], w = values[2], h = values[3];
+            candidates.push_back({cx - w / 2, cy - h / 2, w, h, confidence, static_cast<int>(best - values - 5)});
         }
     }
+    std::vector<size_t> kept(candidates.size());
+    kept.resize(vision_nms_per_class(candidates.data(), candidates.size(), minConfidence, instance.nmsThreshold, kept.data()));
     std::vector<Detection> found;
-    for (auto &[classId, candidates] : byClass) {
-        std::vector<int> kept;
-        cv::dnn::NMSBoxes(candidates.first, candidates.second, minConfidence, instance.nmsThreshold, kept);
-        for (int k : kept) {
-            cv::Rect2d r = candidates.first[k] & cv::Rect2d(0, 0, 1, 1);
-            found.push_back({classId, candidates.second[k], cv::Rect2f(r)});
-        }
+    for (size_t k : kept) {
+        const vision_box &b = candidates[k];
+        cv::Rect2f r = cv::Rect2f(b.x, b.y, b.width, b.height) & cv::Rect2f(0, 0, 1, 1);
+        found.push_back({b.class_id, b.score, r});
     }
     std::sort(found.begin(), found.end(), [](const Detection &a, const Detection &b) { return a.confidence > b.confidence; });
 
@@ -262,8 +202,7 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
     try {
         auto instance = std::make_unique<Instance>();
         instance->host = host;
-        std::string directory = jsonString(options, optionsSize, "model_directory", "model");
-        if (directory.empty() || directory[0] != '/') directory = libraryDirectory() + "/" + directory;
+        std::string directory = folderOption(options, optionsSize, "model_directory", "model");
         std::string cfg = directory + "/yolov3-tiny.cfg", weights = directory + "/yolov3-tiny.weights";
         std::ifstream names(directory + "/coco.names");
         if (!names) {
@@ -275,21 +214,26 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
             if (!line.empty() && line.back() == '\r') line.pop_back(); /* a names file saved with CRLF */
             if (!line.empty()) instance->labels.push_back(line);
         }
-        instance->net = cv::dnn::readNetFromDarknet(cfg, weights);
-        instance->net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-        instance->net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-        instance->outputNames = instance->net.getUnconnectedOutLayersNames();
         instance->minConfidence = static_cast<float>(jsonNumber(options, optionsSize, "min_confidence", 0.25));
         instance->nmsThreshold = static_cast<float>(jsonNumber(options, optionsSize, "nms_threshold", 0.45));
         int threads = static_cast<int>(jsonNumber(options, optionsSize, "threads", 0));
-        if (threads > 0) cv::setNumThreads(threads);
+        char error[512];
+        instance->net.reset(vision_net_read_darknet(cfg.c_str(), weights.c_str(), threads, error, sizeof error));
+        if (!instance->net) {
+            fail(host, call, 0, DESCRIBER_STATUS_FAILED, std::string("the detector could not start: ") + error);
+            return 1;
+        }
         /* One forward pass now, so the first request does not pay for
          * OpenCV's lazy initialisation. */
-        cv::Mat warm(instance->inputSize, instance->inputSize, CV_8UC3, cv::Scalar(127, 127, 127));
-        instance->net.setInput(cv::dnn::blobFromImage(warm, 1.0 / 255.0, cv::Size(instance->inputSize, instance->inputSize)));
-        std::vector<cv::Mat> outputs;
-        instance->net.forward(outputs, instance->outputNames);
-        if (instance->labels.size() != static_cast<size_t>(outputs[0].cols - 5)) {
+        instance->blob.assign(3 * static_cast<size_t>(instance->inputSize) * instance->inputSize, 0.5f);
+        int rows = 0, cols = 0;
+        if (vision_net_forward(instance->net.get(), instance->blob.data(), 1, instance->inputSize, instance->inputSize,
+                               error, sizeof error) != 0 ||
+            vision_net_output(instance->net.get(), 0, &rows, &cols) == nullptr) {
+            fail(host, call, 0, DESCRIBER_STATUS_FAILED, std::string("the detector could not start: ") + error);
+            return 1;
+        }
+        if (instance->labels.size() != static_cast<size_t>(cols - 5)) {
             fail(host, call, 0, DESCRIBER_STATUS_FAILED, "coco.names does not match the network's classes");
             return 1;
         }
@@ -304,14 +248,8 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
 DESCRIBER_EXPORT int describer_instance_process(void *opaque, describer_call *call, const describer_request *requests,
                                                 size_t count) {
     auto &instance = *static_cast<Instance *>(opaque);
-    for (size_t i = 0; i < count; i++) {
-        try {
-            detectOne(instance, call, i, requests[i]);
-        } catch (const std::exception &error) {
-            fail(instance.host, call, i, DESCRIBER_STATUS_FAILED, std::string("detection failed: ") + error.what());
-        }
-    }
-    return 0;
+    return processEach(instance.host, call, requests, count, "detection failed: ",
+                       [&](size_t i, const describer_request &request) { detectOne(instance, call, i, request); });
 }
 
 DESCRIBER_EXPORT void describer_instance_destroy(void *opaque) { delete static_cast<Instance *>(opaque); }
