@@ -5,6 +5,9 @@
 //   describer-bench serve ECHO_LIBRARY PORT the real application plus a bare Hummingbird route, for wrk
 //   describer-bench decode JPEG [SOURCE]    image decoding against libjpeg and djpeg (see DecodeBenchmark.swift)
 //   describer-bench speak FUNCTIONS_DIR     speech real-time factor through the host (see SpeechBenchmark.swift)
+//   describer-bench vision FUNCTIONS_DIR IMAGES_DIR
+//                                           detect and describe latency, detect batching, peak memory
+//                                           per instance (see VisionBenchmark.swift)
 //   describer-bench decode JPEG [SOURCE]    image decoding vs libjpeg and djpeg; DCT scaling on a 12 MP image
 //                                           made from SOURCE (see DecodeBenchmark.swift)
 //
@@ -19,7 +22,7 @@ import NIOCore
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 3 else {
-    FileHandle.standardError.write(Data("usage: describer-bench overhead|coldstart|serve ECHO_LIBRARY [PORT]\n       describer-bench decode JPEG [SOURCE_JPEG]\n       describer-bench speak FUNCTIONS_DIRECTORY\n".utf8))
+    FileHandle.standardError.write(Data("usage: describer-bench overhead|coldstart|serve ECHO_LIBRARY [PORT]\n       describer-bench decode JPEG [SOURCE_JPEG]\n       describer-bench speak FUNCTIONS_DIRECTORY\n       describer-bench vision FUNCTIONS_DIRECTORY IMAGES_DIRECTORY\n".utf8))
     exit(2)
 }
 let mode = arguments[1]
@@ -207,6 +210,9 @@ case "process": try await ProcessBenchmark.run(arguments)
 
 case "speak":
     try await SpeechBenchmark.run(arguments)
+
+case "vision":
+    try await VisionBenchmark.run(arguments)
 
 default:
     FileHandle.standardError.write(Data("unknown mode \(mode)\n".utf8))
