@@ -59,4 +59,4 @@ struct Eval: AsyncParsableCommand {
     }
 }
 
-extension Verbosity: @retroactive ExpressibleByArgument {}
+extension Verbosity: ExpressibleByArgument {}
