@@ -25,17 +25,22 @@ enum VisionBenchmark {
         guard arguments.count >= 4 else { throw BenchError("usage: describer-bench vision FUNCTIONS_DIRECTORY IMAGES_DIRECTORY") }
         let functions = arguments[2], images = arguments[3]
         let jpeg = try vgaJPEG(from: images + "/dog.jpg")
-        print("(a) detect, end to end, one caller, warm: \(jpeg.readableBytes)-byte 640 x 480 JPEG")
+        say("(a) detect, end to end, one caller, warm: \(jpeg.readableBytes)-byte 640 x 480 JPEG")
         try await detectLatency(functions, jpeg)
-        print("")
-        print("(b) the describe pipeline, warm, one caller")
+        say("")
+        say("(b) the describe pipeline, warm, one caller")
         try await describeLatency(functions, images)
-        print("")
-        print("(c) detect throughput, 16 concurrent callers, the 640 x 480 JPEG")
+        say("")
+        say("(c) detect throughput, 16 concurrent callers, the 640 x 480 JPEG")
         try await batchingThroughput(functions, jpeg)
-        print("")
-        print("(d) peak memory of one instance alone in a worker process (VmHWM)")
+        say("")
+        say("(d) peak memory of one instance alone in a worker process (VmHWM)")
         try await memory(functions, images)
+    }
+
+    /// Each line as it comes, unbuffered: a run takes minutes.
+    static func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 
     static let logger: Logger = {
@@ -44,9 +49,12 @@ enum VisionBenchmark {
         return logger
     }()
 
-    /// A host over FUNCTIONS_DIR with `overrides` (describer.yaml's `functions:` section).
-    static func host(_ functions: String, overrides: String = "{}") throws -> FunctionHost {
-        let node = try ConfigNode.parseYAML("functions_directory: \(functions)\nfunctions: \(overrides)\n", source: "describer-bench")
+    /// A host over FUNCTIONS_DIR with `overrides`, entries of describer.yaml's
+    /// `functions:` mapping. `speak` is left out: its warm worker process
+    /// would share the two cores and be counted among the workers in (d).
+    static func host(_ functions: String, overrides: String = "") throws -> FunctionHost {
+        let yaml = "functions_directory: \(functions)\nfunctions: { speak: { enabled: false }\(overrides.isEmpty ? "" : ", " + overrides) }\n"
+        let node = try ConfigNode.parseYAML(yaml, source: "describer-bench")
         var config = try HostConfig(node: node, baseDirectory: nil)
         config.port = 0
         config.shutdownGrace = .seconds(10)
@@ -101,8 +109,8 @@ enum VisionBenchmark {
                 }
                 return (wall, execution)
             }.value
-            print(String(format: "    end to end:        p50 %6.1f ms, p90 %6.1f ms (60 runs; target p50 <= 60 ms)", percentile(wall, 0.5), percentile(wall, 0.9)))
-            print(String(format: "    inside the call:   p50 %6.1f ms (decode on the instance's thread + detect's own work)", percentile(execution, 0.5)))
+            say(String(format: "    end to end:        p50 %6.1f ms, p90 %6.1f ms (60 runs; target p50 <= 60 ms)", percentile(wall, 0.5), percentile(wall, 0.9)))
+            say(String(format: "    inside the call:   p50 %6.1f ms (decode on the instance's thread + detect's own work)", percentile(execution, 0.5)))
         }
     }
 
@@ -113,7 +121,7 @@ enum VisionBenchmark {
             .filter { ["jpg", "jpeg", "png"].contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }.sorted()
         try await host.run { host in
             let describer = ImageDescriber(host: host)
-            print("    functions: \(describer.installedFunctions.joined(separator: ", "))")
+            say("    functions: \(describer.installedFunctions.joined(separator: ", "))")
             var medians: [Double] = []
             for photo in photos {
                 let bytes = ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: images + "/" + photo)))
@@ -128,15 +136,16 @@ enum VisionBenchmark {
                     return (times, usable)
                 }.value
                 medians.append(percentile(times, 0.5))
-                print(String(format: "    %-18@ p50 %6.1f ms, p90 %6.1f ms%@", photo as NSString, percentile(times, 0.5), percentile(times, 0.9), usable ? "" : "  (judged unusable)"))
+                let name = photo.padding(toLength: 16, withPad: " ", startingAt: 0)
+                say("    \(name)" + String(format: "p50 %6.1f ms, p90 %6.1f ms", percentile(times, 0.5), percentile(times, 0.9)) + (usable ? "" : "  (judged unusable)"))
             }
-            print(String(format: "    worst p50 %.1f ms over %d photos (15 runs each; target p50 <= 500 ms)", medians.max() ?? 0, photos.count))
+            say(String(format: "    worst p50 %.1f ms over %d photos (15 runs each; target p50 <= 500 ms)", medians.max() ?? 0, photos.count))
         }
     }
 
     static func batchingThroughput(_ functions: String, _ jpeg: ByteBuffer) async throws {
         let batched = try host(functions)
-        let unbatched = try host(functions, overrides: "{ detect: { batching: { max_batch_size: 1 } } }")
+        let unbatched = try host(functions, overrides: "detect: { batching: { max_batch_size: 1 } }")
         try require(batched, ["detect"])
         try require(unbatched, ["detect"])
         let manifestBatch = batched.entries["detect"]?.config?.maxBatchSize ?? 1
@@ -160,9 +169,9 @@ enum VisionBenchmark {
             }
         }
         let b = percentile(rates["batched"]!, 0.5), u = percentile(rates["unbatched"]!, 0.5)
-        print(String(format: "    batches of up to %d:  %6.1f images/s (median of 3 rounds of %d)", batchLimit, b, callers * perCaller))
-        print(String(format: "    max_batch_size 1:     %6.1f images/s", u))
-        print(String(format: "    ratio batched / unbatched: %.2f", b / u))
+        say(String(format: "    batches of up to %d:  %6.1f images/s (median of 3 rounds of %d)", batchLimit, b, callers * perCaller))
+        say(String(format: "    max_batch_size 1:     %6.1f images/s", u))
+        say(String(format: "    ratio batched / unbatched: %.2f", b / u))
         await batched.shutdown()
         await unbatched.shutdown()
     }
@@ -170,7 +179,7 @@ enum VisionBenchmark {
     static func memory(_ functions: String, _ images: String) async throws {
         let photo = ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: images + "/dog.jpg")))
         for name in ["echo", "detect", "caption"] {
-            let host = try host(functions, overrides: "{ \(name): { isolation: process, scaling: { min_instances: 1, max_instances: 1 } } }")
+            let host = try host(functions, overrides: "\(name): { isolation: process, scaling: { min_instances: 1, max_instances: 1, concurrency: 1 } }")
             try require(host, [name])
             try await host.run { host in
                 let request = name == "echo"
@@ -184,7 +193,7 @@ enum VisionBenchmark {
                 func field(_ key: String) -> String {
                     status.split(separator: "\n").first { $0.hasPrefix(key + ":") }.map { $0.dropFirst(key.count + 1).trimmingCharacters(in: .whitespaces) } ?? "?"
                 }
-                print("    \(name.padding(toLength: 8, withPad: " ", startingAt: 0)) peak \(field("VmHWM")), now \(field("VmRSS")) (10 invocations\(name == "echo" ? ", the worker's own baseline" : " on dog.jpg"))")
+                say("    \(name.padding(toLength: 8, withPad: " ", startingAt: 0)) peak \(field("VmHWM")), now \(field("VmRSS")) (10 invocations\(name == "echo" ? ", the worker's own baseline" : " on dog.jpg"))")
             }
         }
     }

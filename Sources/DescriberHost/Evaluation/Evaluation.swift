@@ -206,8 +206,8 @@ public struct Evaluator: Sendable {
 extension Evaluation {
     /// The plain-text report: one block per photo, then the totals.
     public var report: String {
-        var lines = ["Evaluated \(images.count) photos in \(folder) with \(ImageDescriber.list(functions))"
-            + (functions.contains("ocr") ? "" : " (ocr not installed)") + "; latency is the median of \(runs) warm runs.", ""]
+        var lines = ["Evaluated \(Self.photos(images.count)) in \(folder) with \(ImageDescriber.list(functions))"
+            + (functions.contains("ocr") ? "" : " (ocr not installed)") + "; latency is " + (runs == 1 ? "one warm run." : "the median of \(runs) warm runs."), ""]
         for image in images {
             lines.append("\(image.name)" + (image.latencyMs.map { "  \(Self.format($0)) ms" } ?? ""))
             if let error = image.error { lines.append("  error:    \(error)") }
@@ -226,13 +226,13 @@ extension Evaluation {
             }
         }
         lines.append("")
-        lines.append("overall (\(overall.imagesScored) photos\(overall.failures > 0 ? ", \(overall.failures) not described" : ""))")
+        lines.append("overall (\(Self.photos(overall.imagesScored))\(overall.failures > 0 ? ", \(overall.failures) not described" : ""))")
         lines.append("  must mentioned:       \(overall.mustMentioned)/\(overall.mustTotal)")
         lines.append("  must_not claimed:     \(overall.mustNotClaimed)/\(overall.mustNotTotal)")
         lines.append("  quality as expected:  \(overall.qualityMatches)/\(overall.qualityTotal)")
         if overall.textImages > 0 {
-            lines.append("  ocr:                  " + (!overall.ocrInstalled ? "ocr not installed (\(overall.textImages) photos with text)"
-                : overall.meanCharacterErrorRate.map { "mean character error rate \(Self.percent($0)) over \(overall.textScored) photos" } ?? "not scored"))
+            lines.append("  ocr:                  " + (!overall.ocrInstalled ? "ocr not installed (\(Self.photos(overall.textImages)) with text)"
+                : overall.meanCharacterErrorRate.map { "mean character error rate \(Self.percent($0)) over \(Self.photos(overall.textScored))" } ?? "not scored"))
         }
         if let p50 = overall.latencyP50Ms, let max = overall.latencyMaxMs {
             lines.append("  latency:              p50 \(Self.format(p50)) ms, max \(Self.format(max)) ms")
@@ -241,6 +241,7 @@ extension Evaluation {
         return lines.joined(separator: "\n")
     }
 
+    static func photos(_ count: Int) -> String { count == 1 ? "1 photo" : "\(count) photos" }
     static func format(_ milliseconds: Double) -> String { String(format: "%.0f", milliseconds) }
     static func percent(_ rate: Double) -> String { String(format: "%.1f %%", rate * 100) }
 }
