@@ -14,6 +14,7 @@
 // Needs cjpeg (Debian: libjpeg-turbo-progs) and, for (d), describer-worker next to describer-bench:
 //   swift build -c release --product describer-worker
 //   swift build -c release --product describer-bench
+import CDescriberFunction
 import CLibUV
 import DescriberHost
 import Foundation
@@ -111,6 +112,59 @@ enum VisionBenchmark {
             }.value
             say(String(format: "    end to end:        p50 %6.1f ms, p90 %6.1f ms (60 runs; target p50 <= 60 ms)", percentile(wall, 0.5), percentile(wall, 0.9)))
             say(String(format: "    inside the call:   p50 %6.1f ms (decode on the instance's thread + detect's own work)", percentile(execution, 0.5)))
+        }
+        // The baseline, right after: libdetect.so called directly on pixels
+        // decoded beforehand, with no host, decode or queue.
+        let pixels = try ImageDecoder.decode(jpeg, maxWidth: 832, maxHeight: 832)
+        let direct = try directCalls(functions + "/detect/libdetect.so", pixels, options: #"{"model_directory":"model","threads":1}"#, count: 30)
+        say(String(format: "    direct C call:     p50 %6.1f ms (the same library on decoded pixels, no host; the baseline)", percentile(direct, 0.5)))
+    }
+
+    /// Milliseconds per call of a library's `describer_instance_process` on
+    /// `image`, after one untimed call, through a host table that only
+    /// discards the answer.
+    static func directCalls(_ library: String, _ image: RGBImage, options: String, count: Int) throws -> [Double] {
+        var handle = uv_lib_t()
+        guard uv_dlopen(library, &handle) == 0 else { throw BenchError("cannot load \(library)") }
+        var create: UnsafeMutableRawPointer?
+        var process: UnsafeMutableRawPointer?
+        uv_dlsym(&handle, "describer_instance_create", &create)
+        uv_dlsym(&handle, "describer_instance_process", &process)
+        typealias Create = @convention(c) (UnsafePointer<describer_host>?, OpaquePointer?, UnsafePointer<CChar>?, Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32
+        typealias Process = @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<describer_request>?, Int) -> Int32
+        var host = describer_host()
+        host.struct_size = UInt32(MemoryLayout<describer_host>.size)
+        host.log = { _, _, _, _ in }
+        host.expired = { _, _ in 0 }
+        host.now_ns = { uv_hrtime() }
+        host.respond = { _, _, _, _, _ in 0 }
+        host.fail = { _, _, _, _, _ in 0 }
+        var instance: UnsafeMutableRawPointer?
+        let created = withUnsafePointer(to: &host) { unsafeBitCast(create!, to: Create.self)($0, nil, options, options.utf8.count, &instance) }
+        guard created == 0 else { throw BenchError("\(library) did not start") }
+        let processFunction = unsafeBitCast(process!, to: Process.self)
+        return image.pixels.withUnsafeReadableBytes { bytes in
+            "application/x-describer-rgb8".withCString { type in
+                "{}".withCString { json in
+                    var request = describer_request()
+                    request.data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                    request.size = bytes.count
+                    request.width = UInt32(image.width)
+                    request.height = UInt32(image.height)
+                    request.stride = UInt32(image.stride)
+                    request.content_type = type
+                    request.options_json = json
+                    request.options_size = 2
+                    request.deadline_ns = UInt64.max
+                    var times: [Double] = []
+                    for round in 0...count {
+                        let start = uv_hrtime()
+                        _ = processFunction(instance, nil, &request, 1)
+                        if round > 0 { times.append(Double(uv_hrtime() - start) / 1e6) }
+                    }
+                    return times
+                }
+            }
         }
     }
 
