@@ -18,7 +18,6 @@ struct Eval: AsyncParsableCommand {
     @Argument(help: "Folder holding the photos.") var folder: String
     @Option(help: "The expectations file (default: FOLDER/expected.json).") var expected: String?
     @Option(help: "Timed descriptions per photo, 1–\(Evaluator.maxRuns); latency is their median.") var runs = 3
-    @Option(help: "How much the descriptions say: brief, normal or detailed.") var verbosity: Verbosity = .normal
     @Flag(help: "Print the results as JSON.") var json = false
 
     func validate() throws {
@@ -33,7 +32,7 @@ struct Eval: AsyncParsableCommand {
             throw Self.failure(error)
         }
         let host = try FunctionHost(config: try options.loadHostConfig(), logger: options.makeLogger())
-        let evaluator = Evaluator(describer: ImageDescriber(host: host), runs: runs, verbosity: verbosity)
+        let evaluator = Evaluator(describer: ImageDescriber(host: host), runs: runs)
         let result = try await host.run { _ in
             do throws(EvaluationError) {
                 return Result<Evaluation, EvaluationError>.success(try await evaluator.evaluate(folder: folder, expectations: expectations))
@@ -58,5 +57,3 @@ struct Eval: AsyncParsableCommand {
         return ExitCode(1)
     }
 }
-
-extension Verbosity: ExpressibleByArgument {}

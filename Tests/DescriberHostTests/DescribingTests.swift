@@ -133,7 +133,7 @@ import Testing
 
     /// A test-only reader (Fixtures/ocrfn.c) that answers OCR-shaped JSON
     /// with `text`, for any photo, so the order can be checked exactly.
-    static func ocrManifest(text: String, coverage: Double, lowConfidence: Bool = false) throws -> String {
+    static func ocrManifest(text: String, coverage: Double, lowConfidence: Bool = false, extra: String = "") throws -> String {
         let library = try TestSupport.library(
             "ocrfn", source: TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/ocrfn.c", defines: ["_GNU_SOURCE"]
         )
@@ -144,6 +144,7 @@ import Testing
         return """
             library: \(library)
             options: { text: \(quoted), text_coverage: \(coverage), low_confidence: \(lowConfidence) }
+            \(extra)
             """
     }
 
@@ -192,6 +193,17 @@ import Testing
             #expect(description.parts.map(\.function) == ["ocr"])
             #expect(description.spokenText.hasSuffix(" Text: " + Self.verbatim), "the warning first, then what could be read")
         }
+    }
+
+    @Test func aReaderThatFailsIsSaidNotSilent() async throws {
+        // An answer over its output limit fails the request (502), as a real reader's could.
+        let ocr = try Self.ocrManifest(text: Self.verbatim, coverage: 0.5, extra: "output: { max_bytes: 16 }")
+        let host = try TestSupport.host(["caption": try Self.captionManifest(), "ocr": ocr])
+        let description = try await host.run { host in
+            try await ImageDescriber(host: host).describe(try Self.file(Self.images + "/dog.jpg"))
+        }
+        #expect(description.parts.map(\.function) == ["caption"])
+        #expect(description.spokenText.hasSuffix(Self.noDetector + " Reading text in the photo failed this time."))
     }
 
     static func sentence(_ text: String) -> String { ImageDescriber.sentence(text) }

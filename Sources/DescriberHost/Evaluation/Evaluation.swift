@@ -72,19 +72,19 @@ public struct Evaluation: Sendable, Codable {
     }
 }
 
-/// Runs an ``Evaluation``.
+/// Runs an ``Evaluation``, at normal verbosity: the scene's first sentence
+/// then names every object `detect` found, so the objects scored are the
+/// objects spoken.
 public struct Evaluator: Sendable {
     public let describer: ImageDescriber
     public var runs: Int
-    public var verbosity: Verbosity
 
     /// At most this many timed runs per photo.
     public static let maxRuns = 100
 
-    public init(describer: ImageDescriber, runs: Int = 3, verbosity: Verbosity = .normal) {
+    public init(describer: ImageDescriber, runs: Int = 3) {
         self.describer = describer
         self.runs = min(max(runs, 1), Self.maxRuns)
-        self.verbosity = verbosity
     }
 
     public func evaluate(folder: String, expectations: Expectations) async throws(EvaluationError) -> Evaluation {
@@ -103,7 +103,7 @@ public struct Evaluator: Sendable {
         // One untimed description first, so that no photo pays for the
         // instances' cold start (the model loads) in its latency.
         if case .success(let bytes)? = photos.first(where: { (try? $0.bytes.get()) != nil })?.bytes {
-            _ = try? await describer.describe(bytes, verbosity: verbosity)
+            _ = try? await describer.describe(bytes)
         }
         var results: [Evaluation.ImageResult] = []
         for photo in photos {
@@ -129,7 +129,7 @@ public struct Evaluator: Sendable {
             for _ in 0..<runs {
                 let started = ContinuousClock.now
                 do throws(DescribeError) {
-                    description = try await describer.describe(image, verbosity: verbosity)
+                    description = try await describer.describe(image)
                     latencies.append((ContinuousClock.now - started).milliseconds)
                 } catch {
                     description = nil
