@@ -121,28 +121,9 @@ enum VisionBenchmark {
     }
 
     /// Milliseconds per call of a library's `describer_instance_process` on
-    /// `image`, after one untimed call, through a host table that only
-    /// discards the answer.
+    /// `image`, after one untimed call.
     static func directCalls(_ library: String, _ image: RGBImage, options: String, count: Int) throws -> [Double] {
-        var handle = uv_lib_t()
-        guard uv_dlopen(library, &handle) == 0 else { throw BenchError("cannot load \(library)") }
-        var create: UnsafeMutableRawPointer?
-        var process: UnsafeMutableRawPointer?
-        uv_dlsym(&handle, "describer_instance_create", &create)
-        uv_dlsym(&handle, "describer_instance_process", &process)
-        typealias Create = @convention(c) (UnsafePointer<describer_host>?, OpaquePointer?, UnsafePointer<CChar>?, Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32
-        typealias Process = @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<describer_request>?, Int) -> Int32
-        var host = describer_host()
-        host.struct_size = UInt32(MemoryLayout<describer_host>.size)
-        host.log = { _, _, _, _ in }
-        host.expired = { _, _ in 0 }
-        host.now_ns = { uv_hrtime() }
-        host.respond = { _, _, _, _, _ in 0 }
-        host.fail = { _, _, _, _, _ in 0 }
-        var instance: UnsafeMutableRawPointer?
-        let created = withUnsafePointer(to: &host) { unsafeBitCast(create!, to: Create.self)($0, nil, options, options.utf8.count, &instance) }
-        guard created == 0 else { throw BenchError("\(library) did not start") }
-        let processFunction = unsafeBitCast(process!, to: Process.self)
+        let direct = try DirectFunction(library: library, options: options)
         return image.pixels.withUnsafeReadableBytes { bytes in
             "application/x-describer-rgb8".withCString { type in
                 "{}".withCString { json in
@@ -159,7 +140,7 @@ enum VisionBenchmark {
                     var times: [Double] = []
                     for round in 0...count {
                         let start = uv_hrtime()
-                        _ = processFunction(instance, nil, &request, 1)
+                        direct.process(&request)
                         if round > 0 { times.append(Double(uv_hrtime() - start) / 1e6) }
                     }
                     return times

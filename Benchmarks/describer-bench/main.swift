@@ -52,37 +52,9 @@ func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
 // MARK: The baseline: the same C function called directly.
 
-/// A host table whose callbacks do the minimum a host must: copy the output.
-nonisolated(unsafe) var sink = [UInt8](repeating: 0, count: 256)
-nonisolated(unsafe) var sinkCount = 0
-
 func directCallLoop(iterations: Int) -> UInt64 {
-    var handle = uv_lib_t()
-    precondition(uv_dlopen(library, &handle) == 0)
-    var create: UnsafeMutableRawPointer?
-    var process: UnsafeMutableRawPointer?
-    uv_dlsym(&handle, "describer_instance_create", &create)
-    uv_dlsym(&handle, "describer_instance_process", &process)
-    typealias Create = @convention(c) (UnsafePointer<describer_host>?, OpaquePointer?, UnsafePointer<CChar>?, Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32
-    typealias Process = @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<describer_request>?, Int) -> Int32
-    let createFunction = unsafeBitCast(create!, to: Create.self)
-    let processFunction = unsafeBitCast(process!, to: Process.self)
-    var host = describer_host()
-    host.struct_size = UInt32(MemoryLayout<describer_host>.size)
-    host.log = { _, _, _, _ in }
-    host.expired = { _, _ in 0 }
-    host.now_ns = { uv_hrtime() }
-    host.respond = { _, _, _, data, size in
-        sink.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: data, count: min(size, 256))) }
-        sinkCount += size
-        return 0
-    }
-    host.fail = { _, _, _, _, _ in 0 }
-    var instance: UnsafeMutableRawPointer?
+    let direct = try! DirectFunction(library: library)
     let options = "{}"
-    _ = withUnsafePointer(to: &host) { hostPointer in
-        createFunction(hostPointer, nil, options, 2, &instance)
-    }
     let body: [UInt8] = Array("hello".utf8)
     let contentType = "text/plain"
     return body.withUnsafeBufferPointer { bytes in
@@ -97,7 +69,7 @@ func directCallLoop(iterations: Int) -> UInt64 {
                 request.deadline_ns = UInt64.max
                 let start = uv_hrtime()
                 for _ in 0..<iterations {
-                    _ = processFunction(instance, nil, &request, 1)
+                    direct.process(&request)
                 }
                 return uv_hrtime() - start
             }
