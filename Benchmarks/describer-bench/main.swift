@@ -6,6 +6,9 @@
 //   describer-bench decode JPEG [SOURCE]    image decoding against libjpeg and djpeg (see DecodeBenchmark.swift)
 //   describer-bench speak FUNCTIONS_DIR     speech real-time factor through the host (see SpeechBenchmark.swift)
 //   describer-bench ocr FUNCTIONS_DIR IMAGE [N]  ocr latency, cold and warm, and peak memory (see OCRBenchmark.swift)
+//   describer-bench vision FUNCTIONS_DIR IMAGES_DIR
+//                                           detect and describe latency, detect batching, peak memory
+//                                           per instance (see VisionBenchmark.swift)
 //   describer-bench decode JPEG [SOURCE]    image decoding vs libjpeg and djpeg; DCT scaling on a 12 MP image
 //                                           made from SOURCE (see DecodeBenchmark.swift)
 //
@@ -20,7 +23,7 @@ import NIOCore
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 3 else {
-    FileHandle.standardError.write(Data("usage: describer-bench overhead|coldstart|serve ECHO_LIBRARY [PORT]\n       describer-bench decode JPEG [SOURCE_JPEG]\n       describer-bench speak FUNCTIONS_DIRECTORY\n       describer-bench ocr FUNCTIONS_DIRECTORY IMAGE [ITERATIONS]\n".utf8))
+    FileHandle.standardError.write(Data("usage: describer-bench overhead|coldstart|serve ECHO_LIBRARY [PORT]\n       describer-bench decode JPEG [SOURCE_JPEG]\n       describer-bench speak FUNCTIONS_DIRECTORY\n       describer-bench ocr FUNCTIONS_DIRECTORY IMAGE [ITERATIONS]\n       describer-bench vision FUNCTIONS_DIRECTORY IMAGES_DIRECTORY\n".utf8))
     exit(2)
 }
 let mode = arguments[1]
@@ -50,37 +53,9 @@ func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
 // MARK: The baseline: the same C function called directly.
 
-/// A host table whose callbacks do the minimum a host must: copy the output.
-nonisolated(unsafe) var sink = [UInt8](repeating: 0, count: 256)
-nonisolated(unsafe) var sinkCount = 0
-
 func directCallLoop(iterations: Int) -> UInt64 {
-    var handle = uv_lib_t()
-    precondition(uv_dlopen(library, &handle) == 0)
-    var create: UnsafeMutableRawPointer?
-    var process: UnsafeMutableRawPointer?
-    uv_dlsym(&handle, "describer_instance_create", &create)
-    uv_dlsym(&handle, "describer_instance_process", &process)
-    typealias Create = @convention(c) (UnsafePointer<describer_host>?, OpaquePointer?, UnsafePointer<CChar>?, Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32
-    typealias Process = @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<describer_request>?, Int) -> Int32
-    let createFunction = unsafeBitCast(create!, to: Create.self)
-    let processFunction = unsafeBitCast(process!, to: Process.self)
-    var host = describer_host()
-    host.struct_size = UInt32(MemoryLayout<describer_host>.size)
-    host.log = { _, _, _, _ in }
-    host.expired = { _, _ in 0 }
-    host.now_ns = { uv_hrtime() }
-    host.respond = { _, _, _, data, size in
-        sink.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: data, count: min(size, 256))) }
-        sinkCount += size
-        return 0
-    }
-    host.fail = { _, _, _, _, _ in 0 }
-    var instance: UnsafeMutableRawPointer?
+    let direct = try! DirectFunction(library: library)
     let options = "{}"
-    _ = withUnsafePointer(to: &host) { hostPointer in
-        createFunction(hostPointer, nil, options, 2, &instance)
-    }
     let body: [UInt8] = Array("hello".utf8)
     let contentType = "text/plain"
     return body.withUnsafeBufferPointer { bytes in
@@ -95,7 +70,7 @@ func directCallLoop(iterations: Int) -> UInt64 {
                 request.deadline_ns = UInt64.max
                 let start = uv_hrtime()
                 for _ in 0..<iterations {
-                    _ = processFunction(instance, nil, &request, 1)
+                    direct.process(&request)
                 }
                 return uv_hrtime() - start
             }
@@ -211,6 +186,9 @@ case "speak":
 
 case "ocr":
     try await OCRBenchmark.run(arguments)
+
+case "vision":
+    try await VisionBenchmark.run(arguments)
 
 default:
     FileHandle.standardError.write(Data("unknown mode \(mode)\n".utf8))

@@ -89,7 +89,9 @@ import Testing
         let good = try await describer.describe(try Self.file(Self.images + "/dog.jpg"))
         #expect(good.usable && good.problems.isEmpty)
         #expect(good.parts.map(\.function) == ["caption"])
-        #expect(good.spokenText == good.parts[0].text + " No object detector is installed, so nothing in the photo is named.")
+        #expect(good.spokenText == good.parts[0].text + " No object detector is installed, so nothing in the photo is named."
+            + " No text reader is installed, so any text in the photo is not read.")
+        #expect(good.objects == nil, "nothing was looked for")
         #expect(good.timings["caption"] != nil && good.timings["total"] != nil)
 
         let blurry = try await describer.describe(try Self.file(Self.images + "/text_motion.jpg"))
@@ -128,6 +130,83 @@ import Testing
         }
         await host.shutdown()
     }
+
+    /// A test-only reader (Fixtures/ocrfn.c) that answers OCR-shaped JSON
+    /// with `text`, for any photo, so the order can be checked exactly.
+    static func ocrManifest(text: String, coverage: Double, lowConfidence: Bool = false, extra: String = "") throws -> String {
+        let library = try TestSupport.library(
+            "ocrfn", source: TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/ocrfn.c", defines: ["_GNU_SOURCE"]
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        // A JSON string is a YAML double-quoted scalar.
+        let quoted = String(decoding: try encoder.encode(text), as: UTF8.self)
+        return """
+            library: \(library)
+            options: { text: \(quoted), text_coverage: \(coverage), low_confidence: \(lowConfidence) }
+            \(extra)
+            """
+    }
+
+    static let noDetector = "No object detector is installed, so nothing in the photo is named."
+
+    /// Text that must come through untouched: line breaks, code, quotes.
+    static let verbatim = "Fire exit\n>>> markers = np.zeros_like(coins)\n\"Keep clear\" — 24/7"
+
+    @Test func aPhotoWithLittleTextIsTheSceneThenTheTextVerbatim() async throws {
+        let host = try TestSupport.host(["caption": try Self.captionManifest(), "ocr": try Self.ocrManifest(text: Self.verbatim, coverage: 0.02)])
+        let description = try await host.run { host in
+            try await ImageDescriber(host: host).describe(try Self.file(Self.images + "/dog.jpg"))
+        }
+        #expect(description.parts.map(\.function) == ["caption", "ocr"])
+        #expect(description.parts[1].text == Self.verbatim, "the text read is its own part, verbatim")
+        let scene = Self.sentence(description.parts[0].text) + " " + Self.noDetector
+        #expect(description.spokenText == scene + " Text: " + Self.verbatim)
+    }
+
+    @Test(arguments: [
+        (0.4, "three words only"),  // a page held close: the text covers much of the photo
+        (0.01, Array(repeating: "word", count: ImageDescriber.textLeadingWords).joined(separator: " ")),  // a notice from afar
+    ])
+    func aPhotoThatIsMostlyTextHasTheTextFirst(_ coverage: Double, _ text: String) async throws {
+        let host = try TestSupport.host(["caption": try Self.captionManifest(), "ocr": try Self.ocrManifest(text: text, coverage: coverage)])
+        let description = try await host.run { host in
+            try await ImageDescriber(host: host).describe(try Self.file(Self.images + "/page.png"))
+        }
+        #expect(description.parts.map(\.function) == ["ocr", "caption"])
+        #expect(description.spokenText == "Text: \(text) End of text. " + Self.sentence(description.parts[1].text) + " " + Self.noDetector)
+    }
+
+    @Test(arguments: [false, true])
+    func anUnusablePhotoWarnsFirstAndKeepsOnlyConfidentText(_ lowConfidence: Bool) async throws {
+        let host = try TestSupport.host([
+            "caption": try Self.captionManifest(), "ocr": try Self.ocrManifest(text: Self.verbatim, coverage: 0.5, lowConfidence: lowConfidence),
+        ])
+        let description = try await host.run { host in
+            try await ImageDescriber(host: host).describe(try Self.file(Self.images + "/text_motion.jpg"))
+        }
+        #expect(!description.usable && description.problems == ["too blurry"])
+        #expect(description.spokenText.hasPrefix("The photo is too blurry to describe reliably. Hold the camera steady"))
+        if lowConfidence {
+            #expect(description.parts.isEmpty && !description.spokenText.contains("Text:"), "text read with low confidence is not spoken")
+        } else {
+            #expect(description.parts.map(\.function) == ["ocr"])
+            #expect(description.spokenText.hasSuffix(" Text: " + Self.verbatim), "the warning first, then what could be read")
+        }
+    }
+
+    @Test func aReaderThatFailsIsSaidNotSilent() async throws {
+        // An answer over its output limit fails the request (502), as a real reader's could.
+        let ocr = try Self.ocrManifest(text: Self.verbatim, coverage: 0.5, extra: "output: { max_bytes: 16 }")
+        let host = try TestSupport.host(["caption": try Self.captionManifest(), "ocr": ocr])
+        let description = try await host.run { host in
+            try await ImageDescriber(host: host).describe(try Self.file(Self.images + "/dog.jpg"))
+        }
+        #expect(description.parts.map(\.function) == ["caption"])
+        #expect(description.spokenText.hasSuffix(Self.noDetector + " Reading text in the photo failed this time."))
+    }
+
+    static func sentence(_ text: String) -> String { ImageDescriber.sentence(text) }
 
     @Test func describeOverHTTPAnswersJSONAndTypedErrors() async throws {
         let host = try TestSupport.host(["caption": try Self.captionManifest()])

@@ -28,7 +28,7 @@ import Testing
     struct Answer: Decodable {
         var objects: [Object]
         var text: String
-        struct Object: Decodable {
+        struct Object: Decodable, Equatable {
             var label: String
             var confidence: Double
             var box: [String: Double]
@@ -71,6 +71,45 @@ import Testing
         #expect(lowered.objects.allSatisfy { $0.confidence >= 0.6 } && lowered.objects.count < dog.objects.count)
     }
 
+    /// "on the left", "in the centre" or "on the right": one per thing placed.
+    static func placements(_ text: String) -> Int {
+        ["on the left", "in the centre", "on the right"].map { text.components(separatedBy: $0).count - 1 }.reduce(0, +)
+    }
+
+    @Test func verbositySetsHowMuchIsSaidAndWhereThingsAre() async throws {
+        let host = try TestSupport.host(["detect": try Self.manifest()])
+        let photo = Self.fixtures + "/images/person.jpg"
+        let (brief, normal, detailed) = try await host.run { host in
+            (try await Self.detect(host, photo, options: [("verbosity", "brief")]),
+             try await Self.detect(host, photo, options: [("verbosity", "normal")]),
+             try await Self.detect(host, photo, options: [("verbosity", "detailed")]))
+        }
+        #expect(brief.objects == normal.objects && normal.objects == detailed.objects, "verbosity changes the words, not what is found")
+        // Brief: one sentence, no positions.
+        #expect(brief.text.filter { $0 == "." }.count == 1 && Self.placements(brief.text) == 0, "\(brief.text)")
+        // Normal: every kind, then where the biggest thing is.
+        #expect(normal.text.hasPrefix("A person, two dogs"), "\(normal.text)")
+        #expect(Self.placements(normal.text) == 1, "\(normal.text)")
+        // Detailed: where each thing is (up to six of a kind).
+        let perKind = Dictionary(grouping: detailed.objects, by: \.label).values.map { min($0.count, 6) }.reduce(0, +)
+        #expect(Self.placements(detailed.text) == perKind, "\(detailed.text)")
+        #expect(detailed.text.contains("Two dogs: one "), "\(detailed.text)")
+        #expect(brief.text.count < normal.text.count && normal.text.count < detailed.text.count)
+    }
+
+    @Test func positionsFollowTheBoxes() async throws {
+        let host = try TestSupport.host(["detect": try Self.manifest()])
+        let dog = try await host.run { host in
+            try await Self.detect(host, Self.fixtures + "/images/dog.jpg", options: [("verbosity", "detailed")])
+        }
+        // Each single thing's sentence names the third its box's centre is in.
+        for object in dog.objects where dog.objects.filter({ $0.label == object.label }).count == 1 {
+            let centre = object.box["x"]! + object.box["width"]! / 2
+            let third = centre < 1.0 / 3 ? "on the left" : centre > 2.0 / 3 ? "on the right" : "in the centre"
+            #expect(dog.text.contains(" \(object.label) is \(third)"), "\(object.label) at \(centre): \(dog.text)")
+        }
+    }
+
     @Test func aMissingModelIsAClearStartFailure() async throws {
         let host = try TestSupport.host(["detect": try Self.manifest(modelDirectory: TestSupport.scratch + "/no-model")])
         await host.start()
@@ -89,6 +128,8 @@ import Testing
         let blurry = try await describer.describe(try DescribingTests.file(Self.fixtures + "/images/text_motion.jpg"))
         await host.shutdown()
         #expect(dog.parts.map(\.function) == ["detect", "caption"])
+        let named = Set((dog.objects ?? []).map(\.label))
+        #expect(named.isSuperset(of: ["dog", "bicycle"]), "the objects named come with the description")
         #expect(dog.timings["decode"] != nil, "one decode, timed, for both functions")
         #expect(dog.spokenText.hasPrefix("A dog, a car"), "\(dog.spokenText)")
         #expect(dog.spokenText.contains("A well-lit, sharp photo"))

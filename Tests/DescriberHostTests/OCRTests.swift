@@ -93,7 +93,7 @@ import Testing
 
         // The reference is line by line in reading order, so lines read out
         // of order cost their whole length.
-        let rate = CharacterErrorRate.of(page.text, expected: try Self.expectedPageText)
+        let rate = try #require(CharacterErrorRate.of(page.text, reference: try Self.expectedPageText))
         #expect(rate <= 0.03, "character error rate \(rate) reading:\n\(page.text)")
         Self.checkShape(page, width: 384, height: 191)
         #expect(page.lowConfidenceLines == 0, "\(page.lines)")
@@ -125,7 +125,7 @@ import Testing
 
         let expected = try Self.expectedPageText
         for (degrees, answer, image) in answers {
-            let rate = CharacterErrorRate.of(answer.text, expected: expected)
+            let rate = try #require(CharacterErrorRate.of(answer.text, reference: expected))
             #expect(rate <= 0.10, "at \(degrees)°: character error rate \(rate) reading:\n\(answer.text)")
             Self.checkShape(answer, width: image.width, height: image.height)
             // The boxes follow the lines: rotated rectangles, not upright ones.

@@ -13,7 +13,8 @@
  * Boxes are fractions of the image's width and height, so they hold at any
  * scale. `text` is an English summary for describers; animals' species are
  * worded cautiously, because this model confuses them.
- * Request option: min_confidence (0.05..1, default from options).
+ * Request options: min_confidence (0.05..1, default from options); verbosity
+ * (brief | normal | detailed: how much `text` says, see summary()).
  */
 #include "describer_function.h"
 #include "function_support.hpp"
@@ -90,38 +91,123 @@ struct Detection {
     cv::Rect2f box; /* fractions of the image */
 };
 
-/* The English summary: people first, then everything else, most confident
- * first, so the likeliest things are heard first. */
-std::string summary(const Instance &instance, const std::vector<Detection> &found) {
-    if (found.empty()) return "";
-    std::map<std::string, std::pair<int, float>> counts; /* label -> count, best confidence */
-    for (const auto &d : found) {
-        auto &entry = counts[instance.labels[d.classId]];
-        entry.first++;
-        entry.second = std::max(entry.second, d.confidence);
-    }
-    std::vector<std::pair<std::string, std::pair<int, float>>> items(counts.begin(), counts.end());
-    std::stable_sort(items.begin(), items.end(), [&](const auto &a, const auto &b) {
-        bool aPerson = a.first == "person", bPerson = b.first == "person";
-        if (aPerson != bPerson) return aPerson;
-        return a.second.second > b.second.second;
-    });
-    std::vector<std::string> phrases;
-    for (const auto &[label, countAndConfidence] : items) {
-        std::string phrase = counted(label, countAndConfidence.first);
-        /* This model often mistakes one animal for another. */
-        if (isAnimal(label) && countAndConfidence.second < 0.8f) {
-            phrase = countAndConfidence.first == 1 ? "an animal that may be " + phrase
-                                                    : "animals that may be " + counted(label, countAndConfidence.first);
-        } else if (countAndConfidence.second < 0.4f) {
-            phrase += " (uncertain)";
-        }
-        phrases.push_back(phrase);
-    }
-    std::string text = phrases[0];
+/* How much to say, from the request's `verbosity` option (normal without it). */
+enum class Verbosity { brief, normal, detailed };
+
+Verbosity readVerbosity(const describer_request &request) {
+    std::string value = jsonString(request.options_json, request.options_size, "verbosity", "normal");
+    if (value == "brief") return Verbosity::brief;
+    if (value == "detailed") return Verbosity::detailed;
+    return Verbosity::normal;
+}
+
+/* Where a box is, in words a listener can picture: left, centre or right by
+ * its centre's third of the width, then near or far by its share of the
+ * image's area (a rough proxy: a big thing far away also looks small).
+ * "on the left, close", "in the centre", "on the right, in the distance". */
+std::string position(const cv::Rect2f &box) {
+    float centre = box.x + box.width / 2;
+    std::string where = centre < 1.0f / 3 ? "on the left" : centre > 2.0f / 3 ? "on the right" : "in the centre";
+    float area = box.width * box.height;
+    if (area >= 0.2f) where += ", close";
+    else if (area < 0.02f) where += ", in the distance";
+    return where;
+}
+
+/* One kind of thing found: its label, how many, the best confidence, and
+ * the boxes, largest first. */
+struct Kind {
+    std::string label;
+    std::vector<cv::Rect2f> boxes;
+    float bestConfidence = 0;
+    /* This model often mistakes one animal for another, and any class is
+     * unreliable below 0.4: both are said with a hedge. */
+    bool hedgedAnimal() const { return isAnimal(label) && bestConfidence < 0.8f; }
+    bool uncertain() const { return !hedgedAnimal() && bestConfidence < 0.4f; }
+};
+
+std::string capitalised(std::string text) {
+    if (!text.empty()) text[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));
+    return text;
+}
+
+/* "a", "a and b", "a, b and c". */
+std::string joined(const std::vector<std::string> &phrases) {
+    std::string text = phrases.empty() ? "" : phrases[0];
     for (size_t i = 1; i < phrases.size(); i++) text += (i + 1 == phrases.size() ? " and " : ", ") + phrases[i];
-    text[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));
+    return text;
+}
+
+/* How one kind is named in the list: "two dogs", "an animal that may be a
+ * dog", "a bicycle (uncertain)". */
+std::string listed(const Kind &kind) {
+    int count = static_cast<int>(kind.boxes.size());
+    if (kind.hedgedAnimal()) {
+        return count == 1 ? "an animal that may be " + counted(kind.label, 1) : "animals that may be " + counted(kind.label, count);
+    }
+    return counted(kind.label, count) + (kind.uncertain() ? " (uncertain)" : "");
+}
+
+/* How one kind is named again when placed: "the dog", "the possible dog",
+ * "the nearest possible dog". */
+std::string named(const Kind &kind, const std::string &which = "") {
+    return "the " + which + (kind.hedgedAnimal() || kind.uncertain() ? "possible " : "") + kind.label;
+}
+
+/* Where every thing of one kind is: "The dog is on the left, close." or
+ * "Three people: one on the left, close; one in the centre; one on the right." */
+std::string placed(const Kind &kind) {
+    if (kind.boxes.size() == 1) return capitalised(named(kind)) + " is " + position(kind.boxes[0]) + ".";
+    const size_t shown = std::min<size_t>(kind.boxes.size(), 6);
+    std::string text = capitalised(counted(kind.label, static_cast<int>(kind.boxes.size()))) + ":";
+    for (size_t i = 0; i < shown; i++) text += std::string(i ? ";" : "") + " one " + position(kind.boxes[i]);
+    if (kind.boxes.size() > shown) text += "; and " + std::to_string(kind.boxes.size() - shown) + " more";
     return text + ".";
+}
+
+/* The English summary, in a fixed order a listener can learn:
+ *   brief     one sentence naming at most three kinds of thing;
+ *   normal    every kind, then where the biggest (so probably nearest) thing is;
+ *   detailed  every kind, then where each thing of each kind is.
+ * People come first, then everything else, most confident first, so the
+ * likeliest things are heard first. */
+std::string summary(const Instance &instance, const std::vector<Detection> &found, const describer_request &request) {
+    if (found.empty()) return "";
+    std::map<std::string, Kind> byLabel;
+    for (const auto &d : found) {
+        Kind &kind = byLabel[instance.labels[d.classId]];
+        kind.label = instance.labels[d.classId];
+        kind.boxes.push_back(d.box);
+        kind.bestConfidence = std::max(kind.bestConfidence, d.confidence);
+    }
+    std::vector<Kind> kinds;
+    for (auto &[label, kind] : byLabel) {
+        std::stable_sort(kind.boxes.begin(), kind.boxes.end(),
+                         [](const cv::Rect2f &a, const cv::Rect2f &b) { return a.area() > b.area(); });
+        kinds.push_back(kind);
+    }
+    std::stable_sort(kinds.begin(), kinds.end(), [](const Kind &a, const Kind &b) {
+        bool aPerson = a.label == "person", bPerson = b.label == "person";
+        if (aPerson != bPerson) return aPerson;
+        return a.bestConfidence > b.bestConfidence;
+    });
+    Verbosity verbosity = readVerbosity(request);
+    const size_t listedKinds = verbosity == Verbosity::brief ? std::min<size_t>(kinds.size(), 3) : kinds.size();
+    std::vector<std::string> phrases;
+    for (size_t i = 0; i < listedKinds; i++) phrases.push_back(listed(kinds[i]));
+    if (kinds.size() > listedKinds) phrases.push_back("other things");
+    std::string text = capitalised(joined(phrases)) + ".";
+    if (verbosity == Verbosity::normal) {
+        const Kind *biggest = &kinds[0];
+        for (const Kind &kind : kinds) {
+            if (kind.boxes[0].area() > biggest->boxes[0].area()) biggest = &kind;
+        }
+        text += " " + capitalised(named(*biggest, biggest->boxes.size() == 1 ? "" : "nearest ")) + " is " +
+                position(biggest->boxes[0]) + ".";
+    } else if (verbosity == Verbosity::detailed) {
+        for (const Kind &kind : kinds) text += " " + placed(kind);
+    }
+    return text;
 }
 
 void detectOne(Instance &instance, describer_call *call, size_t index, const describer_request &request) {
@@ -187,7 +273,7 @@ void detectOne(Instance &instance, describer_call *call, size_t index, const des
                       d.box.x, d.box.y, d.box.width, d.box.height);
         json += numbers;
     }
-    json += "],\"text\":\"" + jsonEscape(summary(instance, found)) + "\"}";
+    json += "],\"text\":\"" + jsonEscape(summary(instance, found, request)) + "\"}";
     host->respond(call, index, "application/json", reinterpret_cast<const uint8_t *>(json.data()), json.size());
 }
 

@@ -5,13 +5,16 @@ import NIOPosix
 /// Describes a photo by running the installed describing functions side by
 /// side and composing their answers into one spoken description.
 ///
-/// The describing functions, in the order they are spoken:
+/// The describing functions:
 /// - `detect`: what is in the photo (people, vehicles, animals, objects);
 /// - `caption`: its light, sharpness and colours, and the quality verdict;
-/// - `ocr`: the text in the photo.
+/// - `ocr`: the text in the photo, verbatim.
 /// Each is used when it is installed and ready; a photo is described by
-/// whichever of them are. Their contract (see functions/README.md): answer
-/// `application/json` with at least `{"text": "…"}`, optionally
+/// whichever of them are. They are spoken in a fixed order: the quality
+/// warning first if any, then the scene and "Text: …", or the text first
+/// when the photo is mostly text (see ``compose(_:installed:usable:)``).
+/// Their contract (see functions/README.md): answer `application/json` with
+/// at least `{"text": "…"}`, optionally
 /// `"quality": {"usable": false, "problems": ["too dark"], "advice": "…"}`,
 /// and accept a `verbosity` request option if they declare one.
 public struct ImageDescriber: Sendable {
@@ -80,63 +83,113 @@ public struct ImageDescriber: Sendable {
             for await result in group { collected.append(result) }
             return collected.sorted { $0.0 < $1.0 }
         }
-        var parts: [Description.Part] = []
+        var answers: [String: FunctionAnswer] = [:]
         var problems: [String] = []
         var advice: [String] = []
-        var usable = true
         var timings: [String: Double] = [:]
         var failures: [InvocationError] = []
-        var failed: Set<String> = []
         for (_, name, result, duration) in results {
             timings[name] = duration.milliseconds
             switch result {
             case .success(let output):
                 guard let answer = try? JSONDecoder().decode(FunctionAnswer.self, from: Data(output.body.readableBytesView)) else {
                     failures.append(InvocationError(.functionFailed, "\(name) answered something other than its JSON description"))
-                    failed.insert(name)
                     continue
                 }
                 if let quality = answer.quality, !quality.usable {
-                    usable = false
                     problems += quality.problems
                     if let text = quality.advice, !text.isEmpty { advice.append(text) }
                 }
-                let text = answer.text.trimmingCharacters(in: .whitespacesAndNewlines)
-                if !text.isEmpty { parts.append(Description.Part(function: name, text: text)) }
+                answers[name] = answer
             case .failure(let error):
                 // The image itself is bad: every function would say the same.
                 if Self.imageProblems.contains(error.code) {
                     throw DescribeError(.notAnImage, "The file could not be read as a picture: \(error.message).", underlying: error)
                 }
                 failures.append(error)
-                failed.insert(name)
             }
         }
         timings["decode"] = decodeDuration.milliseconds
         timings["total"] = (ContinuousClock.now - started).milliseconds
-        if parts.isEmpty && usable, let first = failures.first {
+        let usable = !answers.values.contains { $0.quality?.usable == false }
+        let composed = Self.compose(answers, installed: functions, usable: usable)
+        if composed.parts.isEmpty && usable, let first = failures.first {
             throw DescribeError(.describingFailed, "Describing the photo failed: \(first.message).", underlying: first)
         }
-        let spoken: String
+        var spoken: [String] = []
         if !usable {
             // Honesty over guessing: an unusable photo gets the verdict and
-            // the advice, never a scene made up from bad pixels.
-            spoken = Self.sentence("The photo is \(Self.list(problems)) to describe reliably.") + (advice.isEmpty ? "" : " " + advice.joined(separator: " "))
-        } else {
-            var sentences = parts.map { part in
-                part.function == "ocr" ? Self.sentence("Text in the photo: \(part.text)") : Self.sentence(part.text)
-            }
-            // Say what could not be looked for, so silence is never mistaken for absence.
-            if !functions.contains("detect") {
-                sentences.append("No object detector is installed, so nothing in the photo is named.")
-            } else if failed.contains("detect") {
-                sentences.append("Recognising what is in the photo failed this time.")
-            } else if !parts.contains(where: { $0.function == "detect" }) {
-                sentences.insert("No people, animals or familiar objects were recognised.", at: 0)
-            }
-            spoken = sentences.joined(separator: " ")
+            // the advice first, and never a scene made up from bad pixels.
+            spoken.append(Self.sentence("The photo is \(Self.list(problems)) to describe reliably.") + (advice.isEmpty ? "" : " " + advice.joined(separator: " ")))
         }
-        return Description(spokenText: spoken.isEmpty ? "Nothing could be made out in the photo." : spoken, usable: usable, problems: problems, parts: usable ? parts : [], timings: timings)
+        spoken += composed.spoken
+        let text = spoken.joined(separator: " ")
+        return Description(
+            spokenText: text.isEmpty ? "Nothing could be made out in the photo." : text, usable: usable, problems: problems,
+            parts: composed.parts, objects: usable ? answers["detect"]?.objects : nil, timings: timings
+        )
+    }
+
+    /// When the photo is mostly text, the text is read before the scene:
+    /// when text boxes cover at least this share of the photo (a page, a
+    /// screen, a letter held close)…
+    public static let textLeadingCoverage = 0.15
+    /// …or when it holds at least this many words (a notice or a menu
+    /// photographed from further away).
+    public static let textLeadingWords = 30
+
+    /// The spoken sentences after any quality warning, and the parts they
+    /// came from, in one fixed order a listener can learn:
+    /// - the scene (`detect`'s objects, then `caption`'s light and colours),
+    ///   then "Text: …" with the words read, verbatim;
+    /// - but the text first, ended by "End of text.", when the photo is
+    ///   mostly text (``textLeadingCoverage``, ``textLeadingWords``);
+    /// - for an unusable photo no scene at all, and only the lines `ocr`
+    ///   read with confidence, after the warning.
+    /// What could not be looked for is said, so that silence is never
+    /// mistaken for absence.
+    static func compose(_ answers: [String: FunctionAnswer], installed: [String], usable: Bool) -> (spoken: [String], parts: [Description.Part]) {
+        var scene: [Description.Part] = []
+        var sceneSentences: [String] = []
+        if usable {
+            for name in ["detect", "caption"] {
+                guard let text = answers[name]?.text.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { continue }
+                scene.append(Description.Part(function: name, text: text))
+                sceneSentences.append(Self.sentence(text))
+            }
+            if !installed.contains("detect") {
+                sceneSentences.append("No object detector is installed, so nothing in the photo is named.")
+            } else if answers["detect"] == nil {
+                sceneSentences.append("Recognising what is in the photo failed this time.")
+            } else if !scene.contains(where: { $0.function == "detect" }) {
+                sceneSentences.insert("No people, animals or familiar objects were recognised.", at: 0)
+            }
+        }
+        var textPart: Description.Part?
+        var textSentences: [String] = []
+        if let ocr = answers["ocr"] {
+            // Verbatim: the reader's own line breaks and punctuation are kept,
+            // and nothing is added inside the text.
+            let text = (usable ? ocr.text : ocr.confidentText).trimmingCharacters(in: .whitespacesAndNewlines)
+            if !text.isEmpty {
+                textPart = Description.Part(function: "ocr", text: text)
+                textSentences.append("Text: " + text)
+            }
+        } else if installed.contains("ocr") {
+            textSentences.append("Reading text in the photo failed this time.")
+        } else if usable {
+            textSentences.append("No text reader is installed, so any text in the photo is not read.")
+        }
+        let textLeads = usable && textPart != nil && answers["ocr"].map(Self.isMostlyText) == true
+        if textLeads, let textPart {
+            return (textSentences + ["End of text."] + sceneSentences, [textPart] + scene)
+        }
+        return (sceneSentences + textSentences, scene + (textPart.map { [$0] } ?? []))
+    }
+
+    static func isMostlyText(_ answer: FunctionAnswer) -> Bool {
+        let words = answer.text.split(whereSeparator: \.isWhitespace).count
+        return (answer.textCoverage ?? 0) >= textLeadingCoverage || words >= textLeadingWords
     }
 
     /// Decodes once for the largest of `boxes` and fits copies for the
@@ -166,15 +219,37 @@ public struct ImageDescriber: Sendable {
     /// Failures that mean the file itself cannot be used as a picture.
     static let imageProblems: Set<InvocationError.Code> = [.notAnImage, .truncatedImage, .imageTooLarge, .unsupportedFormat]
 
-    /// What describing functions answer.
+    /// What describing functions answer: every one `text` and perhaps a
+    /// `quality` verdict; `detect` its `objects`; `ocr` how much of the photo
+    /// is text and its `lines`, each marked when read with low confidence.
     struct FunctionAnswer: Decodable {
         var text: String
         var quality: Quality?
+        var objects: [DetectedObject]?
+        var textCoverage: Double?
+        var lines: [Line]?
 
         struct Quality: Decodable {
             var usable: Bool
             var problems: [String]
             var advice: String?
+        }
+
+        struct Line: Decodable {
+            var text: String
+            var lowConfidence: Bool?
+
+            enum CodingKeys: String, CodingKey { case text, lowConfidence = "low_confidence" }
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case text, quality, objects, lines, textCoverage = "text_coverage"
+        }
+
+        /// The lines read with confidence, one per line; none when the
+        /// reader does not mark its lines.
+        var confidentText: String {
+            (lines ?? []).filter { $0.lowConfidence == false }.map(\.text).joined(separator: "\n")
         }
     }
 

@@ -10,7 +10,7 @@ struct Describer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "describer",
         abstract: "A function host for image description, speech and camera events.",
-        subcommands: [Serve.self, Invoke.self, Functions.self]
+        subcommands: [Serve.self, Invoke.self, Functions.self, Eval.self]
     )
 }
 
