@@ -58,15 +58,17 @@ import Testing
         let receiver = WebhookTests.Receiver([(200, [:])])
         try await receiver.application.test(.live) { target in
             let url = "http://127.0.0.1:\(target.port!)/hook"
-            let host = try TestSupport.host(try CameraTests.detectManifests(), config: Self.config(database: CameraTests.databasePath(), target: url))
+            var manifests = try CameraTests.detectManifests()
+            manifests["speak"] = try SpeechTests.manifest()
+            let host = try TestSupport.host(manifests, config: Self.config(database: CameraTests.databasePath(), target: url))
             let system = try CameraSystem(config: host.config, host: host, logger: TestSupport.logger)
-            try await buildApplication(host: host, cameras: system, logger: TestSupport.logger).test(.router) { client in
+            let voices = try VoiceLibrary.load(directory: TestSupport.packageRoot + "/voices")
+            try await buildApplication(host: host, voices: voices, cameras: system, logger: TestSupport.logger).test(.router) { client in
                 for frame in ["vtest_040.jpg", "vtest_050.jpg", "vtest_060.jpg", "vtest_background.jpg"] {
                     try await CameraTests.post(client, ByteBuffer(bytes: try CameraTests.file(frame)), contentType: "image/jpeg")
                 }
                 await host.start()
                 #expect(await system.service.processPending() == 4)
-                await host.shutdown()
 
                 let listing = try await client.execute(uri: "/v1/alerts", method: .get) { response in
                     #expect(response.status == .ok)
@@ -83,6 +85,16 @@ import Testing
                 #expect(first.text.hasPrefix(people == 1 ? "Person at Front Door, " : "\(people) people at Front Door, "), "\(first.text)")
                 #expect(first.speech == (people == 1 ? "A person is at the front door." : "\(AlertText.spokenNumber(people).capitalized) people are at the front door."))
                 #expect(first.rule == "person with score ≥ 0.4")
+                // The speech form, spoken with the camera's voice.
+                try await client.execute(uri: "/v1/alerts/\(listing.alerts[0].id)/speech", method: .get) { response in
+                    #expect(response.status == .ok, "\(String(buffer: response.body))")
+                    #expect(response.headers[.contentType] == "audio/wav")
+                    #expect(response.body.readableBytes > 10_000 && response.body.getString(at: 0, length: 4) == "RIFF")
+                }
+                try await client.execute(uri: "/v1/alerts/999999/speech", method: .get) { response in
+                    #expect(response.status == .notFound)
+                }
+                await host.shutdown()
 
                 // The outbox sends each alert, signed; the receiver checks it as any Standard Webhooks receiver would.
                 #expect(try await system.forwarder.deliverDue(now: Date()) == alerts.count)

@@ -23,20 +23,13 @@ struct AlertRoutes: Sendable {
 
     @Sendable func alerts(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let query = request.uri.queryParameters
-        var since: Date?
-        if let text = query["since"].map(String.init) {
-            guard let parsed = CameraRoutes.parseTime(text) else {
-                throw APIError(status: .badRequest, code: "bad_option", message: "since must be an ISO 8601 time (2026-01-31T14:02:00Z) or Unix seconds, got '\(text)'")
-            }
-            since = parsed
-        }
+        let since = try CameraRoutes.since(query["since"])
         let camera = query["camera"].map(String.init)
         if let camera, system.camerasByID[camera] == nil {
             throw APIError(status: .notFound, code: "unknown_camera", message: "no camera named '\(camera)'")
         }
         let limit = try Self.limit(query["limit"])
-        let from = since
-        let alerts = try await system.store.database.read { db in try AlertLedger.alerts(db, since: from, cameraID: camera, limit: limit) }
+        let alerts = try await system.store.database.read { db in try AlertLedger.alerts(db, since: since, cameraID: camera, limit: limit) }
         struct Listing: Encodable { var alerts: [StoredAlert] }
         return try Self.json(Listing(alerts: alerts))
     }

@@ -159,13 +159,7 @@ struct CameraRoutes: Sendable {
             throw APIError(status: .notFound, code: "unknown_camera", message: "no camera named '\(id)'")
         }
         let query = request.uri.queryParameters
-        var since: Date?
-        if let text = query["since"].map(String.init) {
-            guard let parsed = Self.parseTime(text) else {
-                throw APIError(status: .badRequest, code: "bad_option", message: "since must be an ISO 8601 time (2026-01-31T14:02:00Z) or Unix seconds, got '\(text)'")
-            }
-            since = parsed
-        }
+        let since = try Self.since(query["since"])
         var after: Int64?
         if let text = query["after"] {
             guard let parsed = Int64(text), parsed >= 0 else { throw APIError(status: .badRequest, code: "bad_option", message: "after must be an event id, got '\(text)'") }
@@ -227,6 +221,15 @@ struct CameraRoutes: Sendable {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+    }
+
+    /// The `since` query parameter, if given.
+    static func since(_ text: Substring?) throws -> Date? {
+        guard let text = text.map(String.init) else { return nil }
+        guard let parsed = parseTime(text) else {
+            throw APIError(status: .badRequest, code: "bad_option", message: "since must be an ISO 8601 time (2026-01-31T14:02:00Z) or Unix seconds, got '\(text)'")
+        }
+        return parsed
     }
 
     static func parseTime(_ text: String) -> Date? {
