@@ -234,24 +234,8 @@ void detectOne(Instance &instance, describer_call *call, size_t index, const des
         fail(host, call, index, DESCRIBER_STATUS_DEADLINE, "the deadline passed during detection");
         return;
     }
-    /* Every output row is a candidate: centre, size, objectness, then one
-     * score per class (fractions of the image). */
-    std::vector<vision_box> candidates;
-    for (size_t o = 0; o < vision_net_output_count(instance.net.get()); o++) {
-        int rows = 0, cols = 0;
-        const float *output = vision_net_output(instance.net.get(), o, &rows, &cols);
-        if (output == nullptr || cols <= 5) continue;
-        for (int row = 0; row < rows; row++) {
-            const float *values = output + static_cast<size_t>(row) * cols;
-            const float *best = std::max_element(values + 5, values + cols);
-            /* OpenCV's region layer already multiplies the class scores by
-             * the objectness in column 4. */
-            float confidence = *best;
-            if (confidence < minConfidence) continue;
-            float cx = values[0], cy = values[1], w = values[2], h = values[3];
-            candidates.push_back({cx - w / 2, cy - h / 2, w, h, confidence, static_cast<int>(best - values - 5)});
-        }
-    }
+    std::vector<vision_box> candidates(vision_yolo_candidates(instance.net.get(), minConfidence, nullptr, 0));
+    candidates.resize(vision_yolo_candidates(instance.net.get(), minConfidence, candidates.data(), candidates.size()));
     std::vector<size_t> kept(candidates.size());
     kept.resize(vision_nms_per_class(candidates.data(), candidates.size(), minConfidence, instance.nmsThreshold, kept.data()));
     std::vector<Detection> found;

@@ -124,6 +124,20 @@ long vision_regions(const float *map, int width, int height, float threshold, vi
     return status == 0 ? found : -1;
 }
 
+int vision_grey_thumbnail(const vision_image *image, int width, int height, uint8_t *out, char *error, size_t errorSize) {
+    if (!usable(image) || width <= 0 || height <= 0 || out == nullptr) {
+        report(error, errorSize, "no image or no room for the thumbnail");
+        return -1;
+    }
+    return guarded(error, errorSize, [&] {
+        cv::Mat small;
+        cv::resize(borrowed(*image), small, cv::Size(width, height), 0, 0, cv::INTER_AREA);
+        cv::Mat grey(height, width, CV_8UC1, out);
+        cv::cvtColor(small, grey, cv::COLOR_RGB2GRAY);
+        return 0;
+    });
+}
+
 int vision_min_area_rect(const float *x, const float *y, size_t count, vision_quad *out) {
     if (x == nullptr || y == nullptr || count == 0 || out == nullptr) return -1;
     return guarded(nullptr, 0, [&] {

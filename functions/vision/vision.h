@@ -87,6 +87,13 @@ size_t vision_net_output_count(const vision_net *net);
  * rows are candidates); NULL when out of range. OWNERSHIP: the net's. */
 const float *vision_net_output(const vision_net *net, size_t index, int *rows, int *cols);
 
+/* The candidates of a YOLO (Darknet region layer) network after
+ * vision_net_forward: every output row whose best class score reaches
+ * `min_score`, as a box in fractions of the input (top left and size) with
+ * that class and score. Writes at most `capacity` boxes into `out` and
+ * returns how many there are (possibly more than `capacity`). */
+size_t vision_yolo_candidates(const vision_net *net, float min_score, struct vision_box *out, size_t capacity);
+
 /* ---------------------------------------------------------------------------
  * Boxes
  * ------------------------------------------------------------------------- */
@@ -140,6 +147,11 @@ int vision_min_area_rect(const float *x, const float *y, size_t count, vision_qu
  * OWNERSHIP: `out` is the caller's. */
 int vision_crop(const vision_image *image, const vision_quad *quad, int width, int height, uint8_t *out, char *error,
                 size_t error_size);
+
+/* A small grey copy of `image` (width x height bytes, rows packed), each
+ * pixel the average of the area it covers: the input of a background model
+ * for motion, where detail is noise. OWNERSHIP: `out` is the caller's. */
+int vision_grey_thumbnail(const vision_image *image, int width, int height, uint8_t *out, char *error, size_t error_size);
 
 #ifdef __cplusplus
 }

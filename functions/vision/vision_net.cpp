@@ -69,6 +69,29 @@ const float *vision_net_output(const vision_net *net, size_t index, int *rows, i
     return output.ptr<float>();
 }
 
+size_t vision_yolo_candidates(const vision_net *net, float minScore, vision_box *out, size_t capacity) {
+    size_t found = 0;
+    for (size_t o = 0; o < vision_net_output_count(net); o++) {
+        int rows = 0, cols = 0;
+        const float *output = vision_net_output(net, o, &rows, &cols);
+        /* A row: centre, size, objectness, then one score per class. */
+        if (output == nullptr || cols <= 5) continue;
+        for (int row = 0; row < rows; row++) {
+            const float *values = output + static_cast<size_t>(row) * cols;
+            const float *best = std::max_element(values + 5, values + cols);
+            /* OpenCV's region layer already multiplies the class scores by
+             * the objectness in column 4. */
+            if (*best < minScore) continue;
+            if (found < capacity && out != nullptr) {
+                float w = values[2], h = values[3];
+                out[found] = {values[0] - w / 2, values[1] - h / 2, w, h, *best, static_cast<int>(best - values - 5)};
+            }
+            found++;
+        }
+    }
+    return found;
+}
+
 size_t vision_nms_per_class(const vision_box *boxes, size_t count, float scoreThreshold, float iouThreshold,
                             size_t *kept) {
     if (boxes == nullptr || kept == nullptr) return 0;
