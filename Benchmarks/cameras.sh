@@ -57,3 +57,11 @@ while True:
 missing = acknowledged - stored
 print(f"acknowledged 202: {len(acknowledged)}; stored: {len(stored)}; acknowledged but missing: {len(missing)}")
 PY
+# Where the time went: the server's own histogram of durable commits (bucket bounds, so approximate).
+curl -fs "http://127.0.0.1:$port/metrics" | python3 -c '
+import re, sys
+buckets = [(float(m.group(1)), int(float(m.group(2)))) for m in re.finditer(r"describer_camera_event_commit_duration_seconds_bucket\{le=\"([0-9.e+-]+)\"\} ([0-9.e+]+)", sys.stdin.read())]
+total = buckets[-1][1] if buckets else 0
+def bound(q): return next((le for le, n in buckets if n >= q * total), float("inf"))
+print(f"commits waited (server side, bucket upper bounds): p50 <= {bound(0.5)*1000:g}ms p90 <= {bound(0.9)*1000:g}ms p99 <= {bound(0.99)*1000:g}ms of {total}")
+'
