@@ -236,11 +236,12 @@ public final class FunctionHost: Sendable {
     /// Stops accepting, drains in-flight work up to the grace period, destroys instances.
     public func shutdown() async {
         phase.withLock { $0 = .stopping }
-        let (watcher, pools) = functions.withLock { functions in
-            (functions.watcher, functions.entries.values.compactMap(\.pool) + functions.retiring.values)
-        }
+        // The watcher first: a reload in progress finishes before the pools
+        // are listed, so a version it swapped in is drained too.
+        let watcher = functions.withLock { $0.watcher }
         watcher?.cancel()
         await watcher?.value
+        let pools = functions.withLock { functions in functions.entries.values.compactMap(\.pool) + functions.retiring.values }
         await withTaskGroup(of: Void.self) { group in
             for pool in pools {
                 group.addTask { await pool.drain(grace: self.config.shutdownGrace) }

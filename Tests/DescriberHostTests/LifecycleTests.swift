@@ -144,6 +144,15 @@ import Testing
             try TestSupport.manifest(library: try Self.generation(2)).write(toFile: folder + "/function.yaml", atomically: true, encoding: .utf8)
             try await waitUntil { host.entries["late"]?.pool != nil }
             #expect(try await host.invoke("late", TestSupport.request()).text.hasSuffix("generation=2"))
+
+            // One that cannot start its pre-warmed instance says so, rather than sitting there dead.
+            let broken = host.config.functionsDirectory + "/broken"
+            try FileManager.default.createDirectory(atPath: broken, withIntermediateDirectories: true)
+            try TestSupport.manifest(library: try Self.generation(2), "scaling: { min_instances: 1 }\noptions: { create_fail: true }")
+                .write(toFile: broken + "/function.yaml", atomically: true, encoding: .utf8)
+            try await waitUntil { host.entries["broken"] != nil }
+            #expect(host.entries["broken"]?.pool == nil)
+            #expect(host.entries["broken"]?.problem?.contains("pre-warmed") == true, "\(String(describing: host.entries["broken"]?.problem))")
         }
     }
 }

@@ -32,6 +32,10 @@ import Testing
         #expect(policy.delay(after: 20, retryAfter: nil, random: 1) == .seconds(3600), "capped")
         #expect(policy.delay(after: 1, retryAfter: .seconds(7200), random: 0) == .seconds(7200), "Retry-After wins, even past the cap")
         #expect(WebhookForwarder.retryAfter("120") == .seconds(120))
+        // A target cannot park a delivery for ever, nor overflow the arithmetic.
+        #expect(WebhookForwarder.retryAfter("10000000000000000000") == nil)
+        #expect(WebhookForwarder.retryAfter("1000000000000000") == .seconds(86_400))
+        #expect(policy.delay(after: 1, retryAfter: .seconds(Int64.max / 2), random: 0) == .seconds(7 * 86_400))
         #expect(WebhookForwarder.retryAfter("soon") == nil)
     }
 

@@ -259,7 +259,10 @@ std::vector<uint8_t> encodeState(const CameraState &state) {
     put<uint8_t>(out, static_cast<uint8_t>(state.history.size()));
     for (const auto &frame : state.history) {
         put<uint8_t>(out, static_cast<uint8_t>(frame.size()));
-        for (const Seen &seen : frame) put(out, seen);
+        /* Field by field: the struct's padding must not reach the state. */
+        for (const Seen &seen : frame) {
+            put(out, seen.label), put(out, seen.x), put(out, seen.y), put(out, seen.width), put(out, seen.height);
+        }
     }
     return out;
 }
@@ -283,7 +286,10 @@ CameraState decodeState(const std::string &base64) {
         if (!take(bytes, at, count) || count > maxObjectsPerFrame) return state;
         std::vector<Seen> frame(count);
         for (Seen &seen : frame) {
-            if (!take(bytes, at, seen)) return state;
+            if (!take(bytes, at, seen.label) || !take(bytes, at, seen.x) || !take(bytes, at, seen.y) || !take(bytes, at, seen.width) ||
+                !take(bytes, at, seen.height)) {
+                return state;
+            }
         }
         history.push_back(std::move(frame));
     }
@@ -321,7 +327,7 @@ float overlap(const Seen &a, const vision_box &b) {
 }
 
 const char *kindOf(const std::string &label) {
-    static const char *const vehicles[] = {"bicycle", "car", "motorbike", "motorcycle", "bus", "train", "truck", "boat"};
+    static const char *const vehicles[] = {"bicycle", "car", "motorbike", "motorcycle", "bus", "train", "truck", "boat", "aeroplane", "airplane"};
     static const char *const animals[] = {"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"};
     if (label == "person") return "person";
     for (const char *v : vehicles) if (label == v) return "vehicle";

@@ -81,11 +81,11 @@ public struct IncidentTracker: Codable, Sendable, Equatable {
         current.lastSeenAt = time
         current.peakCounts.merge(counts) { max($0, $1) }
         current.zones.formUnion(zoneCounts.keys)
-        defer {
-            incident = current
+        defer { incident = current }
+        guard !changes.isEmpty else {
             outcome.incident = current
+            return outcome
         }
-        guard !changes.isEmpty else { return outcome }
 
         var alert = Alert(
             incidentID: current.id, time: time, opensIncident: opens, changes: changes,
@@ -107,6 +107,7 @@ public struct IncidentTracker: Codable, Sendable, Equatable {
             current.alertsSent += 1
         }
         outcome.alert = alert
+        outcome.incident = current
         return outcome
     }
 

@@ -30,7 +30,8 @@ public struct Sighting: Codable, Sendable, Equatable {
         /// The COCO labels of each kind (YOLO's classes).
         static let labels: [Kind: Set<String>] = [
             .person: ["person"],
-            .vehicle: ["bicycle", "car", "motorcycle", "bus", "train", "truck", "boat", "airplane"],
+            // Darknet's coco.names says "motorbike" and "aeroplane"; other COCO lists, "motorcycle" and "airplane".
+            .vehicle: ["bicycle", "car", "motorbike", "motorcycle", "bus", "train", "truck", "boat", "aeroplane", "airplane"],
             .animal: ["bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"],
         ]
 

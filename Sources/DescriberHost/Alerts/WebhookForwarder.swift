@@ -62,7 +62,7 @@ public final class WebhookForwarder: Service, Sendable {
                 while try await deliverDue(now: Date()) > 0, !Task.isCancelled {}
                 var wait = idleWait
                 if let next = try await outbox.nextDue() {
-                    wait = min(wait, .milliseconds(Int64(max(0, next.timeIntervalSinceNow) * 1000)))
+                    wait = min(wait, .milliseconds(Int64(min(max(0, next.timeIntervalSinceNow), idleWait.seconds) * 1000)))
                 }
                 // Sleep until the next delivery is due or something is
                 // queued, looking at the bell every tick.
@@ -142,14 +142,17 @@ public final class WebhookForwarder: Service, Sendable {
         }
     }
 
-    /// `Retry-After` in seconds or as an HTTP date.
+    /// The longest `Retry-After` honoured: a target cannot park a delivery for longer.
+    static let maxRetryAfter = 86_400
+
+    /// `Retry-After` in seconds or as an HTTP date, at most a day.
     static func retryAfter(_ value: String) -> Duration? {
-        if let seconds = Int(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 { return .seconds(seconds) }
+        if let seconds = Int(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 { return .seconds(min(seconds, maxRetryAfter)) }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         guard let date = formatter.date(from: value) else { return nil }
-        return .milliseconds(Int64(max(0, date.timeIntervalSinceNow) * 1000))
+        return .milliseconds(Int64(min(max(0, date.timeIntervalSinceNow), Double(maxRetryAfter)) * 1000))
     }
 }

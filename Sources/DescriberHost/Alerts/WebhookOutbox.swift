@@ -61,8 +61,9 @@ public final class WebhookOutbox: Sendable {
             let exponent = min(max(attempts - 1, 0), 30)
             let full = min(firstDelay.seconds * pow(2, Double(exponent)), maxDelay.seconds)
             let jittered = full * (0.5 + 0.5 * random)
-            // The target's Retry-After is honoured even past the cap.
-            return .milliseconds(Int64(max(jittered, retryAfter?.seconds ?? 0) * 1000))
+            // The target's Retry-After is honoured even past the cap (it is
+            // itself capped at a day when read).
+            return .milliseconds(Int64(min(max(jittered, retryAfter?.seconds ?? 0), 7 * 86_400) * 1000))
         }
     }
 

@@ -122,20 +122,20 @@ struct CrashMarker: @unchecked Sendable {
 
     /// Runs `body` (a call into the function) marked as this function's.
     @inline(__always)
-    func running<T>(_ body: () -> T) -> T {
+    func running<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         describer_crash_guard_enter(pointer)
         defer { describer_crash_guard_leave() }
-        return body()
+        return try body()
     }
 }
 
 extension Optional where Wrapped == CrashMarker {
     /// Runs `body` marked as the function's, or plainly without a marker.
     @inline(__always)
-    func running<T>(_ body: () -> T) -> T {
+    func running<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         switch self {
-        case .some(let marker): marker.running(body)
-        case .none: body()
+        case .some(let marker): try marker.running(body)
+        case .none: try body()
         }
     }
 }

@@ -66,13 +66,21 @@ struct FunctionLoader: Sendable {
         }
         // Environment applies process-wide for in-process functions; set it
         // before the library's initialisers run, without clobbering the
-        // operator's own settings.
-        for (key, value) in config.environment where getenv(key) == nil {
-            setenv(key, value, 0)
+        // operator's own settings. Only at start: setenv while other threads
+        // may call getenv (a hot reload runs while serving) is not safe.
+        if generation == 1 {
+            for (key, value) in config.environment where getenv(key) == nil {
+                setenv(key, value, 0)
+            }
+        } else if config.environment.contains(where: { key, value in getenv(key).map { String(cString: $0) } != value }) {
+            logger.warning("The new version's environment takes effect at the next restart (in-process functions share the host's)")
         }
+        // Marked before loading: a crash in the library's initialisers is
+        // remembered too.
+        let marker = crashMemory.marker(function: name, libraryPath: config.libraryPath)
         let library: FunctionLibrary
         do throws(LibraryLoadError) {
-            library = try FunctionLibrary.load(path: config.libraryPath)
+            library = try marker.running { () throws(LibraryLoadError) in try FunctionLibrary.load(path: config.libraryPath) }
             try Self.check(config, against: library.capabilities)
         } catch {
             logger.error("Function library refused", metadata: ["reason": "\(error)"])
@@ -80,7 +88,7 @@ struct FunctionLoader: Sendable {
         }
         let metrics = FunctionMetrics(registry: registry, function: name)
         let launcher = InProcessLauncher(
-            library: library, crashMarker: crashMemory.marker(function: name, libraryPath: config.libraryPath),
+            library: library, crashMarker: marker,
             optionsJSON: config.options.serialized, threadCount: library.capabilities.reentrant ? config.concurrency : 1
         )
         let pool = FunctionPool(config: config, launcher: launcher, metrics: metrics, logger: logger, timers: timers)

@@ -59,6 +59,8 @@ extension FunctionHost {
             if settled { due.append((name, observed)) }
         }
         for (name, observed) in due {
+            // Shutdown cancels the watcher: no new version starts after that.
+            guard !Task.isCancelled, isReady else { return }
             await reload(name, observed: observed)
         }
     }
@@ -71,7 +73,7 @@ extension FunctionHost {
         let loader = self.loader
         // Loading opens libraries and may start a worker process to check
         // one: blocking work, kept off Swift's cooperative pool.
-        let entry: Entry
+        var entry: Entry
         do {
             entry = try await NIOThreadPool.singleton.runIfActive { loader.load(name: name, generation: generation) }
         } catch {
@@ -83,6 +85,11 @@ extension FunctionHost {
             if pool.snapshot.idle < config.minInstances {
                 problem = "the new version could not start its \(config.minInstances) pre-warmed instance(s); see the log"
                 await pool.drain(grace: .zero)
+                // Never installed with a drained pool: it is a function that cannot run, and says why.
+                entry = Entry(
+                    name: name, manifestPath: entry.manifestPath, generation: generation, watched: entry.watched, config: config,
+                    problem: problem, capabilities: entry.capabilities, isolationNotice: entry.isolationNotice
+                )
             }
         }
         let outcome: String
