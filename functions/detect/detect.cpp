@@ -19,13 +19,13 @@
 #include "describer_function.h"
 #include "function_support.hpp"
 #include "vision.h"
+#include "yolo_model.hpp"
 
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <new>
@@ -56,12 +56,9 @@ const describer_function_info info = [] {
 
 struct Instance {
     const describer_host *host;
-    std::unique_ptr<vision_net, decltype(&vision_net_free)> net{nullptr, vision_net_free};
-    std::vector<std::string> labels;
-    std::vector<float> blob; /* the network's input, reused between requests */
+    YoloModel model;
     float minConfidence = 0.25f;
     float nmsThreshold = 0.45f;
-    int inputSize = 416;
 };
 
 /* "a dog", "two dogs", "an apple"; counts above nine as digits. */
@@ -175,8 +172,8 @@ std::string summary(const Instance &instance, const std::vector<Detection> &foun
     if (found.empty()) return "";
     std::map<std::string, Kind> byLabel;
     for (const auto &d : found) {
-        Kind &kind = byLabel[instance.labels[d.classId]];
-        kind.label = instance.labels[d.classId];
+        Kind &kind = byLabel[instance.model.labels[d.classId]];
+        kind.label = instance.model.labels[d.classId];
         kind.boxes.push_back(d.box);
         kind.bestConfidence = std::max(kind.bestConfidence, d.confidence);
     }
@@ -218,32 +215,19 @@ void detectOne(Instance &instance, describer_call *call, size_t index, const des
     }
     float minConfidence = static_cast<float>(
         jsonNumber(request.options_json, request.options_size, "min_confidence", instance.minConfidence));
-    /* Pixels are RGB already, so no channel swap; Darknet wants 0..1, the
-     * whole image stretched to the network's square. */
-    static const float noMean[3] = {0, 0, 0}, unitStd[3] = {1, 1, 1};
     const vision_image image{request.data, request.width, request.height, request.stride};
-    char error[256];
-    if (vision_blob(&image, instance.inputSize, instance.inputSize, VISION_FIT_STRETCH, 0, 1.0f / 255.0f, noMean,
-                    unitStd, 0, instance.blob.data(), nullptr, error, sizeof error) != 0 ||
-        vision_net_forward(instance.net.get(), instance.blob.data(), 1, instance.inputSize, instance.inputSize, error,
-                           sizeof error) != 0) {
-        fail(host, call, index, DESCRIBER_STATUS_FAILED, std::string("detection failed: ") + error);
+    std::vector<vision_box> boxes;
+    std::string error;
+    if (!instance.model.detect(image, minConfidence, instance.nmsThreshold, boxes, error)) {
+        fail(host, call, index, DESCRIBER_STATUS_FAILED, "detection failed: " + error);
         return;
     }
     if (host->expired(call, index)) {
         fail(host, call, index, DESCRIBER_STATUS_DEADLINE, "the deadline passed during detection");
         return;
     }
-    std::vector<vision_box> candidates(vision_yolo_candidates(instance.net.get(), minConfidence, nullptr, 0));
-    candidates.resize(vision_yolo_candidates(instance.net.get(), minConfidence, candidates.data(), candidates.size()));
-    std::vector<size_t> kept(candidates.size());
-    kept.resize(vision_nms_per_class(candidates.data(), candidates.size(), minConfidence, instance.nmsThreshold, kept.data()));
     std::vector<Detection> found;
-    for (size_t k : kept) {
-        const vision_box &b = candidates[k];
-        cv::Rect2f r = cv::Rect2f(b.x, b.y, b.width, b.height) & cv::Rect2f(0, 0, 1, 1);
-        found.push_back({b.class_id, b.score, r});
-    }
+    for (const vision_box &b : boxes) found.push_back({b.class_id, b.score, cv::Rect2f(b.x, b.y, b.width, b.height)});
     std::sort(found.begin(), found.end(), [](const Detection &a, const Detection &b) { return a.confidence > b.confidence; });
 
     std::string json = "{\"objects\":[";
@@ -251,7 +235,7 @@ void detectOne(Instance &instance, describer_call *call, size_t index, const des
     for (size_t i = 0; i < found.size(); i++) {
         const Detection &d = found[i];
         /* The label goes in as a string, so no name can be cut short. */
-        json += (i ? ",{\"label\":\"" : "{\"label\":\"") + jsonEscape(instance.labels[d.classId]) + "\",";
+        json += (i ? ",{\"label\":\"" : "{\"label\":\"") + jsonEscape(instance.model.labels[d.classId]) + "\",";
         std::snprintf(numbers, sizeof numbers,
                       "\"confidence\":%.3f,\"box\":{\"x\":%.4f,\"y\":%.4f,\"width\":%.4f,\"height\":%.4f}}", d.confidence,
                       d.box.x, d.box.y, d.box.width, d.box.height);
@@ -273,38 +257,14 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
         auto instance = std::make_unique<Instance>();
         instance->host = host;
         std::string directory = folderOption(options, optionsSize, "model_directory", "model");
-        std::string cfg = directory + "/yolov3-tiny.cfg", weights = directory + "/yolov3-tiny.weights";
-        std::ifstream names(directory + "/coco.names");
-        if (!names) {
-            fail(host, call, 0, DESCRIBER_STATUS_FAILED,
-                 "the model is not installed in " + directory + " (run functions/detect/fetch-model)");
-            return 1;
-        }
-        for (std::string line; std::getline(names, line);) {
-            if (!line.empty() && line.back() == '\r') line.pop_back(); /* a names file saved with CRLF */
-            if (!line.empty()) instance->labels.push_back(line);
-        }
         instance->minConfidence = static_cast<float>(jsonNumber(options, optionsSize, "min_confidence", 0.25));
         instance->nmsThreshold = static_cast<float>(jsonNumber(options, optionsSize, "nms_threshold", 0.45));
         int threads = static_cast<int>(jsonNumber(options, optionsSize, "threads", 0));
-        char error[512];
-        instance->net.reset(vision_net_read_darknet(cfg.c_str(), weights.c_str(), threads, error, sizeof error));
-        if (!instance->net) {
-            fail(host, call, 0, DESCRIBER_STATUS_FAILED, std::string("the detector could not start: ") + error);
-            return 1;
-        }
-        /* One forward pass now, so the first request does not pay for
-         * OpenCV's lazy initialisation. */
-        instance->blob.assign(3 * static_cast<size_t>(instance->inputSize) * instance->inputSize, 0.5f);
-        int rows = 0, cols = 0;
-        if (vision_net_forward(instance->net.get(), instance->blob.data(), 1, instance->inputSize, instance->inputSize,
-                               error, sizeof error) != 0 ||
-            vision_net_output(instance->net.get(), 0, &rows, &cols) == nullptr) {
-            fail(host, call, 0, DESCRIBER_STATUS_FAILED, std::string("the detector could not start: ") + error);
-            return 1;
-        }
-        if (instance->labels.size() != static_cast<size_t>(cols - 5)) {
-            fail(host, call, 0, DESCRIBER_STATUS_FAILED, "coco.names does not match the network's classes");
+        std::string error;
+        if (!instance->model.load(directory, 416, threads, error)) {
+            bool missing = error.find("is not installed") != std::string::npos;
+            fail(host, call, 0, DESCRIBER_STATUS_FAILED,
+                 missing ? error + " (run functions/detect/fetch-model)" : "the detector could not start: " + error);
             return 1;
         }
         *outInstance = instance.release();

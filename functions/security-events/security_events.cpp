@@ -19,13 +19,13 @@
 #include "describer_function.h"
 #include "function_support.hpp"
 #include "vision.h"
+#include "yolo_model.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -337,12 +337,9 @@ const char *kindOf(const std::string &label) {
 
 struct Instance {
     const describer_host *host;
-    std::unique_ptr<vision_net, decltype(&vision_net_free)> net{nullptr, vision_net_free};
-    std::vector<std::string> labels;
-    std::vector<float> blob;
+    YoloModel model;
     float minConfidence = 0.3f;
     float nmsThreshold = 0.45f;
-    int inputSize = 416;
     int motionThreshold = 25;      /* grey levels a cell must change by */
     double stationaryOverlap = 0.6;
 };
@@ -416,34 +413,22 @@ void analyse(Instance &instance, describer_call *call, size_t index, const descr
     }
 
     /* Objects. */
-    static const float noMean[3] = {0, 0, 0}, unitStd[3] = {1, 1, 1};
-    if (vision_blob(&image, instance.inputSize, instance.inputSize, VISION_FIT_STRETCH, 0, 1.0f / 255.0f, noMean, unitStd, 0,
-                    instance.blob.data(), nullptr, error, sizeof error) != 0 ||
-        vision_net_forward(instance.net.get(), instance.blob.data(), 1, instance.inputSize, instance.inputSize, error, sizeof error) != 0) {
-        fail(host, call, index, DESCRIBER_STATUS_FAILED, std::string("detection failed: ") + error);
+    std::vector<vision_box> boxes;
+    std::string failure;
+    if (!instance.model.detect(image, instance.minConfidence, instance.nmsThreshold, boxes, failure)) {
+        fail(host, call, index, DESCRIBER_STATUS_FAILED, "detection failed: " + failure);
         return;
     }
     if (host->expired(call, index)) {
         fail(host, call, index, DESCRIBER_STATUS_DEADLINE, "the deadline passed during detection");
         return;
     }
-    std::vector<vision_box> candidates(vision_yolo_candidates(instance.net.get(), instance.minConfidence, nullptr, 0));
-    candidates.resize(vision_yolo_candidates(instance.net.get(), instance.minConfidence, candidates.data(), candidates.size()));
-    std::vector<size_t> kept(candidates.size());
-    kept.resize(vision_nms_per_class(candidates.data(), candidates.size(), instance.minConfidence, instance.nmsThreshold, kept.data()));
 
     std::vector<Seen> frame;
-    for (size_t k : kept) {
-        vision_box box = candidates[k];
-        if (box.class_id < 0 || static_cast<size_t>(box.class_id) >= instance.labels.size()) continue;
-        const std::string &label = instance.labels[box.class_id];
+    for (const vision_box &box : boxes) {
+        const std::string &label = instance.model.labels[box.class_id];
         const char *kind = kindOf(label);
         if (kind == nullptr || frame.size() >= maxObjectsPerFrame) continue;
-        /* Clip to the frame. */
-        float right = std::min(1.0f, box.x + box.width), bottom = std::min(1.0f, box.y + box.height);
-        box.x = std::max(0.0f, box.x), box.y = std::max(0.0f, box.y);
-        box.width = right - box.x, box.height = bottom - box.y;
-        if (box.width <= 0 || box.height <= 0) continue;
         bool stationary = false;
         for (const auto &earlier : state.history) {
             for (const Seen &seen : earlier) {
@@ -481,29 +466,18 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
         auto instance = std::make_unique<Instance>();
         instance->host = host;
         std::string directory = folderOption(options, optionsSize, "model_directory", "../detect/model");
-        std::string cfg = directory + "/yolov3-tiny.cfg", weights = directory + "/yolov3-tiny.weights";
-        std::ifstream names(directory + "/coco.names");
-        if (!names) {
-            fail(host, call, 0, DESCRIBER_STATUS_FAILED,
-                 "the model is not installed in " + directory + " (run make -C functions, which scripts/setup runs)");
-            return 1;
-        }
-        for (std::string line; std::getline(names, line);) {
-            if (!line.empty() && line.back() == '\r') line.pop_back();
-            if (!line.empty()) instance->labels.push_back(line);
-        }
         instance->minConfidence = static_cast<float>(jsonNumber(options, optionsSize, "min_confidence", 0.3));
         instance->nmsThreshold = static_cast<float>(jsonNumber(options, optionsSize, "nms_threshold", 0.45));
         instance->motionThreshold = static_cast<int>(jsonNumber(options, optionsSize, "motion_threshold", 25));
         instance->stationaryOverlap = jsonNumber(options, optionsSize, "stationary_overlap", 0.6);
         int threads = static_cast<int>(jsonNumber(options, optionsSize, "threads", 0));
-        char error[512];
-        instance->net.reset(vision_net_read_darknet(cfg.c_str(), weights.c_str(), threads, error, sizeof error));
-        if (!instance->net) {
-            fail(host, call, 0, DESCRIBER_STATUS_FAILED, std::string("the detector could not start: ") + error);
+        std::string error;
+        if (!instance->model.load(directory, 416, threads, error)) {
+            bool missing = error.find("is not installed") != std::string::npos;
+            fail(host, call, 0, DESCRIBER_STATUS_FAILED,
+                 missing ? error + " (run make -C functions, which scripts/setup runs)" : "the detector could not start: " + error);
             return 1;
         }
-        instance->blob.assign(3 * static_cast<size_t>(instance->inputSize) * instance->inputSize, 0.5f);
         *outInstance = instance.release();
         return 0;
     } catch (const std::exception &error) {
