@@ -94,6 +94,18 @@ import Testing
                 try await client.execute(uri: "/v1/alerts/999999/speech", method: .get) { response in
                     #expect(response.status == .notFound)
                 }
+                // Bad queries are refused with the JSON error, naming what is wrong.
+                for (uri, status, words) in [
+                    ("/v1/alerts?limit=0", HTTPResponse.Status.badRequest, "limit must be between 1 and 500"),
+                    ("/v1/alerts?since=yesterday", .badRequest, "since must be an ISO 8601 time"),
+                    ("/v1/alerts?camera=back-door", .notFound, "no camera named 'back-door'"),
+                    ("/v1/alerts/deliveries?state=lost", .badRequest, "state must be pending, delivered or dead"),
+                ] {
+                    try await client.execute(uri: uri, method: .get) { response in
+                        #expect(response.status == status, "\(uri)")
+                        #expect(String(buffer: response.body).contains(words), "\(uri): \(String(buffer: response.body))")
+                    }
+                }
                 await host.shutdown()
 
                 // The outbox sends each alert, signed; the receiver checks it as any Standard Webhooks receiver would.
