@@ -115,9 +115,23 @@ enum VisionBenchmark {
         }
         // The baseline, right after: libdetect.so called directly on pixels
         // decoded beforehand, with no host, decode or queue.
+        // OpenCV's DNN module on the same files, one thread, is the engine
+        // detect ran on before OpenVINO: the ratio against it is this run's.
         let pixels = try ImageDecoder.decode(jpeg, maxWidth: 832, maxHeight: 832)
-        let direct = try directCalls(functions + "/detect/libdetect.so", pixels, options: #"{"model_directory":"model","threads":1}"#, count: 30)
-        say(String(format: "    direct C call:     p50 %6.1f ms (the same library on decoded pixels, no host; the baseline)", percentile(direct, 0.5)))
+        let library = functions + "/detect/libdetect.so"
+        let engines = [
+            ("OpenVINO, 1 thread (the manifest's)", #"{"model_directory":"model","threads":1}"#),
+            ("OpenVINO, 2 threads", #"{"model_directory":"model","threads":2}"#),
+            ("OpenCV, 1 thread (the old engine)", #"{"model_directory":"model","threads":1,"backend":"opencv"}"#),
+            ("OpenCV, 2 threads", #"{"model_directory":"model","threads":2,"backend":"opencv"}"#),
+        ]
+        var medians: [Double] = []
+        for (name, options) in engines {
+            let direct = try directCalls(library, pixels, options: options, count: 30)
+            medians.append(percentile(direct, 0.5))
+            say("    direct C call, \(name): " + String(format: "p50 %6.1f ms, p90 %6.1f ms (decoded pixels, no host)", percentile(direct, 0.5), percentile(direct, 0.9)))
+        }
+        say(String(format: "    OpenCV / OpenVINO, same run: %.2fx at 1 thread, %.2fx at 2 threads", medians[2] / medians[0], medians[3] / medians[1]))
     }
 
     /// Milliseconds per call of a library's `describer_instance_process` on

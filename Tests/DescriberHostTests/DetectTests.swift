@@ -12,7 +12,7 @@ import Testing
     static let fixtures = TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures"
 
     /// The function's own manifest and library, as `make -C functions` built them.
-    static func manifest(modelDirectory: String? = nil) throws -> String {
+    static func manifest(modelDirectory: String? = nil, options: [String] = [], batching: String? = nil) throws -> String {
         let library = detectDirectory + "/libdetect.so"
         guard FileManager.default.fileExists(atPath: library) else {
             throw TestError("\(library) is not built: run `make -C functions` (scripts/setup does)")
@@ -21,6 +21,15 @@ import Testing
             .replacingOccurrences(of: "library: libdetect.so", with: "library: \(library)")
         if let modelDirectory {
             manifest = manifest.replacingOccurrences(of: "model_directory: model ", with: "model_directory: \(modelDirectory) ")
+        }
+        for option in options {
+            let key = String(option.prefix { $0 != ":" })
+            manifest = manifest.split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { !$0.hasPrefix("  \(key):") }.joined(separator: "\n")
+                .replacingOccurrences(of: "\noptions:\n", with: "\noptions:\n  \(option)\n")
+        }
+        if let batching {
+            manifest = manifest.replacingOccurrences(of: "  max_batch_delay: 5ms", with: "  max_batch_delay: \(batching)")
         }
         return manifest
     }
@@ -110,13 +119,110 @@ import Testing
         }
     }
 
-    @Test func aMissingModelIsAClearStartFailure() async throws {
-        let host = try TestSupport.host(["detect": try Self.manifest(modelDirectory: TestSupport.scratch + "/no-model")])
+    static func startFailure(_ manifest: String) async throws -> (InvocationError.Code?, String) {
+        let host = try TestSupport.host(["detect": manifest])
         await host.start()
         let result = await host.result("detect", InvocationRequest(body: try DescribingTests.file(Self.fixtures + "/images/dog.jpg"), contentType: "image/jpeg"))
         await host.shutdown()
-        #expect(result.failure?.code == .initFailed)
-        #expect(result.failure?.message.contains("the model is not installed in \(TestSupport.scratch)/no-model (run functions/detect/fetch-model)") == true)
+        return (result.failure?.code, result.failure?.message ?? "")
+    }
+
+    @Test func aMissingModelIsAClearStartFailure() async throws {
+        let (code, message) = try await Self.startFailure(try Self.manifest(modelDirectory: TestSupport.scratch + "/no-model"))
+        #expect(code == .initFailed)
+        #expect(message.contains("the model is not installed in \(TestSupport.scratch)/no-model (make -C functions/detect, which scripts/setup runs, installs it)"), "\(message)")
+    }
+
+    @Test func damagedFilesBadOptionsAndAMissingRuntimeAreClearStartFailures() async throws {
+        // A weights file cut short, beside the real cfg and names.
+        let damaged = TestSupport.scratch + "/damaged-model-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: damaged, withIntermediateDirectories: true)
+        for name in ["yolov3-tiny.cfg", "coco.names"] {
+            try FileManager.default.copyItem(atPath: Self.detectDirectory + "/model/" + name, toPath: damaged + "/" + name)
+        }
+        let weights = try Data(contentsOf: URL(fileURLWithPath: Self.detectDirectory + "/model/yolov3-tiny.weights"))
+        try weights.prefix(weights.count / 2).write(to: URL(fileURLWithPath: damaged + "/yolov3-tiny.weights"))
+        let (_, truncated) = try await Self.startFailure(try Self.manifest(modelDirectory: damaged))
+        #expect(truncated.contains("yolov3-tiny.weights is shorter than the cfg's layers need"), "\(truncated)")
+        // The same half file under OpenCV's reader fails too, if less precisely.
+        let (openCVCode, _) = try await Self.startFailure(try Self.manifest(modelDirectory: damaged, options: ["backend: opencv"]))
+        #expect(openCVCode == .initFailed)
+
+        let (_, noRuntime) = try await Self.startFailure(try Self.manifest(options: ["runtime_directory: \(TestSupport.scratch)/no-runtime"]))
+        #expect(noRuntime.contains("the OpenVINO runtime could not be loaded from \(TestSupport.scratch)/no-runtime/lib"), "\(noRuntime)")
+        #expect(noRuntime.contains("make -C functions/openvino (which scripts/setup runs) installs it"), "\(noRuntime)")
+
+        let (_, backend) = try await Self.startFailure(try Self.manifest(options: ["backend: tensorflow"]))
+        #expect(backend.contains("backend must be openvino or opencv"), "\(backend)")
+        let (_, size) = try await Self.startFailure(try Self.manifest(options: ["input_size: 500"]))
+        #expect(size.contains("input_size must be 320..608 in steps of 32, not 500"), "\(size)")
+    }
+
+    /// The network OpenVINO runs is built from the Darknet files by our own
+    /// converter; OpenCV reads the same files with its own importer. The two
+    /// must find the same things in the same places.
+    @Test func theOpenVINONetworkFindsWhatOpenCVsFinds() async throws {
+        let photos = ["/images/dog.jpg", "/images/person.jpg", "/images/kite.jpg", "/camera/vtest_050.jpg"].map { Self.fixtures + $0 }
+        for size in ["416", "608"] {
+            let openVINO = try TestSupport.host(["detect": try Self.manifest(options: ["input_size: \(size)"])])
+            let openCV = try TestSupport.host(["detect": try Self.manifest(options: ["input_size: \(size)", "backend: opencv"])])
+            for photo in photos {
+                let ours = try await openVINO.run { try await Self.detect($0, photo, options: [("min_confidence", "0.3")]) }
+                let theirs = try await openCV.run { try await Self.detect($0, photo, options: [("min_confidence", "0.3")]) }
+                #expect(ours.objects.map(\.label).sorted() == theirs.objects.map(\.label).sorted(), "\(photo) at \(size)")
+                for object in theirs.objects {
+                    let match = ours.objects.filter { $0.label == object.label }.min {
+                        Self.distance($0, object) < Self.distance($1, object)
+                    }
+                    guard let match else { continue }
+                    #expect(abs(match.confidence - object.confidence) < 0.03, "\(photo) at \(size): \(match) against \(object)")
+                    #expect(Self.distance(match, object) < 0.02, "\(photo) at \(size): \(match) against \(object)")
+                }
+            }
+        }
+    }
+
+    static func distance(_ a: Answer.Object, _ b: Answer.Object) -> Double {
+        ["x", "y", "width", "height"].map { abs((a.box[$0] ?? 0) - (b.box[$0] ?? 0)) }.max() ?? 1
+    }
+
+    /// Requests that arrive together share one forward pass, and each still
+    /// gets its own answer, with its own min_confidence.
+    @Test func aBatchIsOneForwardPassWithAnAnswerPerPhoto() async throws {
+        let photos = ["/images/dog.jpg", "/images/person.jpg", "/images/kite.jpg", "/camera/vtest_050.jpg"].map { Self.fixtures + $0 }
+        let options: [[(String, String)]] = [[], [], [("min_confidence", "0.6")], []]
+        let alone = try TestSupport.host(["detect": try Self.manifest()])
+        var expected: [[Answer.Object]] = []
+        try await alone.run { host in
+            for (photo, option) in zip(photos, options) { expected.append(try await Self.detect(host, photo, options: option).objects) }
+        }
+        let batching = try TestSupport.host(["detect": try Self.manifest(options: ["threads: 2"], batching: "2s")])
+        let (answers, batchSizes) = try await batching.run { host in
+            try await withThrowingTaskGroup(of: (Int, [Answer.Object], Int).self) { group in
+                for (index, (photo, option)) in zip(photos, options).enumerated() {
+                    group.addTask {
+                        let body = try DescribingTests.file(photo)
+                        let output = try await host.invoke("detect", InvocationRequest(body: body, contentType: "image/jpeg", options: option))
+                        let answer = try JSONDecoder().decode(Answer.self, from: Data(output.body.readableBytesView))
+                        return (index, answer.objects, output.timings.batchSize)
+                    }
+                }
+                var answers = [[Answer.Object]](repeating: [], count: photos.count), sizes: [Int] = []
+                for try await (index, objects, size) in group {
+                    answers[index] = objects
+                    sizes.append(size)
+                }
+                return (answers, sizes)
+            }
+        }
+        #expect(batchSizes.contains { $0 > 1 }, "the requests shared a call: \(batchSizes)")
+        for (index, photo) in photos.enumerated() {
+            #expect(answers[index].map(\.label) == expected[index].map(\.label), "\(photo)")
+            for (got, want) in zip(answers[index], expected[index]) {
+                #expect(abs(got.confidence - want.confidence) < 0.002 && Self.distance(got, want) < 0.002, "\(photo): \(got) against \(want)")
+            }
+        }
+        #expect(answers[2].allSatisfy { $0.confidence >= 0.6 }, "the third photo's own min_confidence held in the batch")
     }
 
     @Test func theDescriberSaysWhatIsInThePhotoFirst() async throws {

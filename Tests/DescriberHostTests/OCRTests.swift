@@ -11,6 +11,7 @@ import Testing
 /// would only slow each other down.
 @Suite(.serialized) struct OCRTests {
     static let ocrDirectory = TestSupport.packageRoot + "/functions/ocr"
+    static let runtimeLibraries = TestSupport.packageRoot + "/functions/openvino/runtime/lib"
     static let fixtures = TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures"
     /// A cold start compiles both networks, which takes seconds on a busy machine.
     static let timeout = Duration.seconds(60)
@@ -19,14 +20,14 @@ import Testing
     /// them. Fails, not skips, when they are missing: CI installs them.
     static func manifest(modelDirectory: String? = nil, runtimeDirectory: String? = nil) throws -> String {
         let library = ocrDirectory + "/libocr.so"
-        for path in [library, ocrDirectory + "/model/PP-OCRv6_rec_small.onnx", ocrDirectory + "/runtime/lib/libopenvino_c.so.2641"]
+        for path in [library, ocrDirectory + "/model/PP-OCRv6_rec_small.onnx", runtimeLibraries + "/libopenvino_c.so.2641"]
         where !FileManager.default.fileExists(atPath: path) {
             throw TestError("\(path) is not installed: run `make -C functions` (scripts/setup does)")
         }
         return try String(contentsOfFile: ocrDirectory + "/function.yaml", encoding: .utf8)
             .replacingOccurrences(of: "library: libocr.so", with: "library: \(library)")
             .replacingOccurrences(of: "model_directory: model ", with: "model_directory: \(modelDirectory ?? ocrDirectory + "/model") ")
-            .replacingOccurrences(of: "runtime_directory: runtime ", with: "runtime_directory: \(runtimeDirectory ?? ocrDirectory + "/runtime") ")
+            .replacingOccurrences(of: "runtime_directory: ../openvino/runtime ", with: "runtime_directory: \(runtimeDirectory ?? TestSupport.packageRoot + "/functions/openvino/runtime") ")
     }
 
     struct Answer: Decodable {
@@ -180,7 +181,7 @@ import Testing
 
         let noRuntime = try await Self.startFailure(try Self.manifest(runtimeDirectory: TestSupport.scratch + "/no-runtime"))
         #expect(noRuntime.contains("the OpenVINO runtime could not be loaded from \(TestSupport.scratch)/no-runtime/lib"), "\(noRuntime)")
-        #expect(noRuntime.contains("make -C functions/ocr (which scripts/setup runs) installs it"), "\(noRuntime)")
+        #expect(noRuntime.contains("make -C functions/openvino (which scripts/setup runs) installs it"), "\(noRuntime)")
     }
 
     @Test func damagedModelFilesAreClearStartFailures() async throws {

@@ -1,11 +1,15 @@
 /*
  * detect — finds people, vehicles, animals and everyday objects in a photo.
  *
- * YOLOv3-tiny (COCO, 80 classes) on OpenCV's DNN module, behind the
- * Describer C ABI. The model files live in model/ next to the library
+ * YOLOv3-tiny (COCO, 80 classes) behind the Describer C ABI, on the
+ * OpenVINO runtime (the Darknet files turned into OpenVINO's format in
+ * memory by the vision library) or, with the option backend: opencv, on
+ * OpenCV's DNN module. The model files live in model/ next to the library
  * (installed by fetch-model; see MODELS.md at the top of the repository).
  *
- * Input: RGB8 pixels, scaled by the host to fit 416x416 (the network's input).
+ * Input: RGB8 pixels, scaled by the host to fit 832x832, then stretched to
+ * the network's square input (input_size, 416 by default). A batch of
+ * images goes through the network in one forward pass.
  * Output: application/json
  *   {"objects": [{"label": "dog", "confidence": 0.83,
  *                 "box": {"x": 0.16, "y": 0.38, "width": 0.28, "height": 0.55}}, ...],
@@ -44,8 +48,8 @@ const describer_function_info info = [] {
     i.abi_minor = DESCRIBER_ABI_VERSION_MINOR;
     i.name = "detect";
     i.version = "1.0.0";
-    /* One network per instance; OpenCV's forward pass is not safe to share
-     * between threads, so no REENTRANT. Batches are run image by image. */
+    /* One network and one inference request per instance, so no
+     * REENTRANT. A batch is one forward pass. */
     i.capabilities = DESCRIBER_CAP_BATCH;
     i.input_kind = DESCRIBER_INPUT_RGB8;
     i.max_width = 832;
@@ -207,25 +211,8 @@ std::string summary(const Instance &instance, const std::vector<Detection> &foun
     return text;
 }
 
-void detectOne(Instance &instance, describer_call *call, size_t index, const describer_request &request) {
-    const describer_host *host = instance.host;
-    if (request.width == 0 || request.height == 0 || request.data == nullptr) {
-        fail(host, call, index, DESCRIBER_STATUS_INVALID_INPUT, "detect needs decoded RGB8 pixels");
-        return;
-    }
-    float minConfidence = static_cast<float>(
-        jsonNumber(request.options_json, request.options_size, "min_confidence", instance.minConfidence));
-    const vision_image image{request.data, request.width, request.height, request.stride};
-    std::vector<vision_box> boxes;
-    std::string error;
-    if (!instance.model.detect(image, minConfidence, instance.nmsThreshold, boxes, error)) {
-        fail(host, call, index, DESCRIBER_STATUS_FAILED, "detection failed: " + error);
-        return;
-    }
-    if (host->expired(call, index)) {
-        fail(host, call, index, DESCRIBER_STATUS_DEADLINE, "the deadline passed during detection");
-        return;
-    }
+/* The JSON answer for one image's boxes. */
+std::string answer(const Instance &instance, const std::vector<vision_box> &boxes, const describer_request &request) {
     std::vector<Detection> found;
     for (const vision_box &b : boxes) found.push_back({b.class_id, b.score, cv::Rect2f(b.x, b.y, b.width, b.height)});
     std::sort(found.begin(), found.end(), [](const Detection &a, const Detection &b) { return a.confidence > b.confidence; });
@@ -241,8 +228,48 @@ void detectOne(Instance &instance, describer_call *call, size_t index, const des
                       d.box.x, d.box.y, d.box.width, d.box.height);
         json += numbers;
     }
-    json += "],\"text\":\"" + jsonEscape(summary(instance, found, request)) + "\"}";
-    host->respond(call, index, "application/json", reinterpret_cast<const uint8_t *>(json.data()), json.size());
+    return json + "],\"text\":\"" + jsonEscape(summary(instance, found, request)) + "\"}";
+}
+
+/* A batch goes through the network in one forward pass: the requests with
+ * pixels together, each with its own min_confidence; each gets its own
+ * answer or failure. */
+void detectBatch(Instance &instance, describer_call *call, const describer_request *requests, size_t count) {
+    const describer_host *host = instance.host;
+    std::vector<size_t> indices;
+    std::vector<vision_image> images;
+    std::vector<float> minScores;
+    for (size_t i = 0; i < count; i++) {
+        const describer_request &request = requests[i];
+        if (request.width == 0 || request.height == 0 || request.data == nullptr) {
+            fail(host, call, i, DESCRIBER_STATUS_INVALID_INPUT, "detect needs decoded RGB8 pixels");
+            continue;
+        }
+        indices.push_back(i);
+        images.push_back({request.data, request.width, request.height, request.stride});
+        minScores.push_back(static_cast<float>(
+            jsonNumber(request.options_json, request.options_size, "min_confidence", instance.minConfidence)));
+    }
+    if (indices.empty()) return;
+    std::vector<std::vector<vision_box>> boxes;
+    std::string error;
+    if (!instance.model.detect(images, minScores, instance.nmsThreshold, boxes, error)) {
+        for (size_t i : indices) fail(host, call, i, DESCRIBER_STATUS_FAILED, "detection failed: " + error);
+        return;
+    }
+    for (size_t k = 0; k < indices.size(); k++) {
+        const size_t i = indices[k];
+        if (host->expired(call, i)) {
+            fail(host, call, i, DESCRIBER_STATUS_DEADLINE, "the deadline passed during detection");
+            continue;
+        }
+        try {
+            std::string json = answer(instance, boxes[k], requests[i]);
+            host->respond(call, i, "application/json", reinterpret_cast<const uint8_t *>(json.data()), json.size());
+        } catch (const std::exception &failure) {
+            fail(host, call, i, DESCRIBER_STATUS_FAILED, std::string("detection failed: ") + failure.what());
+        }
+    }
 }
 
 } // namespace
@@ -256,15 +283,11 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
     try {
         auto instance = std::make_unique<Instance>();
         instance->host = host;
-        std::string directory = folderOption(options, optionsSize, "model_directory", "model");
         instance->minConfidence = static_cast<float>(jsonNumber(options, optionsSize, "min_confidence", 0.25));
         instance->nmsThreshold = static_cast<float>(jsonNumber(options, optionsSize, "nms_threshold", 0.45));
-        int threads = static_cast<int>(jsonNumber(options, optionsSize, "threads", 0));
         std::string error;
-        if (!instance->model.load(directory, 416, threads, error)) {
-            bool missing = error.find("is not installed") != std::string::npos;
-            fail(host, call, 0, DESCRIBER_STATUS_FAILED,
-                 missing ? error + " (run functions/detect/fetch-model)" : "the detector could not start: " + error);
+        if (!instance->model.start(options, optionsSize, "model", error)) {
+            fail(host, call, 0, error.rfind("options:", 0) == 0 ? DESCRIBER_STATUS_INVALID_INPUT : DESCRIBER_STATUS_FAILED, error);
             return 1;
         }
         *outInstance = instance.release();
@@ -278,8 +301,13 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
 DESCRIBER_EXPORT int describer_instance_process(void *opaque, describer_call *call, const describer_request *requests,
                                                 size_t count) {
     auto &instance = *static_cast<Instance *>(opaque);
-    return processEach(instance.host, call, requests, count, "detection failed: ",
-                       [&](size_t i, const describer_request &request) { detectOne(instance, call, i, request); });
+    try {
+        detectBatch(instance, call, requests, count);
+    } catch (...) {
+        /* Out of memory, say: the host fails every item not yet answered. */
+        return 1;
+    }
+    return 0;
 }
 
 DESCRIBER_EXPORT void describer_instance_destroy(void *opaque) { delete static_cast<Instance *>(opaque); }

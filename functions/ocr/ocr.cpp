@@ -29,10 +29,8 @@
  */
 #include "describer_function.h"
 #include "function_support.hpp"
+#include "openvino_runtime.hpp"
 #include "vision.h"
-
-#include <dlfcn.h>
-#include <openvino/c/openvino.h>
 
 #include <algorithm>
 #include <cmath>
@@ -69,141 +67,6 @@ const describer_function_info info = [] {
 const char *const setupHint = "make -C functions/ocr (which scripts/setup runs) installs it";
 
 /* ---------------------------------------------------------------------------
- * The OpenVINO C runtime, opened at run time
- * ------------------------------------------------------------------------- */
-
-#define OPENVINO_CALLS(X)                                                                                             \
-    X(ov_core_create)                                                                                                  \
-    X(ov_core_free)                                                                                                    \
-    X(ov_core_read_model)                                                                                              \
-    X(ov_model_free)                                                                                                   \
-    X(ov_core_compile_model_props)                                                                                     \
-    X(ov_compiled_model_free)                                                                                          \
-    X(ov_compiled_model_create_infer_request)                                                                          \
-    X(ov_infer_request_free)                                                                                           \
-    X(ov_infer_request_set_input_tensor)                                                                               \
-    X(ov_infer_request_infer)                                                                                          \
-    X(ov_infer_request_get_output_tensor)                                                                              \
-    X(ov_shape_create)                                                                                                 \
-    X(ov_shape_free)                                                                                                   \
-    X(ov_tensor_create_from_host_ptr)                                                                                  \
-    X(ov_tensor_get_shape)                                                                                             \
-    X(ov_tensor_data)                                                                                                  \
-    X(ov_tensor_free)                                                                                                  \
-    X(ov_get_last_err_msg)
-
-struct OpenVINO {
-#define DECLARE(name) decltype(&::name) name = nullptr;
-    OPENVINO_CALLS(DECLARE)
-#undef DECLARE
-    const char *keyThreads = nullptr;         /* ov_property_key_inference_num_threads */
-    const char *keyPerformanceMode = nullptr; /* ov_property_key_hint_performance_mode */
-
-    /* Throws with OpenVINO's own explanation when a call fails. */
-    void check(ov_status_e status, const std::string &what) const {
-        if (status == OK) return;
-        const char *detail = ov_get_last_err_msg();
-        throw std::runtime_error(what + (detail != nullptr && *detail ? std::string(": ") + detail : std::string()));
-    }
-};
-
-/* Opens the runtime in `directory` once per process; libraries are never
- * unloaded, like the functions themselves. A failed attempt is not cached,
- * so installing the runtime later needs no restart. */
-const OpenVINO *openVINO(const std::string &directory, std::string &error) {
-    static std::mutex lock;
-    static std::unique_ptr<OpenVINO> loaded;
-    std::lock_guard<std::mutex> guard(lock);
-    if (loaded) return loaded.get();
-    const std::string path = directory + "/libopenvino_c.so.2641";
-    /* RTLD_LOCAL: OpenVINO's libstdc++-heavy symbols stay out of the host's
-     * global namespace. Its own dependencies are found through its $ORIGIN
-     * rpath, next to it. */
-    void *library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (library == nullptr) {
-        const char *reason = dlerror();
-        error = "the OpenVINO runtime could not be loaded from " + directory + "; " + setupHint + " (" +
-                (reason != nullptr ? reason : "unknown error") + ")";
-        return nullptr;
-    }
-    auto runtime = std::make_unique<OpenVINO>();
-    const char *missing = nullptr;
-#define RESOLVE(name)                                                                                                  \
-    runtime->name = reinterpret_cast<decltype(runtime->name)>(dlsym(library, #name));                                 \
-    if (runtime->name == nullptr && missing == nullptr) missing = #name;
-    OPENVINO_CALLS(RESOLVE)
-#undef RESOLVE
-    auto threads = static_cast<const char *const *>(dlsym(library, "ov_property_key_inference_num_threads"));
-    auto mode = static_cast<const char *const *>(dlsym(library, "ov_property_key_hint_performance_mode"));
-    if (threads == nullptr || mode == nullptr) missing = missing ? missing : "ov_property_key_*";
-    if (missing != nullptr) {
-        error = path + " does not export " + missing + ", so it is not OpenVINO 2026.4.1; " + setupHint;
-        return nullptr; /* left open: dlclose of a C++ runtime library is not safe */
-    }
-    runtime->keyThreads = *threads;
-    runtime->keyPerformanceMode = *mode;
-    loaded = std::move(runtime);
-    return loaded.get();
-}
-
-/* A compiled network and its one inference request. */
-struct Network {
-    const OpenVINO *ov = nullptr;
-    ov_compiled_model_t *compiled = nullptr;
-    ov_infer_request_t *request = nullptr;
-
-    Network() = default;
-    Network(const Network &) = delete;
-    Network &operator=(const Network &) = delete;
-    ~Network() {
-        if (request != nullptr) ov->ov_infer_request_free(request);
-        if (compiled != nullptr) ov->ov_compiled_model_free(compiled);
-    }
-
-    void load(const OpenVINO &runtime, ov_core_t *core, const std::string &path, const std::string &threads) {
-        ov = &runtime;
-        if (!std::ifstream(path)) throw std::runtime_error("the model " + path + " is not installed; " + setupHint);
-        ov_model_t *model = nullptr;
-        ov->check(ov->ov_core_read_model(core, path.c_str(), nullptr, &model),
-                  "the model " + path + " could not be read, it may be damaged; " + setupHint + " again");
-        const ov_property_t properties[] = {{ov->keyPerformanceMode, "LATENCY"}, {ov->keyThreads, threads.c_str()}};
-        ov_status_e status = ov->ov_core_compile_model_props(core, model, "CPU", threads == "0" ? 1 : 2, properties, &compiled);
-        ov->ov_model_free(model);
-        ov->check(status, "the model " + path + " could not be compiled for the CPU");
-        ov->check(ov->ov_compiled_model_create_infer_request(compiled, &request), "no inference request for " + path);
-    }
-
-    /* Runs the network on one float32 input of `shape`; returns the output
-     * tensor's data and shape, valid until the next run. */
-    const float *run(float *input, const std::vector<int64_t> &shape, std::vector<int64_t> &outputShape) {
-        ov_shape_t inputShape{};
-        ov->check(ov->ov_shape_create(static_cast<int64_t>(shape.size()), shape.data(), &inputShape), "bad input shape");
-        ov_tensor_t *tensor = nullptr;
-        ov_status_e status = ov->ov_tensor_create_from_host_ptr(F32, inputShape, input, &tensor);
-        ov->ov_shape_free(&inputShape);
-        ov->check(status, "no input tensor");
-        status = ov->ov_infer_request_set_input_tensor(request, tensor);
-        if (status == OK) status = ov->ov_infer_request_infer(request);
-        ov->ov_tensor_free(tensor);
-        ov->check(status, "inference failed");
-        ov_tensor_t *output = nullptr;
-        ov->check(ov->ov_infer_request_get_output_tensor(request, &output), "no output");
-        ov_shape_t dims{};
-        void *data = nullptr;
-        status = ov->ov_tensor_get_shape(output, &dims);
-        if (status == OK) {
-            outputShape.assign(dims.dims, dims.dims + dims.rank);
-            ov->ov_shape_free(&dims);
-            status = ov->ov_tensor_data(output, &data);
-        }
-        /* The request keeps its own reference to the output's memory. */
-        ov->ov_tensor_free(output);
-        ov->check(status, "unreadable output");
-        return static_cast<const float *>(data);
-    }
-};
-
-/* ---------------------------------------------------------------------------
  * The instance
  * ------------------------------------------------------------------------- */
 
@@ -212,7 +75,7 @@ struct Instance {
     const OpenVINO *ov = nullptr;
     ov_core_t *core = nullptr;
     /* Destroyed before the core (members are destroyed in reverse order). */
-    std::unique_ptr<Network> detector, recogniser;
+    std::unique_ptr<OpenVINONetwork> detector, recogniser;
     /* The recogniser's classes: the CTC blank at 0, the model's symbols,
      * then the space. */
     std::vector<std::string> alphabet;
@@ -659,7 +522,7 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
         auto instance = std::make_unique<Instance>();
         instance->host = host;
         std::string error;
-        instance->ov = openVINO(folderOption(options, optionsSize, "runtime_directory", "runtime") + "/lib", error);
+        instance->ov = openVINO(folderOption(options, optionsSize, "runtime_directory", "../openvino/runtime") + "/lib", error);
         if (instance->ov == nullptr) {
             fail(host, call, 0, DESCRIBER_STATUS_FAILED, error);
             return 1;
@@ -679,12 +542,17 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
                  "options: need 32 <= detect_min_side <= detect_max_side and max_lines >= 1");
             return 1;
         }
-        std::string threads = std::to_string(std::max(0, static_cast<int>(jsonNumber(options, optionsSize, "threads", 0))));
+        int threads = std::max(0, static_cast<int>(jsonNumber(options, optionsSize, "threads", 0)));
         ov.check(ov.ov_core_create(&instance->core), "OpenVINO could not start");
-        instance->detector = std::make_unique<Network>();
-        instance->detector->load(ov, instance->core, models + "/PP-OCRv6_det_small.onnx", threads);
-        instance->recogniser = std::make_unique<Network>();
-        instance->recogniser->load(ov, instance->core, models + "/PP-OCRv6_rec_small.onnx", threads);
+        for (const char *name : {"PP-OCRv6_det_small.onnx", "PP-OCRv6_rec_small.onnx"}) {
+            if (!std::ifstream(models + "/" + name)) {
+                throw std::runtime_error("the model " + models + "/" + name + " is not installed; " + setupHint);
+            }
+        }
+        instance->detector = std::make_unique<OpenVINONetwork>();
+        instance->detector->load(ov, instance->core, models + "/PP-OCRv6_det_small.onnx", threads, setupHint);
+        instance->recogniser = std::make_unique<OpenVINONetwork>();
+        instance->recogniser->load(ov, instance->core, models + "/PP-OCRv6_rec_small.onnx", threads, setupHint);
 
         /* One pass of each network now: the first request then does not pay
          * for OpenVINO's lazy initialisation, and a dictionary that does not

@@ -465,17 +465,13 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
     try {
         auto instance = std::make_unique<Instance>();
         instance->host = host;
-        std::string directory = folderOption(options, optionsSize, "model_directory", "../detect/model");
         instance->minConfidence = static_cast<float>(jsonNumber(options, optionsSize, "min_confidence", 0.3));
         instance->nmsThreshold = static_cast<float>(jsonNumber(options, optionsSize, "nms_threshold", 0.45));
         instance->motionThreshold = static_cast<int>(jsonNumber(options, optionsSize, "motion_threshold", 25));
         instance->stationaryOverlap = jsonNumber(options, optionsSize, "stationary_overlap", 0.6);
-        int threads = static_cast<int>(jsonNumber(options, optionsSize, "threads", 0));
         std::string error;
-        if (!instance->model.load(directory, 416, threads, error)) {
-            bool missing = error.find("is not installed") != std::string::npos;
-            fail(host, call, 0, DESCRIBER_STATUS_FAILED,
-                 missing ? error + " (run make -C functions, which scripts/setup runs)" : "the detector could not start: " + error);
+        if (!instance->model.start(options, optionsSize, "../detect/model", error)) {
+            fail(host, call, 0, error.rfind("options:", 0) == 0 ? DESCRIBER_STATUS_INVALID_INPUT : DESCRIBER_STATUS_FAILED, error);
             return 1;
         }
         *outInstance = instance.release();

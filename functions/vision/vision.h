@@ -64,35 +64,70 @@ int vision_blob(const vision_image *image, int width, int height, vision_fit fit
                 char *error, size_t error_size);
 
 /* ---------------------------------------------------------------------------
- * DNN forward (OpenCV's own backend, CPU)
+ * DNN forward
  * ------------------------------------------------------------------------- */
+
+/* Which engine runs a network on the CPU. */
+typedef enum vision_backend {
+    /* The OpenVINO C runtime, opened with dlopen from `runtime_directory`
+     * (functions/openvino/runtime/lib, installed by make -C functions/openvino).
+     * The Darknet files are turned into OpenVINO's own format in memory when
+     * the network is read; no converted copy is written anywhere. */
+    VISION_BACKEND_OPENVINO = 0,
+    /* OpenCV's own DNN backend: needs nothing beyond Debian's OpenCV, and is
+     * several times slower on the same network. */
+    VISION_BACKEND_OPENCV = 1,
+} vision_backend;
+
+typedef struct vision_net_options {
+    vision_backend backend;
+    /* Inference threads; 0 = the engine's default (one per core). OpenCV's
+     * setting is process-wide: it has one pool. */
+    int threads;
+    /* The input size the network runs at, a multiple of 32; 0 = the cfg's.
+     * OpenCV accepts any size at forward time; OpenVINO's network is built
+     * for this one. */
+    int width, height;
+    /* OpenVINO only: the folder holding libopenvino_c.so.2641. */
+    const char *runtime_directory;
+} vision_net_options;
 
 typedef struct vision_net vision_net;
 
-/* Reads a Darknet network. `threads` > 0 sets OpenCV's worker threads
- * (process-wide: OpenCV has one pool). Returns NULL with `error` set on
- * failure. Free with vision_net_free. */
-vision_net *vision_net_read_darknet(const char *cfg_path, const char *weights_path, int threads, char *error,
-                                    size_t error_size);
+/* Reads a Darknet network (YOLOv3 family: convolutional, maxpool, route,
+ * upsample and yolo layers). Returns NULL with `error` set on failure; an
+ * OpenVINO runtime that cannot be opened says "could not be loaded". Free
+ * with vision_net_free. */
+vision_net *vision_net_read_darknet(const char *cfg_path, const char *weights_path, const vision_net_options *options,
+                                    char *error, size_t error_size);
 void vision_net_free(vision_net *net);
 
 /* Runs the network on a batch of `batch` planar images of 3 x height x width
- * floats laid one after another in `input`. Afterwards
+ * floats laid one after another in `input`, in one forward pass. Afterwards
  * vision_net_output_count and vision_net_output describe the outputs, which
  * stay valid until the next forward or free. */
 int vision_net_forward(vision_net *net, const float *input, int batch, int height, int width, char *error,
                        size_t error_size);
 size_t vision_net_output_count(const vision_net *net);
-/* Output `index` seen as a rows x cols matrix of floats (a detection layer's
- * rows are candidates); NULL when out of range. OWNERSHIP: the net's. */
+/* Output `index` seen as a rows x cols matrix of floats; NULL when out of
+ * range. What a row is depends on the backend (OpenCV: one decoded
+ * candidate; OpenVINO: one image's raw layer output): read detections with
+ * vision_yolo_candidates, which knows both. OWNERSHIP: the net's. */
 const float *vision_net_output(const vision_net *net, size_t index, int *rows, int *cols);
 
-/* The candidates of a YOLO (Darknet region layer) network after
- * vision_net_forward: every output row whose best class score reaches
+/* How many classes a YOLO network tells apart (80 for COCO), or -1 before a
+ * forward pass of an OpenCV network, whose outputs say it. */
+int vision_yolo_class_count(const vision_net *net);
+
+struct vision_box; /* below, under Boxes */
+
+/* The candidates of a YOLO network for image `image` of the last forward
+ * batch: every anchor whose objectness times best class probability reaches
  * `min_score`, as a box in fractions of the input (top left and size) with
  * that class and score. Writes at most `capacity` boxes into `out` and
  * returns how many there are (possibly more than `capacity`). */
-size_t vision_yolo_candidates(const vision_net *net, float min_score, struct vision_box *out, size_t capacity);
+size_t vision_yolo_candidates(const vision_net *net, size_t image, float min_score, struct vision_box *out,
+                              size_t capacity);
 
 /* ---------------------------------------------------------------------------
  * Boxes

@@ -1,0 +1,194 @@
+/*
+ * openvino_runtime.hpp — the OpenVINO C runtime, opened at run time.
+ *
+ * functions/openvino/fetch-runtime installs the runtime (libraries and C
+ * headers, from the pinned openvino wheel; see MODELS.md) in
+ * functions/openvino/runtime. Functions do not link it: they dlopen it when
+ * an instance starts, so on a machine without it creating an instance fails
+ * with a message naming the setup command while the rest of the service
+ * keeps serving. Header-only; each library that includes it holds its own
+ * copy of the loader, and the runtime is opened once per process.
+ */
+#ifndef DESCRIBER_OPENVINO_RUNTIME_HPP
+#define DESCRIBER_OPENVINO_RUNTIME_HPP
+
+#include <dlfcn.h>
+#include <openvino/c/openvino.h>
+
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace describer_support {
+
+/* Appended to every "not installed" or "damaged" failure of the runtime. */
+inline const char *openVINOSetupHint() {
+    return "make -C functions/openvino (which scripts/setup runs) installs it";
+}
+
+#define DESCRIBER_OPENVINO_CALLS(X)                                                                                    \
+    X(ov_core_create)                                                                                                  \
+    X(ov_core_free)                                                                                                    \
+    X(ov_core_read_model)                                                                                              \
+    X(ov_core_read_model_from_memory_buffer)                                                                           \
+    X(ov_model_free)                                                                                                   \
+    X(ov_core_compile_model_props)                                                                                     \
+    X(ov_compiled_model_free)                                                                                          \
+    X(ov_compiled_model_create_infer_request)                                                                          \
+    X(ov_infer_request_free)                                                                                           \
+    X(ov_infer_request_set_input_tensor)                                                                               \
+    X(ov_infer_request_infer)                                                                                          \
+    X(ov_infer_request_get_output_tensor_by_index)                                                                     \
+    X(ov_shape_create)                                                                                                 \
+    X(ov_shape_free)                                                                                                   \
+    X(ov_tensor_create_from_host_ptr)                                                                                  \
+    X(ov_tensor_get_shape)                                                                                             \
+    X(ov_tensor_data)                                                                                                  \
+    X(ov_tensor_free)                                                                                                  \
+    X(ov_get_last_err_msg)
+
+struct OpenVINO {
+#define DESCRIBER_OPENVINO_DECLARE(name) decltype(&::name) name = nullptr;
+    DESCRIBER_OPENVINO_CALLS(DESCRIBER_OPENVINO_DECLARE)
+#undef DESCRIBER_OPENVINO_DECLARE
+    const char *keyThreads = nullptr;         /* ov_property_key_inference_num_threads */
+    const char *keyPerformanceMode = nullptr; /* ov_property_key_hint_performance_mode */
+
+    /* Throws with OpenVINO's own explanation when a call fails. */
+    void check(ov_status_e status, const std::string &what) const {
+        if (status == OK) return;
+        const char *detail = ov_get_last_err_msg();
+        throw std::runtime_error(what + (detail != nullptr && *detail ? std::string(": ") + detail : std::string()));
+    }
+};
+
+/* Opens the runtime whose libraries are in `directory` once per process;
+ * libraries are never unloaded, like the functions themselves. A failed
+ * attempt is not cached, so installing the runtime later needs no restart.
+ * NULL with `error` set on failure. */
+inline const OpenVINO *openVINO(const std::string &directory, std::string &error) {
+    static std::mutex lock;
+    static std::unique_ptr<OpenVINO> loaded;
+    std::lock_guard<std::mutex> guard(lock);
+    if (loaded) return loaded.get();
+    const std::string path = directory + "/libopenvino_c.so.2641";
+    /* RTLD_LOCAL: OpenVINO's libstdc++-heavy symbols stay out of the host's
+     * global namespace. Its own dependencies are found through its $ORIGIN
+     * rpath, next to it. */
+    void *library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (library == nullptr) {
+        const char *reason = dlerror();
+        error = "the OpenVINO runtime could not be loaded from " + directory + "; " + openVINOSetupHint() + " (" +
+                (reason != nullptr ? reason : "unknown error") + ")";
+        return nullptr;
+    }
+    auto runtime = std::make_unique<OpenVINO>();
+    const char *missing = nullptr;
+#define DESCRIBER_OPENVINO_RESOLVE(name)                                                                               \
+    runtime->name = reinterpret_cast<decltype(runtime->name)>(dlsym(library, #name));                                 \
+    if (runtime->name == nullptr && missing == nullptr) missing = #name;
+    DESCRIBER_OPENVINO_CALLS(DESCRIBER_OPENVINO_RESOLVE)
+#undef DESCRIBER_OPENVINO_RESOLVE
+    auto threads = static_cast<const char *const *>(dlsym(library, "ov_property_key_inference_num_threads"));
+    auto mode = static_cast<const char *const *>(dlsym(library, "ov_property_key_hint_performance_mode"));
+    if (threads == nullptr || mode == nullptr) missing = missing ? missing : "ov_property_key_*";
+    if (missing != nullptr) {
+        error = path + " does not export " + missing + ", so it is not OpenVINO 2026.4.1; " + openVINOSetupHint();
+        return nullptr; /* left open: dlclose of a C++ runtime library is not safe */
+    }
+    runtime->keyThreads = *threads;
+    runtime->keyPerformanceMode = *mode;
+    loaded = std::move(runtime);
+    return loaded.get();
+}
+
+/* A network compiled for the CPU and its one inference request. Not
+ * thread-safe: one caller at a time, as an instance's thread is. */
+class OpenVINONetwork {
+public:
+    OpenVINONetwork() = default;
+    OpenVINONetwork(const OpenVINONetwork &) = delete;
+    OpenVINONetwork &operator=(const OpenVINONetwork &) = delete;
+    ~OpenVINONetwork() {
+        if (request_ != nullptr) ov_->ov_infer_request_free(request_);
+        if (compiled_ != nullptr) ov_->ov_compiled_model_free(compiled_);
+    }
+
+    /* Compiles `model` (which stays the caller's) for the CPU, tuned for the
+     * latency of one request, with `threads` inference threads (0: one per
+     * core). */
+    void compile(const OpenVINO &runtime, ov_core_t *core, const ov_model_t *model, int threads, const std::string &name) {
+        ov_ = &runtime;
+        const std::string threadCount = std::to_string(threads < 0 ? 0 : threads);
+        const ov_property_t properties[] = {{ov_->keyPerformanceMode, "LATENCY"}, {ov_->keyThreads, threadCount.c_str()}};
+        ov_->check(ov_->ov_core_compile_model_props(core, model, "CPU", threads > 0 ? 2 : 1, properties, &compiled_),
+                   "the model " + name + " could not be compiled for the CPU");
+        ov_->check(ov_->ov_compiled_model_create_infer_request(compiled_, &request_), "no inference request for " + name);
+    }
+
+    /* Reads the model file at `path` and compiles it (see compile). */
+    void load(const OpenVINO &runtime, ov_core_t *core, const std::string &path, int threads, const std::string &hint) {
+        ov_ = &runtime;
+        ov_model_t *model = nullptr;
+        ov_->check(ov_->ov_core_read_model(core, path.c_str(), nullptr, &model),
+                   "the model " + path + " could not be read, it may be damaged; " + hint + " again");
+        try {
+            compile(runtime, core, model, threads, path);
+        } catch (...) {
+            ov_->ov_model_free(model);
+            throw;
+        }
+        ov_->ov_model_free(model);
+    }
+
+    /* Runs the network on one float32 input of `shape`, which is borrowed
+     * for the call. Outputs are then read with output(). */
+    void run(float *input, const std::vector<int64_t> &shape) {
+        ov_shape_t inputShape{};
+        ov_->check(ov_->ov_shape_create(static_cast<int64_t>(shape.size()), shape.data(), &inputShape), "bad input shape");
+        ov_tensor_t *tensor = nullptr;
+        ov_status_e status = ov_->ov_tensor_create_from_host_ptr(F32, inputShape, input, &tensor);
+        ov_->ov_shape_free(&inputShape);
+        ov_->check(status, "no input tensor");
+        status = ov_->ov_infer_request_set_input_tensor(request_, tensor);
+        if (status == OK) status = ov_->ov_infer_request_infer(request_);
+        ov_->ov_tensor_free(tensor);
+        ov_->check(status, "inference failed");
+    }
+
+    /* Output `index` of the last run: its data and shape, valid until the
+     * next run. */
+    const float *output(size_t index, std::vector<int64_t> &shape) const {
+        ov_tensor_t *output = nullptr;
+        ov_->check(ov_->ov_infer_request_get_output_tensor_by_index(request_, index, &output), "no output");
+        ov_shape_t dims{};
+        void *data = nullptr;
+        ov_status_e status = ov_->ov_tensor_get_shape(output, &dims);
+        if (status == OK) {
+            shape.assign(dims.dims, dims.dims + dims.rank);
+            ov_->ov_shape_free(&dims);
+            status = ov_->ov_tensor_data(output, &data);
+        }
+        /* The request keeps its own reference to the output's memory. */
+        ov_->ov_tensor_free(output);
+        ov_->check(status, "unreadable output");
+        return static_cast<const float *>(data);
+    }
+
+    /* run() then output 0, for networks with one output. */
+    const float *run(float *input, const std::vector<int64_t> &shape, std::vector<int64_t> &outputShape) {
+        run(input, shape);
+        return output(0, outputShape);
+    }
+
+private:
+    const OpenVINO *ov_ = nullptr;
+    ov_compiled_model_t *compiled_ = nullptr;
+    ov_infer_request_t *request_ = nullptr;
+};
+
+} // namespace describer_support
+
+#endif
