@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -588,6 +589,36 @@ import Testing
         for case let (key, .duplicate(id)) in answers { #expect(accepted[key] == id) }
         let stored = try await store.events(cameraID: "front-door", since: nil, after: nil, limit: 500)
         #expect(stored.count == 100 && Set(stored.map(\.id)) == Set(accepted.values))
+    }
+
+    /// Commits never checkpoint (that would hold up their acknowledgements);
+    /// the checkpointer beside them copies the log into the database file.
+    @Test func theLogIsCheckpointedBesideTheCommits() async throws {
+        let store = try CameraEventStore(path: Self.databasePath())
+        let writer = CameraEventWriter(store: store, idempotencyWindow: .seconds(60))
+        let snapshot = try Self.file("vtest_050.jpg")
+        let mainFileBefore = try FileManager.default.attributesOfItem(atPath: store.path)[.size] as? Int ?? 0
+        for index in 0..<60 {
+            let event = IncomingCameraEvent(
+                cameraID: "front-door", source: .image, snapshot: snapshot, snapshotContentType: "image/jpeg", vendor: [:],
+                idempotencyKey: IdempotencyKey(kind: .header, value: "event-\(index)")
+            )
+            _ = try await writer.accept(event, receivedAt: Date())
+        }
+        // 60 snapshots are more than 1,000 pages: SQLite's own checkpoint
+        // would have run inside a commit. It is off; the checkpointer's runs
+        // every 250 ms, so within a few seconds the snapshots are in the
+        // database file itself.
+        let written = 60 * snapshot.count
+        var mainFile = 0
+        for _ in 0..<100 {
+            mainFile = try FileManager.default.attributesOfItem(atPath: store.path)[.size] as? Int ?? 0
+            if mainFile - mainFileBefore >= written { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(mainFile - mainFileBefore >= written, "the database file grew by \(mainFile - mainFileBefore) bytes, not \(written)")
+        let autocheckpoint = try await store.database.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") }
+        #expect(autocheckpoint == 0, "commits do not checkpoint")
     }
 
     @Test func retentionDropsOldSnapshotsButNeverPendingOnes() async throws {

@@ -13,6 +13,7 @@ import GRDB
 final class CameraEventStore: Sendable {
     let path: String
     let database: DatabasePool
+    private let checkpointer: WALCheckpointer
 
     enum Status: String { case pending, processed, failed }
 
@@ -39,9 +40,12 @@ final class CameraEventStore: Sendable {
         configuration.prepareDatabase { db in
             // FULL: the WAL is synced at every commit, so "accepted" means on disk.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Checkpoints run beside the commits, not inside one (WALCheckpointer).
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
         }
         database = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(database)
+        checkpointer = try WALCheckpointer(path: path)
     }
 
     private static var migrator: DatabaseMigrator {
