@@ -6,12 +6,13 @@
  * cut out upright with a perspective warp and read by a CTC recogniser whose
  * alphabet is stored in the model itself. A page photographed askew is
  * turned upright before its lines are found, and the lines are read side by
- * side, one per core. fetch-model installs the models in
- * model/ and the runtime in runtime/ (see MODELS.md).
+ * side, one per core. fetch-model installs the models in model/; the
+ * runtime comes from functions/openvino (see MODELS.md).
  *
  * OpenVINO is opened with dlopen when an instance is created, not linked: on
  * a machine without the runtime, creating an instance fails with a message
- * naming "make -C functions/ocr" while the rest of the service keeps serving.
+ * naming "make -C functions/openvino" while the rest of the service keeps
+ * serving.
  *
  * Input: RGB8 pixels, scaled by the host to fit 2048x2048.
  * Output: application/json
