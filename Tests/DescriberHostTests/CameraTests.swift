@@ -592,33 +592,42 @@ import Testing
     }
 
     /// Commits never checkpoint (that would hold up their acknowledgements);
-    /// the checkpointer beside them copies the log into the database file.
-    @Test func theLogIsCheckpointedBesideTheCommits() async throws {
-        let store = try CameraEventStore(path: Self.databasePath())
+    /// the checkpointer beside them copies the log into the database file,
+    /// and under a steady stream of commits the log still starts again
+    /// rather than growing with everything ever written.
+    @Test func theLogIsCheckpointedBesideTheCommitsAndStaysBounded() async throws {
+        // A restart threshold of 1 MB (256 pages) and a checkpoint every
+        // 10 ms, so that a test-sized stream crosses both many times.
+        let store = try CameraEventStore(path: Self.databasePath(), walRestartFrames: 256, walCheckpointInterval: .milliseconds(10))
         let writer = CameraEventWriter(store: store, idempotencyWindow: .seconds(60))
         let snapshot = try Self.file("vtest_050.jpg")
-        let mainFileBefore = try FileManager.default.attributesOfItem(atPath: store.path)[.size] as? Int ?? 0
-        for index in 0..<60 {
+        let mainFileBefore = try Self.size(store.path)
+        // About 30 MB, committed back to back: dozens of checkpoint
+        // intervals, with no pause for the log to drain in.
+        var largestLog = 0
+        for index in 0..<340 {
             let event = IncomingCameraEvent(
                 cameraID: "front-door", source: .image, snapshot: snapshot, snapshotContentType: "image/jpeg", vendor: [:],
                 idempotencyKey: IdempotencyKey(kind: .header, value: "event-\(index)")
             )
             _ = try await writer.accept(event, receivedAt: Date())
+            largestLog = max(largestLog, try Self.size(store.path + "-wal"))
         }
-        // 60 snapshots are more than 1,000 pages: SQLite's own checkpoint
-        // would have run inside a commit. It is off; the checkpointer's runs
-        // every 250 ms, so within a few seconds the snapshots are in the
-        // database file itself.
-        let written = 60 * snapshot.count
+        let written = 340 * snapshot.count
         var mainFile = 0
         for _ in 0..<100 {
-            mainFile = try FileManager.default.attributesOfItem(atPath: store.path)[.size] as? Int ?? 0
+            mainFile = try Self.size(store.path)
             if mainFile - mainFileBefore >= written { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(mainFile - mainFileBefore >= written, "the database file grew by \(mainFile - mainFileBefore) bytes, not \(written)")
+        #expect(largestLog < written / 2, "the log reached \(largestLog) bytes of \(written) written")
         let autocheckpoint = try await store.database.write { db in try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") }
         #expect(autocheckpoint == 0, "commits do not checkpoint")
+    }
+
+    static func size(_ path: String) throws -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     }
 
     @Test func retentionDropsOldSnapshotsButNeverPendingOnes() async throws {

@@ -197,16 +197,17 @@ import Testing
     }
 
     /// Requests that arrive together share one forward pass, and each still
-    /// gets its own answer, with its own min_confidence.
-    @Test func aBatchIsOneForwardPassWithAnAnswerPerPhoto() async throws {
+    /// gets its own answer, with its own min_confidence: on both engines.
+    @Test(arguments: ["openvino", "opencv"])
+    func aBatchIsOneForwardPassWithAnAnswerPerPhoto(backend: String) async throws {
         let photos = ["/images/dog.jpg", "/images/person.jpg", "/images/dog.jpg", "/camera/vtest_050.jpg"].map { Self.fixtures + $0 }
         let options: [[(String, String)]] = [[], [], [("min_confidence", "0.6")], []]
-        let alone = try TestSupport.host(["detect": try Self.manifest()])
+        let alone = try TestSupport.host(["detect": try Self.manifest(options: ["backend: \(backend)"])])
         var expected: [[Answer.Object]] = []
         try await alone.run { host in
             for (photo, option) in zip(photos, options) { expected.append(try await Self.detect(host, photo, options: option).objects) }
         }
-        let batching = try TestSupport.host(["detect": try Self.manifest(options: ["threads: 2"], batching: "2s")])
+        let batching = try TestSupport.host(["detect": try Self.manifest(options: ["backend: \(backend)"], batching: "2s")])
         let (answers, batchSizes) = try await batching.run { host in
             try await withThrowingTaskGroup(of: (Int, [Answer.Object], Int).self) { group in
                 for (index, (photo, option)) in zip(photos, options).enumerated() {
@@ -227,12 +228,16 @@ import Testing
         }
         #expect(batchSizes.contains { $0 > 1 }, "the requests shared a call: \(batchSizes)")
         for (index, photo) in photos.enumerated() {
-            #expect(answers[index].map(\.label) == expected[index].map(\.label), "\(photo)")
-            for (got, want) in zip(answers[index], expected[index]) {
-                #expect(abs(got.confidence - want.confidence) < 0.002 && Self.distance(got, want) < 0.002, "\(photo): \(got) against \(want)")
+            // A batched pass may add up in another order (bfloat16 shows it
+            // in the third decimal), so near-equal scores may swap places.
+            #expect(answers[index].map(\.label).sorted() == expected[index].map(\.label).sorted(), "\(photo)")
+            for want in expected[index] {
+                let got = answers[index].filter { $0.label == want.label }.min { Self.distance($0, want) < Self.distance($1, want) }
+                #expect(got.map { abs($0.confidence - want.confidence) < 0.02 && Self.distance($0, want) < 0.01 } == true, "\(photo): \(String(describing: got)) against \(want)")
             }
         }
         #expect(answers[2].allSatisfy { $0.confidence >= 0.6 }, "the third photo's own min_confidence held in the batch")
+        #expect(answers[2].count < answers[0].count, "the same photo with a higher min_confidence kept fewer objects")
     }
 
     @Test func theDescriberSaysWhatIsInThePhotoFirst() async throws {

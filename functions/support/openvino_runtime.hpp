@@ -50,7 +50,8 @@ inline const char *openVINOSetupHint() {
     X(ov_tensor_get_shape)                                                                                             \
     X(ov_tensor_data)                                                                                                  \
     X(ov_tensor_free)                                                                                                  \
-    X(ov_get_last_err_msg)
+    X(ov_get_last_err_msg)                                                                                             \
+    X(ov_free)
 
 struct OpenVINO {
 #define DESCRIBER_OPENVINO_DECLARE(name) decltype(&::name) name = nullptr;
@@ -60,11 +61,17 @@ struct OpenVINO {
     const char *keyPerformanceMode = nullptr; /* ov_property_key_hint_performance_mode */
     const char *keyStreams = nullptr;         /* ov_property_key_num_streams */
 
-    /* Throws with OpenVINO's own explanation when a call fails. */
+    /* Throws with OpenVINO's own explanation when a call fails. The
+     * runtime keeps one last message for the whole process and hands out a
+     * copy, which is ours to free. */
     void check(ov_status_e status, const std::string &what) const {
         if (status == OK) return;
-        const char *detail = ov_get_last_err_msg();
-        throw std::runtime_error(what + (detail != nullptr && *detail ? std::string(": ") + detail : std::string()));
+        std::string reason = what;
+        if (const char *detail = ov_get_last_err_msg(); detail != nullptr) {
+            if (*detail) reason += std::string(": ") + detail;
+            ov_free(detail);
+        }
+        throw std::runtime_error(reason);
     }
 };
 

@@ -94,8 +94,9 @@ typedef struct vision_net_options {
 
 typedef struct vision_net vision_net;
 
-/* Reads a Darknet network (YOLOv3 family: convolutional, maxpool, route,
- * upsample and yolo layers). Returns NULL with `error` set on failure; an
+/* Reads a Darknet network made of the layers YOLOv3-tiny uses
+ * (convolutional, maxpool, route, upsample and yolo; OpenVINO refuses by
+ * name any other layer or setting). Returns NULL with `error` set on failure; an
  * OpenVINO runtime that cannot be opened says "could not be loaded". Free
  * with vision_net_free. */
 vision_net *vision_net_read_darknet(const char *cfg_path, const char *weights_path, const vision_net_options *options,

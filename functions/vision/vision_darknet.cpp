@@ -1,8 +1,11 @@
 /*
  * vision_darknet.cpp — Darknet .cfg/.weights to OpenVINO IR, in memory (see
- * vision_darknet.hpp). Supports what YOLOv3 and YOLOv3-tiny are made of:
+ * vision_darknet.hpp). Supports what YOLOv3-tiny is made of:
  * [convolutional] (linear or leaky, with or without batch normalisation),
- * [maxpool], [route], [upsample] and [yolo].
+ * [maxpool], [route], [upsample] and [yolo]. Anything else, and any setting
+ * of those layers that the converter does not implement (grouped routes,
+ * dilations, scaled upsampling…), is refused by name rather than ignored:
+ * a network built without it would load and give wrong answers.
  */
 #include "vision_darknet.hpp"
 
@@ -240,6 +243,9 @@ IRBuilder::Port convolution(IRBuilder &ir, WeightsReader &weights, const Section
     const bool normalised = section.integer("batch_normalize", 0) != 0;
     const std::string activation = section.text("activation", "logistic");
     if (section.integer("groups", 1) != 1) throw std::runtime_error(where(section) + ": grouped convolutions are not supported");
+    if (section.integer("dilation", 1) != 1 || section.values.count("stride_x") || section.values.count("stride_y")) {
+        throw std::runtime_error(where(section) + ": dilated convolutions and separate x/y strides are not supported");
+    }
     if (activation != "leaky" && activation != "linear") {
         throw std::runtime_error(where(section) + ": activation " + activation + " is not supported (leaky and linear are)");
     }
@@ -292,6 +298,7 @@ IRBuilder::Port maxPool(IRBuilder &ir, const Section &section, const IRBuilder::
 IRBuilder::Port upsample(IRBuilder &ir, const Section &section, const IRBuilder::Port &input) {
     const int stride = section.integer("stride", 2);
     if (stride < 1) throw std::runtime_error(where(section) + ": stride must be positive");
+    if (section.number("scale", 1) != 1) throw std::runtime_error(where(section) + ": a scaled upsample is not supported");
     auto scales = ir.constant({static_cast<float>(stride), static_cast<float>(stride)}, {2});
     auto axes = ir.constantI64({2, 3});
     return ir.node("Interpolate", "opset11",
@@ -328,6 +335,7 @@ DarknetIR darknetToIR(const std::string &cfgPath, const std::string &weightsPath
         } else if (section.type == "upsample") {
             current = upsample(ir, section, current);
         } else if (section.type == "route") {
+            if (section.integer("groups", 1) != 1) throw std::runtime_error(where(section) + ": grouped routes are not supported");
             std::vector<IRBuilder::Port> sources;
             int64_t channels = 0;
             for (int layer : section.integers("layers")) {
@@ -346,6 +354,10 @@ DarknetIR darknetToIR(const std::string &cfgPath, const std::string &weightsPath
         } else if (section.type == "yolo") {
             YoloHead head;
             head.classes = section.integer("classes", 80);
+            if (head.classes < 1) throw std::runtime_error(where(section) + ": classes must be at least 1");
+            if (section.integer("new_coords", 0) != 0) throw std::runtime_error(where(section) + ": new_coords is not supported");
+            head.rows = current.dims[2];
+            head.columns = current.dims[3];
             head.scaleXY = section.number("scale_x_y", 1);
             std::vector<int> all = section.integers("anchors"), mask = section.integers("mask");
             for (int m : mask) {

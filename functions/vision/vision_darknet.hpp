@@ -19,6 +19,7 @@ struct YoloHead {
     int classes = 0;
     std::vector<float> anchors; /* width, height pairs, in input pixels, one pair per anchor of this head */
     float scaleXY = 1;          /* Darknet's scale_x_y (1 in YOLOv3) */
+    int64_t rows = 0, columns = 0; /* the grid its output must have */
 };
 
 struct DarknetIR {

@@ -196,8 +196,10 @@ int vision_net_forward(vision_net *net, const float *input, int batch, int heigh
             for (size_t h = 0; h < model.heads.size(); h++) {
                 model.outputs[h] = model.network->output(h, model.shapes[h]);
                 const std::vector<int64_t> &shape = model.shapes[h];
-                if (shape.size() != 4 || shape[0] != batch || shape[1] != static_cast<int64_t>(model.heads[h].anchors.size() / 2) *
-                                                                              (5 + model.heads[h].classes)) {
+                const vision_detail::YoloHead &head = model.heads[h];
+                if (shape.size() != 4 || shape[0] != batch ||
+                    shape[1] != static_cast<int64_t>(head.anchors.size() / 2) * (5 + head.classes) || shape[2] != head.rows ||
+                    shape[3] != head.columns) {
                     throw std::runtime_error("unexpected output shape from the network");
                 }
             }
@@ -229,8 +231,11 @@ const float *vision_net_output(const vision_net *net, size_t index, int *rows, i
     }
     const cv::Mat &output = net->outputs[index];
     if (!output.isContinuous() || output.dims < 1) return nullptr;
-    *rows = output.dims == 1 ? 1 : output.size[0];
-    *cols = static_cast<int>(output.total() / std::max(1, *rows));
+    /* The last dimension is a candidate's values; a batch of several images
+     * adds a leading one (images x candidates x values), which is read as
+     * the images' candidates one after another. */
+    *cols = output.dims == 1 ? static_cast<int>(output.total()) : output.size[output.dims - 1];
+    *rows = static_cast<int>(output.total() / std::max(1, *cols));
     return output.ptr<float>();
 }
 

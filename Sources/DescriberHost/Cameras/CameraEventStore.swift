@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import GRDB
 
@@ -30,7 +31,11 @@ final class CameraEventStore: Sendable {
     }
 
     /// Opens (creating if needed) the database at `path` and its folder.
-    init(path: String) throws {
+    /// `walRestartFrames` and `walCheckpointInterval`: see ``WALCheckpointer``.
+    init(
+        path: String, walRestartFrames: Int = WALCheckpointer.defaultRestartFrames,
+        walCheckpointInterval: DispatchTimeInterval = WALCheckpointer.defaultInterval
+    ) throws {
         self.path = path
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -40,12 +45,14 @@ final class CameraEventStore: Sendable {
         configuration.prepareDatabase { db in
             // FULL: the WAL is synced at every commit, so "accepted" means on disk.
             try db.execute(sql: "PRAGMA synchronous = FULL")
-            // Checkpoints run beside the commits, not inside one (WALCheckpointer).
+            // Checkpoints run beside the commits, not inside one (WALCheckpointer),
+            // and the log file is cut back to 64 MB when it starts again.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
         }
         database = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(database)
-        checkpointer = try WALCheckpointer(path: path)
+        checkpointer = try WALCheckpointer(path: path, writer: database, interval: walCheckpointInterval, restartFrames: walRestartFrames)
     }
 
     private static var migrator: DatabaseMigrator {

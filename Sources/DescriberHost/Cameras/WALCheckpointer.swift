@@ -2,36 +2,55 @@ import Dispatch
 import GRDB
 
 /// Copies the camera database's write-ahead log back into the database file
-/// on a connection and a thread of its own, so that no commit waits for it.
+/// beside the commits, so that no acknowledgement waits for the bulk of it.
 ///
 /// SQLite's automatic checkpoint runs inside the commit that takes the log
 /// past 1,000 pages. At 200 snapshots a second that is every fifth of a
 /// second, and that commit then also writes 4 MB into the database file and
 /// syncs it: the acknowledgement of every event in its group waits for it,
 /// which is where ingestion's slowest answers came from. The store turns the
-/// automatic checkpoint off and this runs a passive one every `interval`
-/// instead. A passive checkpoint takes no lock a writer needs: commits go on
-/// while it copies, and it copies what it can. When the log is empty it costs
-/// a few microseconds.
+/// automatic checkpoint off, and every `interval` this copies what the log
+/// holds with a passive checkpoint on a connection and a thread of its own,
+/// which takes no lock a writer needs.
 ///
-/// Durability does not depend on it: a commit is on disk once the log is
-/// synced (`synchronous = FULL`), whether or not it has been checkpointed.
+/// A checkpoint beside the commits never quite finishes under a steady
+/// stream of them (frames keep arriving while it copies), and the log only
+/// starts again from its beginning after a checkpoint that copied all of it.
+/// So once the log holds more than `restartFrames` frames, a second passive
+/// checkpoint runs on the store's writer, where no commit can land
+/// meanwhile: it copies only what arrived during the first one, and the
+/// next commit rewinds the log. `journal_size_limit` then cuts the file back.
+///
+/// Durability does not depend on any of this: a commit is on disk once the
+/// log is synced (`synchronous = FULL`), whether or not it has been
+/// checkpointed.
 final class WALCheckpointer: Sendable {
     private let connection: DatabaseQueue
     /// Dispatch sources are thread-safe; Dispatch's overlay does not say so.
     private nonisolated(unsafe) let timer: any DispatchSourceTimer
 
-    /// Starts checkpointing the WAL database at `path` (already created).
-    init(path: String, interval: DispatchTimeInterval = .milliseconds(250)) throws {
+    /// About 64 MB of 4 KB pages.
+    static let defaultRestartFrames = 16_384
+    static let defaultInterval = DispatchTimeInterval.milliseconds(250)
+
+    /// Starts checkpointing `writer`'s WAL database at `path` (already created).
+    init(path: String, writer: DatabasePool, interval: DispatchTimeInterval = defaultInterval, restartFrames: Int = defaultRestartFrames) throws {
         var configuration = Configuration()
         configuration.label = "camera-events.checkpointer"
+        configuration.prepareDatabase { db in
+            // A checkpoint syncs the database file before the log may be reused.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
         connection = try DatabaseQueue(path: path, configuration: configuration)
         timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "describer.camera-events.checkpoint"))
-        timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(50))
-        timer.setEventHandler { [connection] in
+        timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(5))
+        timer.setEventHandler { [connection, weak writer] in
             // A busy or failed checkpoint is retried at the next tick; the
             // log only grows meanwhile.
-            _ = try? connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            guard let (logFrames, _) = try? connection.writeWithoutTransaction({ db in try db.checkpoint(.passive) }),
+                  logFrames >= restartFrames
+            else { return }
+            _ = try? writer?.writeWithoutTransaction { db in try db.checkpoint(.passive) }
         }
         timer.resume()
     }
