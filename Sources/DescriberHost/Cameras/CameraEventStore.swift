@@ -46,9 +46,9 @@ final class CameraEventStore: Sendable {
             // FULL: the WAL is synced at every commit, so "accepted" means on disk.
             try db.execute(sql: "PRAGMA synchronous = FULL")
             // Checkpoints run beside the commits, not inside one (WALCheckpointer),
-            // and the log file is cut back to 64 MB when it starts again.
+            // and the log file is cut back to 32 MB when it starts again.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
-            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
+            try db.execute(sql: "PRAGMA journal_size_limit = 33554432")
         }
         database = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(database)

@@ -16,10 +16,11 @@ import GRDB
 /// A checkpoint beside the commits never quite finishes under a steady
 /// stream of them (frames keep arriving while it copies), and the log only
 /// starts again from its beginning after a checkpoint that copied all of it.
-/// So once the log holds more than `restartFrames` frames, a second passive
-/// checkpoint runs on the store's writer, where no commit can land
-/// meanwhile: it copies only what arrived during the first one, and the
-/// next commit rewinds the log. `journal_size_limit` then cuts the file back.
+/// So once the log holds more than `restartFrames` frames, the frames that
+/// arrived during the copy are copied again beside the writer until few are
+/// left, and then a last passive checkpoint runs on the store's writer,
+/// where no commit can land meanwhile: it copies those few, and the next
+/// commit rewinds the log. `journal_size_limit` then cuts the file back.
 ///
 /// Durability does not depend on any of this: a commit is on disk once the
 /// log is synced (`synchronous = FULL`), whether or not it has been
@@ -29,8 +30,10 @@ final class WALCheckpointer: Sendable {
     /// Dispatch sources are thread-safe; Dispatch's overlay does not say so.
     private nonisolated(unsafe) let timer: any DispatchSourceTimer
 
-    /// About 64 MB of 4 KB pages.
-    static let defaultRestartFrames = 16_384
+    /// About 16 MB of 4 KB pages.
+    static let defaultRestartFrames = 4_096
+    /// What the writer may be left to copy: 256 KB.
+    static let tailFrames = 64
     static let defaultInterval = DispatchTimeInterval.milliseconds(250)
 
     /// Starts checkpointing `writer`'s WAL database at `path` (already created).
@@ -47,9 +50,17 @@ final class WALCheckpointer: Sendable {
         timer.setEventHandler { [connection, weak writer] in
             // A busy or failed checkpoint is retried at the next tick; the
             // log only grows meanwhile.
-            guard let (logFrames, _) = try? connection.writeWithoutTransaction({ db in try db.checkpoint(.passive) }),
-                  logFrames >= restartFrames
-            else { return }
+            func copy() -> (log: Int, copied: Int)? {
+                try? connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            }
+            guard var (log, copied) = copy(), log >= restartFrames else { return }
+            // What arrived during a copy is copied again beside the writer,
+            // a smaller part each time, so the writer is held up only for
+            // the last few frames and the sync of the database file.
+            for _ in 0..<4 where log - copied > Self.tailFrames {
+                guard let next = copy() else { return }
+                (log, copied) = next
+            }
             _ = try? writer?.writeWithoutTransaction { db in try db.checkpoint(.passive) }
         }
         timer.resume()
