@@ -637,8 +637,8 @@ int main(int argc, char **argv) {
         if (f.type != DWP_FRAME_PROCESS) protocol_error("expected PROCESS or DESTROY");
         c = (cursor){f.payload, f.size, 0};
         uint32_t count = take_u32(&c);
-        /* Every item takes at least 37 bytes, which bounds count by the frame. */
-        if (c.bad || count == 0 || count > c.left / 37) protocol_error("PROCESS count");
+        /* Every item takes at least 45 bytes, which bounds count by the frame. */
+        if (c.bad || count == 0 || count > c.left / 45) protocol_error("PROCESS count");
         if (count > capacity) {
             free(requests);
             free(items);
@@ -654,6 +654,8 @@ int main(int argc, char **argv) {
             r->width = take_u32(&c);
             r->height = take_u32(&c);
             r->stride = take_u32(&c);
+            r->source_width = take_u32(&c);
+            r->source_height = take_u32(&c);
             uint32_t type_size = take_u32(&c);
             uint32_t request_options_size = take_u32(&c);
             uint64_t data_size = take_u64(&c);

@@ -41,6 +41,8 @@ import Testing
             var label: String
             var confidence: Double
             var box: [String: Double]
+            /// The box in the pixels of the picture as sent.
+            var pixels: [String: Int]?
         }
     }
 
@@ -78,6 +80,38 @@ import Testing
         #expect(street.objects.filter { $0.label == "person" }.count >= 1)
         #expect(empty.objects.filter { $0.label == "person" }.isEmpty, "the empty scene has no people")
         #expect(lowered.objects.allSatisfy { $0.confidence >= 0.6 } && lowered.objects.count < dog.objects.count)
+    }
+
+    /// Boxes come in fractions and, since ABI 1.1, in the pixels of the
+    /// picture as the caller sent it: upright, before any scaling. The same
+    /// through a worker process, which is told the size over its socket.
+    @Test(arguments: ["in-process", "process"])
+    func boxesAreAlsoInThePixelsOfThePictureAsSent(isolation: String) async throws {
+        let manifest = try Self.manifest().replacingOccurrences(of: "isolation: in-process", with: "isolation: \(isolation)")
+        let dog = try DescribingTests.file(Self.fixtures + "/images/dog.jpg")
+        // Orientation 6: stored 768 x 576, shown (and detected) 576 x 768.
+        let turned = ByteBuffer(bytes: ImageDecodingTests.withOrientation(6, Array(dog.readableBytesView)))
+        let answers = try await TestSupport.host(["detect": manifest]).run { host in
+            var answers: [(Answer, width: Double, height: Double)] = []
+            for (body, width, height) in [(dog, 768.0, 576.0), (turned, 576.0, 768.0)] {
+                let output = try await host.invoke("detect", InvocationRequest(body: body, contentType: "image/jpeg"))
+                answers.append((try JSONDecoder().decode(Answer.self, from: Data(output.body.readableBytesView)), width, height))
+            }
+            return answers
+        }
+        #expect(answers[0].0.objects.count >= 3, "dog.jpg's dog, car and truck at least")
+        // The turned photo is shown sideways, where this model finds less;
+        // whatever it finds is placed in the turned frame's pixels.
+        for (answer, width, height) in answers {
+            for object in answer.objects {
+                let pixels = try #require(object.pixels, "\(object)")
+                let left = object.box["x"]! * width, top = object.box["y"]! * height
+                #expect(abs(Double(pixels["x"]!) - left) <= 1 && abs(Double(pixels["y"]!) - top) <= 1, "\(object) in \(width) x \(height)")
+                #expect(abs(Double(pixels["width"]!) - object.box["width"]! * width) <= 1.5, "\(object) in \(width) x \(height)")
+                #expect(abs(Double(pixels["height"]!) - object.box["height"]! * height) <= 1.5, "\(object) in \(width) x \(height)")
+                #expect(pixels["x"]! + pixels["width"]! <= Int(width) && pixels["y"]! + pixels["height"]! <= Int(height))
+            }
+        }
     }
 
     /// "on the left", "in the centre" or "on the right": one per thing placed.

@@ -101,6 +101,19 @@ import Testing
         #expect(plan.format == .jpeg && plan.scaleDenominator == 1)
     }
 
+    /// Functions are told the size of the picture as sent (ABI 1.1), so a
+    /// decoded copy remembers it through scaling and orientation.
+    @Test func decodedPicturesRememberTheSizeTheyWereSentAt() throws {
+        let dog = try Self.fixture("dog.jpg")
+        let (scaled, _) = try Self.decode(dog, maxWidth: 320, maxHeight: 320)
+        #expect(scaled.width == 320 && scaled.sourceWidth == 768 && scaled.sourceHeight == 576)
+        let fitted = try #require(scaled.fitted(maxWidth: 100, maxHeight: 100))
+        #expect(fitted.width == 100 && fitted.sourceWidth == 768 && fitted.sourceHeight == 576)
+        // Orientation 6: stored 768 x 576, shown turned a quarter.
+        let (turned, _) = try Self.decode(Self.withOrientation(6, dog), maxWidth: 300, maxHeight: 300)
+        #expect(turned.width < turned.height && turned.sourceWidth == 576 && turned.sourceHeight == 768)
+    }
+
     @Test func decodesAPNGAtFullSize() throws {
         let (image, plan) = try Self.decode(try Self.fixture("page.png"))
         #expect(image.width == 384 && image.height == 191 && image.stride == 384 * 3)

@@ -335,7 +335,7 @@ import Testing
         #expect(host.entries["tiny"]?.problem?.contains("process.memory must be between 16777216 and") == true)
         #expect(host.entries["unknown"]?.problem?.contains("process.swap is not a known key (expected one of: memory, cpu_seconds, open_files, nice, working_directory)") == true)
         #expect(host.entries["folder"]?.problem?.contains("process.working_directory must be an existing folder") == true)
-        #expect(host.entries["major2"]?.problem?.contains("was built for function ABI 2.0, but this host speaks ABI 1.0") == true)
+        #expect(host.entries["major2"]?.problem?.contains("was built for function ABI 2.1, but this host speaks ABI 1.1") == true)
         for name in host.entries.keys { #expect(host.state(of: name) == "unavailable", "\(name)") }
     }
 }

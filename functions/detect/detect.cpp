@@ -12,10 +12,13 @@
  * images goes through the network in one forward pass.
  * Output: application/json
  *   {"objects": [{"label": "dog", "confidence": 0.83,
- *                 "box": {"x": 0.16, "y": 0.38, "width": 0.28, "height": 0.55}}, ...],
+ *                 "box": {"x": 0.16, "y": 0.38, "width": 0.28, "height": 0.55},
+ *                 "pixels": {"x": 124, "y": 219, "width": 215, "height": 317}}, ...],
  *    "text": "A dog, a bicycle and a car."}
- * Boxes are fractions of the image's width and height, so they hold at any
- * scale. `text` is an English summary for describers; animals' species are
+ * "box" is in fractions of the image's width and height, so it holds at any
+ * scale; "pixels" is the same box in the pixels of the picture as sent
+ * (before the host scaled it to fit), given when the host says that size
+ * (ABI 1.1). `text` is an English summary for describers; animals' species are
  * worded cautiously, because this model confuses them.
  * Request options: min_confidence (0.05..1, default from options); verbosity
  * (brief | normal | detailed: how much `text` says, see summary()).
@@ -211,8 +214,10 @@ std::string summary(const Instance &instance, const std::vector<Detection> &foun
     return text;
 }
 
-/* The JSON answer for one image's boxes. */
+/* The JSON answer for one image's boxes. With the size of the picture as
+ * sent (ABI 1.1), each box is also given in its pixels. */
 std::string answer(const Instance &instance, const std::vector<vision_box> &boxes, const describer_request &request) {
+    const double sourceWidth = request.source_width, sourceHeight = request.source_height;
     std::vector<Detection> found;
     for (const vision_box &b : boxes) found.push_back({b.class_id, b.score, cv::Rect2f(b.x, b.y, b.width, b.height)});
     std::sort(found.begin(), found.end(), [](const Detection &a, const Detection &b) { return a.confidence > b.confidence; });
@@ -224,9 +229,18 @@ std::string answer(const Instance &instance, const std::vector<vision_box> &boxe
         /* The label goes in as a string, so no name can be cut short. */
         json += (i ? ",{\"label\":\"" : "{\"label\":\"") + jsonEscape(instance.model.labels[d.classId]) + "\",";
         std::snprintf(numbers, sizeof numbers,
-                      "\"confidence\":%.3f,\"box\":{\"x\":%.4f,\"y\":%.4f,\"width\":%.4f,\"height\":%.4f}}", d.confidence,
+                      "\"confidence\":%.3f,\"box\":{\"x\":%.4f,\"y\":%.4f,\"width\":%.4f,\"height\":%.4f}", d.confidence,
                       d.box.x, d.box.y, d.box.width, d.box.height);
         json += numbers;
+        if (sourceWidth > 0 && sourceHeight > 0) {
+            /* Edges rounded to whole pixels, so the box stays inside the picture. */
+            long left = std::lround(d.box.x * sourceWidth), top = std::lround(d.box.y * sourceHeight);
+            long right = std::lround((d.box.x + d.box.width) * sourceWidth), bottom = std::lround((d.box.y + d.box.height) * sourceHeight);
+            std::snprintf(numbers, sizeof numbers, ",\"pixels\":{\"x\":%ld,\"y\":%ld,\"width\":%ld,\"height\":%ld}", left, top,
+                          right - left, bottom - top);
+            json += numbers;
+        }
+        json += "}";
     }
     return json + "],\"text\":\"" + jsonEscape(summary(instance, found, request)) + "\"}";
 }

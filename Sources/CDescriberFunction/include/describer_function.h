@@ -57,7 +57,7 @@ extern "C" {
  * ------------------------------------------------------------------------- */
 
 #define DESCRIBER_ABI_VERSION_MAJOR 1
-#define DESCRIBER_ABI_VERSION_MINOR 0
+#define DESCRIBER_ABI_VERSION_MINOR 1
 
 /* Capability bits for describer_function_info.capabilities. */
 enum {
@@ -158,7 +158,13 @@ typedef struct describer_request {
     uint32_t width;
     uint32_t height;
     uint32_t stride;
-    uint32_t reserved_u32[3];
+    /* For RGB8 input (ABI 1.1): the size of the picture as the caller sent
+     * it, upright after its EXIF orientation, before the host scaled it down
+     * to fit the function's box; so that a function can report positions in
+     * the caller's pixels. Zero for BYTES, and from a 1.0 host. */
+    uint32_t source_width;
+    uint32_t source_height;
+    uint32_t reserved_u32[1];
     void *reserved_ptr[2];
 } describer_request;
 

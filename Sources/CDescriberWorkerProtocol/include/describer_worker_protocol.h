@@ -54,6 +54,7 @@ enum {
     DWP_FRAME_CREATE = 0x01,
     /* u32 count, then per item:
      *   u64 deadline_ns, u32 width, u32 height, u32 stride,
+     *   u32 source_width, u32 source_height,
      *   u32 content_type_size, u32 options_size, u64 data_size,
      *   content type (NUL-terminated; the size counts the NUL), options JSON,
      *   data */

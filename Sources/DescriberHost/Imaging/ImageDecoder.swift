@@ -132,8 +132,13 @@ public enum ImageDecoder {
                 return decodeStatus == DESCRIBER_IMAGE_OK ? stride * height : 0
             }
             try check(decodeStatus, decoder, format, header, limits)
+            // Orientations 5 to 8 turn the picture a quarter.
+            let turned = header.orientation >= 5 && header.orientation <= 8
             return (
-                RGBImage(width: width, height: height, stride: stride, pixels: pixels),
+                RGBImage(
+                    width: width, height: height, stride: stride, pixels: pixels,
+                    sourceWidth: Int(turned ? header.height : header.width), sourceHeight: Int(turned ? header.width : header.height)
+                ),
                 Plan(
                     format: format, sourceWidth: Int(header.width), sourceHeight: Int(header.height),
                     orientation: Int(header.orientation), scaleDenominator: Int(plan.scale_denom),

@@ -12,13 +12,19 @@ public struct RGBImage: Sendable, Equatable {
     /// A `ByteBuffer` so that the host can lend its storage to a function
     /// without copying.
     public var pixels: ByteBuffer
+    /// The size of the picture these pixels were scaled from, upright: what
+    /// the caller sent. The same as `width` and `height` when not scaled.
+    public var sourceWidth: Int
+    public var sourceHeight: Int
 
-    public init(width: Int, height: Int, stride: Int, pixels: ByteBuffer) {
+    public init(width: Int, height: Int, stride: Int, pixels: ByteBuffer, sourceWidth: Int? = nil, sourceHeight: Int? = nil) {
         precondition(width > 0 && height > 0 && stride >= width * 3 && pixels.readableBytes >= stride * height)
         self.width = width
         self.height = height
         self.stride = stride
         self.pixels = pixels
+        self.sourceWidth = sourceWidth ?? width
+        self.sourceHeight = sourceHeight ?? height
     }
 
     /// The pixel at column `x`, row `y` (0-based, from the top left).
@@ -51,6 +57,8 @@ extension RGBImage {
             }
         }
         guard status == DESCRIBER_IMAGE_OK else { return nil }
-        return RGBImage(width: Int(outWidth), height: Int(outHeight), stride: stride, pixels: output)
+        return RGBImage(
+            width: Int(outWidth), height: Int(outHeight), stride: stride, pixels: output, sourceWidth: sourceWidth, sourceHeight: sourceHeight
+        )
     }
 }

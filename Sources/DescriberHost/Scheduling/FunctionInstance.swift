@@ -232,6 +232,8 @@ final class FunctionInstance: PoolInstance {
                         request.width = UInt32(image.width)
                         request.height = UInt32(image.height)
                         request.stride = UInt32(image.stride)
+                        request.source_width = UInt32(clamping: image.sourceWidth)
+                        request.source_height = UInt32(clamping: image.sourceHeight)
                     }
                     request.content_type = base + offsets[index].contentType
                     request.options_json = base + offsets[index].options

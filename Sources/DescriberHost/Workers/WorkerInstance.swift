@@ -439,6 +439,8 @@ final class WorkerInstance: PoolInstance {
             frame.writeInteger(UInt32(image?.width ?? 0), endianness: .little)
             frame.writeInteger(UInt32(image?.height ?? 0), endianness: .little)
             frame.writeInteger(UInt32(image?.stride ?? 0), endianness: .little)
+            frame.writeInteger(UInt32(clamping: image?.sourceWidth ?? 0), endianness: .little)
+            frame.writeInteger(UInt32(clamping: image?.sourceHeight ?? 0), endianness: .little)
             frame.writeInteger(UInt32(contentType.utf8.count + 1), endianness: .little)
             frame.writeInteger(UInt32(invocation.optionsJSON.utf8.count), endianness: .little)
             frame.writeInteger(UInt64(data.readableBytes), endianness: .little)
