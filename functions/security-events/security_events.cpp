@@ -42,8 +42,10 @@ const describer_function_info info = [] {
     i.abi_minor = DESCRIBER_ABI_VERSION_MINOR;
     i.name = "security-events";
     i.version = "1.0.0";
-    /* One network per instance (OpenCV's forward is not shareable between
-     * threads); a batch, of any cameras, is run snapshot by snapshot. */
+    /* One network and one inference request per instance, so no
+     * REENTRANT; a batch, of any cameras, is run snapshot by snapshot (each
+     * carries its own camera's state, and the camera service sends one
+     * event at a time anyway). */
     i.capabilities = DESCRIBER_CAP_BATCH;
     i.input_kind = DESCRIBER_INPUT_RGB8;
     i.max_width = 832;
