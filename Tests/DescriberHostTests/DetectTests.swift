@@ -180,6 +180,18 @@ import Testing
         #expect(code == .initFailed)
         #expect(truncated.contains("yolov3-tiny.weights is shorter than the cfg's layers need"), "\(truncated)")
 
+        // A cfg the converter cannot follow is refused by name, not half built.
+        let cfg = try String(contentsOfFile: Self.detectDirectory + "/model/yolov3-tiny.cfg", encoding: .utf8)
+        for (edit, mentions) in [
+            ({ (text: String) in text.replacingOccurrences(of: "filters=16", with: "filters=sixteen") }, "filters has 'sixteen', not a number"),
+            ({ (text: String) in text + "\n[shortcut]\nfrom=-3\n" }, "[shortcut] at line"),
+        ] {
+            try edit(cfg).write(toFile: damaged + "/yolov3-tiny.cfg", atomically: true, encoding: .utf8)
+            try weights.write(to: URL(fileURLWithPath: damaged + "/yolov3-tiny.weights"))
+            let (_, message) = try await Self.startFailure(try Self.manifest(modelDirectory: damaged))
+            #expect(message.contains(mentions), "\(message)")
+        }
+
         // In a worker process of its own: this test process has opened the
         // real runtime already, and a process opens it only once.
         let isolated = try Self.manifest(options: ["runtime_directory: \(TestSupport.scratch)/no-runtime"])

@@ -300,8 +300,8 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
         instance->minConfidence = static_cast<float>(jsonNumber(options, optionsSize, "min_confidence", 0.25));
         instance->nmsThreshold = static_cast<float>(jsonNumber(options, optionsSize, "nms_threshold", 0.45));
         std::string error;
-        if (!instance->model.start(options, optionsSize, "model", error)) {
-            fail(host, call, 0, error.rfind("options:", 0) == 0 ? DESCRIBER_STATUS_INVALID_INPUT : DESCRIBER_STATUS_FAILED, error);
+        if (describer_status status = instance->model.start(options, optionsSize, "model", error); status != DESCRIBER_STATUS_OK) {
+            fail(host, call, 0, status, error);
             return 1;
         }
         *outInstance = instance.release();

@@ -472,8 +472,8 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
         instance->motionThreshold = static_cast<int>(jsonNumber(options, optionsSize, "motion_threshold", 25));
         instance->stationaryOverlap = jsonNumber(options, optionsSize, "stationary_overlap", 0.6);
         std::string error;
-        if (!instance->model.start(options, optionsSize, "../detect/model", error)) {
-            fail(host, call, 0, error.rfind("options:", 0) == 0 ? DESCRIBER_STATUS_INVALID_INPUT : DESCRIBER_STATUS_FAILED, error);
+        if (describer_status status = instance->model.start(options, optionsSize, "../detect/model", error); status != DESCRIBER_STATUS_OK) {
+            fail(host, call, 0, status, error);
             return 1;
         }
         *outInstance = instance.release();

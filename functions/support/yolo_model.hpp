@@ -119,32 +119,33 @@ struct YoloModel {
      *   runtime_directory  OpenVINO's runtime (default ../openvino/runtime);
      *   input_size         the network's square input, 320..608 in steps of 32 (default 416);
      *   threads            inference threads, 0 = one per core.
-     * Folders are relative to the function's library. False with `error`
-     * set; a model that is not installed says so and names the setup
-     * command. */
-    bool start(const char *options, size_t size, const char *defaultDirectory, std::string &error) {
+     * Folders are relative to the function's library. Anything but OK
+     * comes with `error` set: INVALID_INPUT for a bad option, FAILED
+     * otherwise (a model that is not installed says so and names the setup
+     * command). */
+    describer_status start(const char *options, size_t size, const char *defaultDirectory, std::string &error) {
         vision_net_options settings{};
         if (!parseBackend(jsonString(options, size, "backend", "openvino"), settings.backend)) {
             error = "options: backend must be openvino or opencv";
-            return false;
+            return DESCRIBER_STATUS_INVALID_INPUT;
         }
         int input = static_cast<int>(jsonNumber(options, size, "input_size", 416));
         if (input < 320 || input > 608 || input % 32 != 0) {
             error = "options: input_size must be 320..608 in steps of 32, not " + std::to_string(input);
-            return false;
+            return DESCRIBER_STATUS_INVALID_INPUT;
         }
         settings.width = settings.height = input;
         settings.threads = std::max(0, static_cast<int>(jsonNumber(options, size, "threads", 0)));
         std::string runtime = folderOption(options, size, "runtime_directory", "../openvino/runtime") + "/lib";
         settings.runtime_directory = runtime.c_str();
         std::string directory = folderOption(options, size, "model_directory", defaultDirectory);
-        if (load(directory, settings, error)) return true;
+        if (load(directory, settings, error)) return DESCRIBER_STATUS_OK;
         if (error.find("is not installed") != std::string::npos) {
             error += " (make -C functions/detect, which scripts/setup runs, installs it)";
         } else {
             error = "the detector could not start: " + error;
         }
-        return false;
+        return DESCRIBER_STATUS_FAILED;
     }
 
     /* detect() for one image. */

@@ -34,33 +34,31 @@ struct Section {
     }
     int integer(const std::string &key, int fallback) const {
         auto found = values.find(key);
-        if (found == values.end()) return fallback;
-        try {
-            return std::stoi(found->second);
-        } catch (...) {
-            throw std::runtime_error("[" + type + "] at line " + std::to_string(line) + ": " + key + " is not a number");
-        }
+        return found == values.end() ? fallback : parsed(key, found->second, [](const std::string &t) { return std::stoi(t); });
     }
     float number(const std::string &key, float fallback) const {
         auto found = values.find(key);
-        if (found == values.end()) return fallback;
-        try {
-            return std::stof(found->second);
-        } catch (...) {
-            throw std::runtime_error("[" + type + "] at line " + std::to_string(line) + ": " + key + " is not a number");
-        }
+        return found == values.end() ? fallback : parsed(key, found->second, [](const std::string &t) { return std::stof(t); });
     }
     std::vector<int> integers(const std::string &key) const {
         std::vector<int> list;
         std::stringstream items(text(key, ""));
         for (std::string item; std::getline(items, item, ',');) {
-            try {
-                list.push_back(std::stoi(item));
-            } catch (...) {
-                throw std::runtime_error("[" + type + "] at line " + std::to_string(line) + ": " + key + " is not a list of numbers");
-            }
+            list.push_back(parsed(key, item, [](const std::string &t) { return std::stoi(t); }));
         }
         return list;
+    }
+
+private:
+    /* `convert(value)`, or an error naming the section, its line and the key. */
+    template <typename Convert>
+    auto parsed(const std::string &key, const std::string &value, Convert convert) const -> decltype(convert(value)) {
+        try {
+            return convert(value);
+        } catch (...) {
+            throw std::runtime_error("[" + type + "] at line " + std::to_string(line) + ": " + key + " has '" + value +
+                                     "', not a number");
+        }
     }
 };
 
