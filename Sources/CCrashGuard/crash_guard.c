@@ -124,3 +124,10 @@ void describer_crash_guard_release_thread(void) {
 void describer_crash_guard_enter(const describer_crash_marker *marker) { current = marker; }
 
 void describer_crash_guard_leave(void) { current = NULL; }
+
+void describer_crash_guard_name_thread(const char *name) {
+    char cut[16];
+    strncpy(cut, name, sizeof cut - 1);
+    cut[sizeof cut - 1] = '\0';
+    (void)pthread_setname_np(pthread_self(), cut);
+}

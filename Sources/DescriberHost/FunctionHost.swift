@@ -257,10 +257,17 @@ public final class FunctionHost: Sendable {
     /// The current state of a function's pool.
     func snapshot(of name: String) -> PoolSnapshot? { entries[name]?.pool?.snapshot }
 
+    /// Writes the Prometheus exposition of the host's metrics, with the
+    /// pools' gauges brought up to date first.
+    public func emitMetrics(into buffer: inout [UInt8]) {
+        for entry in entries.values { entry.pool?.publishGauges() }
+        metrics.emit(into: &buffer)
+    }
+
     /// The Prometheus exposition of the host's metrics, for tests and tools.
     func metricsText() -> String {
         var bytes: [UInt8] = []
-        metrics.emit(into: &bytes)
+        emitMetrics(into: &bytes)
         return String(decoding: bytes, as: UTF8.self)
     }
 

@@ -104,6 +104,13 @@ import Testing
                     }
                     if !busy { try await Task.sleep(for: .milliseconds(10)) }
                 }
+                // The gauges are read from the pool when metrics are scraped.
+                try await client.execute(uri: "/metrics", method: .get) { response in
+                    let text = String(buffer: response.body)
+                    #expect(text.contains(#"describer_instances{function="slow",state="busy"} 1"#), "\(text)")
+                    #expect(text.contains(#"describer_instances{function="slow",state="idle"} 0"#))
+                    #expect(text.contains(#"describer_queue_depth{function="slow"} 0"#))
+                }
                 try await client.execute(uri: "/v1/functions/slow/invoke", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { response in
                     #expect(response.status == .tooManyRequests)
                     #expect(response.headers[.retryAfter] == "1")
@@ -148,8 +155,7 @@ import Testing
                 #"describer_cold_starts_total{function="echo"} 1"#,
                 #"describer_batch_size_bucket{function="echo""#,
             ]
-            // Gauges settle just after the caller is answered, and the
-            // pre-warmed instance of `slow` may still be starting: poll briefly.
+            // The pre-warmed instance of `slow` may still be starting: poll briefly.
             var text = ""
             for _ in 0..<200 {
                 try await client.execute(uri: "/metrics", method: .get) { response in

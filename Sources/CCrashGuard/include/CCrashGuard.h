@@ -41,6 +41,11 @@ int describer_crash_guard_install(void);
  * overflow in a function is recorded too. Once per thread; 0 or an errno. */
 int describer_crash_guard_prepare_thread(void);
 
+/* Names the calling thread as the kernel shows it to top, perf and gdb
+ * (15 bytes at most; longer names are cut). Foundation's Thread does not
+ * pass its name on to the OS on Linux. */
+void describer_crash_guard_name_thread(const char *name);
+
 /* Takes back and frees the stack prepare_thread gave the calling thread;
  * call it last thing before the thread exits. */
 void describer_crash_guard_release_thread(void);

@@ -14,7 +14,6 @@ final class CallContext: Sendable {
 
     let logger: Logger
     let count: Int
-    private let deadlines: [UInt64]
     private let invocations: [Invocation]
     private let maxOutputBytes: Int
     private let isShuttingDown: @Sendable () -> Bool
@@ -24,7 +23,6 @@ final class CallContext: Sendable {
     init(logger: Logger, invocations: [Invocation], maxOutputBytes: Int) {
         self.logger = logger
         self.count = invocations.count
-        self.deadlines = invocations.map(\.deadline)
         self.invocations = invocations
         self.maxOutputBytes = maxOutputBytes
         self.isShuttingDown = { false }
@@ -35,7 +33,6 @@ final class CallContext: Sendable {
     init(logger: Logger, isShuttingDown: @escaping @Sendable () -> Bool) {
         self.logger = logger
         self.count = 1
-        self.deadlines = [UInt64.max]
         self.invocations = []
         self.maxOutputBytes = 0
         self.isShuttingDown = isShuttingDown
@@ -59,7 +56,7 @@ final class CallContext: Sendable {
     func expired(_ index: Int) -> Bool {
         guard index >= 0, index < count else { return true }
         if invocations.isEmpty { return isShuttingDown() }
-        return MonotonicClock.now() >= deadlines[index] || invocations[index].isCompleted
+        return MonotonicClock.now() >= invocations[index].deadline || invocations[index].isCompleted
     }
 
     func respond(_ index: Int, contentType: String, bytes: UnsafeRawBufferPointer) -> Int32 {

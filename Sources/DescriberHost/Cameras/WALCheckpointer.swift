@@ -51,7 +51,8 @@ final class WALCheckpointer: Sendable {
             // A busy or failed checkpoint is retried at the next tick; the
             // log only grows meanwhile.
             func copy() -> (log: Int, copied: Int)? {
-                try? connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+                guard let result = try? connection.writeWithoutTransaction({ db in try db.checkpoint(.passive) }) else { return nil }
+                return (log: result.walFrameCount, copied: result.checkpointedFrameCount)
             }
             guard var (log, copied) = copy(), log >= restartFrames else { return }
             // What arrived during a copy is copied again beside the writer,

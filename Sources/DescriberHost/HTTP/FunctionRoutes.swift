@@ -48,7 +48,7 @@ struct FunctionRoutes: Sendable {
     @Sendable func metrics(_ request: Request, context: BasicRequestContext) async throws -> Response {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(16_384)
-        host.metrics.emit(into: &buffer)
+        host.emitMetrics(into: &buffer)
         return Response(
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -86,6 +86,9 @@ final class FunctionInstance: PoolInstance {
 
     /// Processes `batch` on one of the instance's threads, completes each
     /// invocation, then calls `completion` with the call's duration.
+    ///
+    /// Callers hear first: the pool's bookkeeping that follows would
+    /// otherwise stand between every caller and its answer.
     func run(_ batch: [Invocation], maxOutputBytes: Int, completion: @escaping @Sendable (BatchOutcome) -> Void) {
         threads.submit { [self] in
             let duration = process(batch, maxOutputBytes: maxOutputBytes)
@@ -112,6 +115,8 @@ final class FunctionInstance: PoolInstance {
     static let imageLimits = ImageLimits()
 
     private func process(_ batch: [Invocation], maxOutputBytes: Int) -> Duration {
+        // A caller polling for its answer learns that its batch is under way.
+        for invocation in batch { invocation.markStarted() }
         // Decoding counts as execution: it is this call's work, on this
         // instance's thread, and the caller waits for it like for the function.
         let started = MonotonicClock.now()
@@ -197,55 +202,62 @@ final class FunctionInstance: PoolInstance {
     /// Lays the batch out as `describer_request`s whose pointers stay valid
     /// for the duration of `body`: bodies (or, for an RGB8 function, the
     /// decoded `images`) are borrowed from their buffers, strings are copied
-    /// into one NUL-separated arena.
+    /// into one NUL-separated arena. Everything lives in temporary
+    /// allocations (on the stack when small): this runs for every batch.
     private static func withRequests<R>(
         _ batch: [Invocation], images: [RGBImage]?, _ body: (UnsafeBufferPointer<describer_request>) -> R
     ) -> R {
-        var arena: [UInt8] = []
-        var offsets: [(contentType: Int, options: Int, optionsSize: Int)] = []
-        offsets.reserveCapacity(batch.count)
+        var arenaSize = 0
         for invocation in batch {
-            let contentType = arena.count
-            arena.append(contentsOf: (images == nil ? invocation.contentType : rgb8ContentType).utf8)
-            arena.append(0)
-            let options = arena.count
-            arena.append(contentsOf: invocation.optionsJSON.utf8)
-            arena.append(0)
-            offsets.append((contentType, options, invocation.optionsJSON.utf8.count))
+            arenaSize += (images == nil ? invocation.contentType.utf8.count : rgb8ContentType.utf8.count) + 1
+            arenaSize += invocation.optionsJSON.utf8.count + 1
         }
-        return arena.withUnsafeBufferPointer { arenaBytes in
-            let base = UnsafeRawPointer(arenaBytes.baseAddress!).assumingMemoryBound(to: CChar.self)
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: arenaSize) { arena in
+            var used = 0
+            /// Copies `text` and a NUL into the arena; returns where it starts.
+            func store(_ text: String) -> UnsafePointer<CChar> {
+                let start = arena.baseAddress! + used
+                for byte in text.utf8 {
+                    arena[used] = CChar(bitPattern: byte)
+                    used += 1
+                }
+                arena[used] = 0
+                used += 1
+                return UnsafePointer(start)
+            }
             return withUnsafeTemporaryAllocation(of: describer_request.self, capacity: batch.count) { requests in
                 // Each body's storage is retained for the call, so its bytes
                 // stay put without nesting one closure per request.
-                var storages: [Unmanaged<AnyObject>] = []
-                storages.reserveCapacity(batch.count)
-                for index in batch.indices {
-                    var request = describer_request()
-                    let input = images?[index].pixels ?? batch[index].body
-                    input.withUnsafeReadableBytesWithStorageManagement { bytes, storage in
-                        storages.append(storage.retain())
-                        request.data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
-                        request.size = bytes.count
+                withUnsafeTemporaryAllocation(of: Unmanaged<AnyObject>.self, capacity: batch.count) { storages in
+                    for index in batch.indices {
+                        let invocation = batch[index]
+                        var request = describer_request()
+                        let input = images?[index].pixels ?? invocation.body
+                        input.withUnsafeReadableBytesWithStorageManagement { bytes, storage in
+                            storages.initializeElement(at: index, to: storage.retain())
+                            request.data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                            request.size = bytes.count
+                        }
+                        if let image = images?[index] {
+                            request.width = UInt32(image.width)
+                            request.height = UInt32(image.height)
+                            request.stride = UInt32(image.stride)
+                            request.source_width = UInt32(clamping: image.sourceWidth)
+                            request.source_height = UInt32(clamping: image.sourceHeight)
+                        }
+                        request.content_type = store(images == nil ? invocation.contentType : rgb8ContentType)
+                        request.options_json = store(invocation.optionsJSON)
+                        request.options_size = invocation.optionsJSON.utf8.count
+                        request.deadline_ns = invocation.deadline
+                        requests.initializeElement(at: index, to: request)
                     }
-                    if let image = images?[index] {
-                        request.width = UInt32(image.width)
-                        request.height = UInt32(image.height)
-                        request.stride = UInt32(image.stride)
-                        request.source_width = UInt32(clamping: image.sourceWidth)
-                        request.source_height = UInt32(clamping: image.sourceHeight)
+                    defer {
+                        requests.deinitialize()
+                        for storage in storages { storage.release() }
+                        storages.deinitialize()
                     }
-                    request.content_type = base + offsets[index].contentType
-                    request.options_json = base + offsets[index].options
-                    request.options_size = offsets[index].optionsSize
-                    request.deadline_ns = batch[index].deadline
-                    requests.initializeElement(at: index, to: request)
+                    return body(UnsafeBufferPointer(requests))
                 }
-                defer {
-                    requests.deinitialize()
-                    for storage in storages { storage.release() }
-                }
-                return body(UnsafeBufferPointer(requests))
             }
         }
     }

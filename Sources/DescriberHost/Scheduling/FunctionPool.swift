@@ -83,7 +83,10 @@ final class FunctionPool: Sendable {
         )
         do {
             let output = try await withTaskCancellationHandler {
-                if admit(invocation) { awaitBriefly(invocation) }
+                if admit(invocation) {
+                    awaitBriefly(invocation)
+                    if invocation.isCompleted, let result = invocation.earlyResult { return try result.get() }
+                }
                 // Resumes at once, without suspending, when the answer is already in.
                 return try await withUnsafeThrowingContinuation { continuation in
                     invocation.attach(continuation)
@@ -108,11 +111,14 @@ final class FunctionPool: Sendable {
     /// A suspended caller is resumed on Swift's cooperative pool, and when
     /// that pool has gone idle, waking one of its threads costs about 20 µs
     /// on a small VM: ten times a fast function's whole call. So a caller
-    /// whose invocation went straight to a warm instance, alone, and whose
-    /// function usually answers within this budget, polls for the answer
-    /// first. Spinning at most as long as a wake-up costs bounds the waste at
-    /// that wake-up's price. With other work in flight the pool is awake
-    /// anyway (and the CPU is better spent on that work), so nobody spins.
+    /// whose function usually answers within this budget, with little work
+    /// ahead of it, polls for the answer first. Spinning at most as long as
+    /// a wake-up costs bounds the waste at that wake-up's price.
+    ///
+    /// Under load that bound is still too dear: the instance's thread may be
+    /// waiting for a CPU that the spinning caller holds. So the caller first
+    /// waits only ``pickUpNanoseconds`` for a thread to take its batch, which
+    /// a thread already running does at once, and suspends if none has.
     static let spinBudgetNanoseconds: UInt64 = 20_000
 
     /// Admits `invocation`; true if its caller should poll briefly before
@@ -120,7 +126,7 @@ final class FunctionPool: Sendable {
     private func admit(_ invocation: Invocation) -> Bool {
         let (actions, spin) = state.withLock { state in
             let actions = state.admit(invocation, now: invocation.admittedAt, timers: self)
-            return (actions, state.isAloneOnAWarmInstance(invocation, expectedWithin: Self.spinBudgetNanoseconds))
+            return (actions, state.expectsQuickAnswer(invocation, within: Self.spinBudgetNanoseconds))
         }
         perform(actions)
         return spin
@@ -128,8 +134,13 @@ final class FunctionPool: Sendable {
 
     /// Polls for the answer until it is in or the spin budget is spent.
     private func awaitBriefly(_ invocation: Invocation) {
-        _ = Spin.wait(until: MonotonicClock.now() + Self.spinBudgetNanoseconds) { invocation.isCompleted }
+        let start = MonotonicClock.now()
+        guard Spin.wait(until: start + Self.pickUpNanoseconds, for: { invocation.isStarted }) else { return }
+        _ = Spin.wait(until: start + Self.spinBudgetNanoseconds) { invocation.isCompleted }
     }
+
+    /// How long a polling caller waits for a thread to take its batch.
+    static let pickUpNanoseconds: UInt64 = 2_000
 
     private func cancel(_ invocation: Invocation) {
         // Complete first: an admission racing with this sees a completed
@@ -294,13 +305,15 @@ final class FunctionPool: Sendable {
         perform(actions)
     }
 
-    fileprivate func updateGauges(_ state: borrowing State) {
-        metrics.queueDepth.set(Double(state.queue.count))
-        var busy = 0
-        for slot in state.slots where slot.running > 0 { busy += 1 }
-        metrics.instancesBusy.set(Double(busy))
-        metrics.instancesIdle.set(Double(state.slots.count - busy))
-        metrics.instancesStarting.set(Double(state.starting))
+    /// Sets the queue and instance gauges from the pool's state. Called
+    /// when metrics are read rather than on every change: the gauges then
+    /// cost the invocation path nothing, and a scrape sees the state as it is.
+    func publishGauges() {
+        let snapshot = self.snapshot
+        metrics.queueDepth.set(Double(snapshot.queueDepth))
+        metrics.instancesBusy.set(Double(snapshot.busy))
+        metrics.instancesIdle.set(Double(snapshot.idle))
+        metrics.instancesStarting.set(Double(snapshot.starting))
     }
 }
 
@@ -382,11 +395,14 @@ extension FunctionPool {
 
         var isQuiet: Bool { queue.isEmpty && running.isEmpty }
 
-        /// True when `invocation` is the only work in the pool, already runs
-        /// on an instance that was warm, and batches usually take less than `budget`.
-        func isAloneOnAWarmInstance(_ invocation: Invocation, expectedWithin budget: UInt64) -> Bool {
-            queue.isEmpty && running.count == 1 && running[ObjectIdentifier(invocation)] != nil
-                && !invocation.coldStart && executionEstimate < budget
+        /// True when a warm instance should answer `invocation` within
+        /// `budget`: batches usually take less, no instance is starting, and
+        /// at most one other invocation is ahead of it or beside it (a
+        /// caller that invokes again as soon as it has its answer finds
+        /// its previous batch still being put away).
+        func expectsQuickAnswer(_ invocation: Invocation, within budget: UInt64) -> Bool {
+            !invocation.coldStart && starting == 0 && !slots.isEmpty && executionEstimate < budget
+                && running.count + queue.count <= 2
         }
 
         var snapshot: PoolSnapshot {
@@ -430,7 +446,6 @@ extension FunctionPool {
             } else {
                 armDeadlineTimer(for: invocation.deadline, timers: pool)
             }
-            pool.updateGauges(self)
             return actions
         }
 
@@ -540,7 +555,6 @@ extension FunctionPool {
                 // While draining, an instance still serves what waits for it;
                 // batchFinished destroys it once the queue is empty.
                 guard !stopped, accepting || !queue.isEmpty else {
-                    pool.updateGauges(self)
                     return [.destroy([instance])]
                 }
                 slots.append(Slot(instance: instance, running: 0, idleSince: now, fresh: !prewarmed))
@@ -559,7 +573,6 @@ extension FunctionPool {
                 }
             }
             actions += dispatch(now: now, timers: pool)
-            pool.updateGauges(self)
             return actions
         }
 
@@ -598,7 +611,6 @@ extension FunctionPool {
             }
             actions += dispatch(now: now, timers: pool)
             armReaper(now: now, timers: pool)
-            pool.updateGauges(self)
             return actions
         }
 
@@ -612,14 +624,12 @@ extension FunctionPool {
             }
             slots.remove(at: index)
             let actions = accepting ? dispatch(now: now, timers: pool) : []
-            pool.updateGauges(self)
             return actions
         }
 
         mutating func batchTimerFired(now: UInt64, timers pool: FunctionPool) -> [Action] {
             batchTimer = nil
             let actions = dispatch(now: now, timers: pool)
-            pool.updateGauges(self)
             return actions
         }
 
@@ -651,7 +661,6 @@ extension FunctionPool {
                 if invocation.deadline <= now { expired.append(invocation) } else { next = min(next, invocation.deadline) }
             }
             if next != .max { armDeadlineTimer(for: next, timers: pool) }
-            pool.updateGauges(self)
             return expired.isEmpty ? [] : [.expire(expired, now: now)]
         }
 
@@ -690,7 +699,6 @@ extension FunctionPool {
                 slots = remaining
             }
             armReaper(now: now, timers: pool)
-            pool.updateGauges(self)
             return victims.isEmpty ? [] : [.destroy(victims)]
         }
 

@@ -1,7 +1,8 @@
 import CCrashGuard
 import CLibUV
+import Dispatch
 import Foundation
-import NIOConcurrencyHelpers
+import NIOCore
 import Synchronization
 
 /// The dedicated OS threads of one instance, sharing one FIFO of work.
@@ -15,45 +16,59 @@ import Synchronization
 /// than a small call, so after finishing its work a thread stays runnable
 /// for a short while, yielding the CPU, before it parks. A steady stream of
 /// invocations then never pays for a wake-up; an idle instance costs nothing.
+/// Only a submission that finds a thread parked pays for a system call.
 final class HandlerThreads: Sendable {
     typealias WorkItem = @Sendable () -> Void
 
     /// How long a thread stays runnable after its last item.
     static let lingerNanoseconds: UInt64 = 50_000
 
-    /// Guards `items` and `stopping`; its value is 1 while items wait (or
-    /// once stopping, so that every thread wakes to exit).
-    private let condition = ConditionLock(value: 0)
-    /// Only touched with `condition` held, which makes the unchecked access sound.
-    nonisolated(unsafe) private var items: [WorkItem] = []
-    nonisolated(unsafe) private var stopping = false
+    private struct Queue: ~Copyable {
+        var items = CircularBuffer<WorkItem>()
+        /// Threads asleep on `wakeUp` that no submission has woken yet.
+        var parked = 0
+        var stopping = false
+    }
+
+    private let queue = Mutex(Queue())
     /// Items queued and not yet taken, readable without the lock while lingering.
     private let pending = Atomic<Int>(0)
+    /// One signal per parked thread woken.
+    private let wakeUp = DispatchSemaphore(value: 0)
 
     init(name: String, count: Int) {
         for index in 0..<count {
-            let thread = Thread { [self] in run() }
-            thread.name = count == 1 ? name : "\(name)-\(index)"
+            let threadName = count == 1 ? name : "\(name)-\(index)"
+            let thread = Thread { [self] in run(named: threadName) }
             thread.start()
         }
     }
 
     /// Runs `item` on one of the threads, after the items already queued.
     func submit(_ item: @escaping WorkItem) {
-        condition.lock()
-        items.append(item)
+        let wake = queue.withLock { queue in
+            queue.items.append(item)
+            guard queue.parked > 0 else { return false }
+            queue.parked -= 1
+            return true
+        }
+        // Only now: a lingering thread that saw it earlier would find the lock still held.
         pending.add(1, ordering: .releasing)
-        condition.unlock(withValue: 1)
+        if wake { wakeUp.signal() }
     }
 
     /// Lets the threads exit once the items already queued have run.
     func stop() {
-        condition.lock()
-        stopping = true
-        condition.unlock(withValue: 1)
+        let parked = queue.withLock { queue in
+            queue.stopping = true
+            defer { queue.parked = 0 }
+            return queue.parked
+        }
+        for _ in 0..<parked { wakeUp.signal() }
     }
 
-    private func run() {
+    private func run(named name: String) {
+        describer_crash_guard_name_thread(name)
         // Function code runs here: give the crash handler a stack of its own,
         // so a stack overflow in a function is remembered too.
         _ = describer_crash_guard_prepare_thread()
@@ -63,16 +78,19 @@ final class HandlerThreads: Sendable {
 
     /// Waits for the next item: lingers first, then parks. Nil once stopped and drained.
     private func next() -> WorkItem? {
-        _ = Spin.wait(until: uv_hrtime() + Self.lingerNanoseconds) { pending.load(ordering: .acquiring) > 0 }
-        condition.lock(whenValue: 1)
-        guard !items.isEmpty else {
-            // Only `stopping` keeps the value at 1 with an empty queue.
-            condition.unlock(withValue: 1)
-            return nil
+        while true {
+            _ = Spin.wait(until: uv_hrtime() + Self.lingerNanoseconds) { pending.load(ordering: .acquiring) > 0 }
+            let taken: WorkItem?? = queue.withLock { queue in
+                if let item = queue.items.popFirst() {
+                    pending.subtract(1, ordering: .relaxed)
+                    return .some(item)
+                }
+                if queue.stopping { return .some(nil) }
+                queue.parked += 1
+                return nil
+            }
+            if let taken { return taken }
+            wakeUp.wait()
         }
-        let item = items.removeFirst()
-        pending.subtract(1, ordering: .relaxed)
-        condition.unlock(withValue: items.isEmpty && !stopping ? 0 : 1)
-        return item
     }
 }

@@ -135,6 +135,14 @@ final class Invocation: Sendable {
 
     var isCompleted: Bool { completedFlag.load(ordering: .acquiring) }
 
+    /// Set by the thread that runs the invocation's batch as it begins.
+    private let startedFlag = Atomic<Bool>(false)
+
+    /// True once a thread has begun running the invocation (or it completed).
+    var isStarted: Bool { startedFlag.load(ordering: .relaxed) || isCompleted }
+
+    func markStarted() { startedFlag.store(true, ordering: .relaxed) }
+
     /// Attaches the waiting caller. If the invocation already completed (a
     /// race with a very fast answer), resumes at once.
     func attach(_ continuation: UnsafeContinuation<InvocationOutput, any Error>) {
@@ -163,18 +171,27 @@ final class Invocation: Sendable {
         complete(.success(answer))
     }
 
+    /// The result, if the invocation completed before a caller attached:
+    /// a caller that polled for its answer takes it here without suspending.
+    var earlyResult: Result<InvocationOutput, InvocationError>? {
+        state.withLock { $0.result }
+    }
+
     /// Completes the invocation; returns false if it had already completed.
     @discardableResult
     func complete(_ result: Result<InvocationOutput, InvocationError>) -> Bool {
         let (won, continuation) = state.withLock { state -> (Bool, UnsafeContinuation<InvocationOutput, any Error>?) in
             if state.completed { return (false, nil) }
             state.completed = true
-            completedFlag.store(true, ordering: .releasing)
             let continuation = state.continuation
             state.continuation = nil
             if continuation == nil { state.result = result }
             return (true, continuation)
         }
+        // Published after the lock is released, so that a polling caller
+        // that sees it takes the lock uncontended. It is a hint; the state
+        // under the lock is what decides.
+        if won { completedFlag.store(true, ordering: .releasing) }
         continuation?.resume(with: result.mapError { $0 as any Error })
         return won
     }

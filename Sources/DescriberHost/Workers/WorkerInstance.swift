@@ -327,6 +327,7 @@ final class WorkerInstance: PoolInstance {
     // MARK: Running a batch
 
     private func runBatch(_ batch: [Invocation], maxOutputBytes: Int) -> BatchOutcome {
+        for invocation in batch { invocation.markStarted() }
         // Decoding counts as execution, as in process.
         let started = MonotonicClock.now()
         var batch = batch.filter { !$0.isCompleted }
