@@ -221,8 +221,11 @@ final class FunctionPool: Sendable {
         for action in actions {
             switch action {
             case .run(let instance, let batch):
-                metrics.batchSize.record(Double(batch.count))
                 instance.run(batch, maxOutputBytes: config.maxOutputBytes) { outcome in
+                    // Recorded on the instance's side, after the callers are
+                    // answered, rather than on the path of the caller that
+                    // happened to dispatch the batch.
+                    self.metrics.batchSize.record(Double(batch.count))
                     self.batchFinished(instance, outcome: outcome, batch: batch)
                 }
             case .start(let count):
