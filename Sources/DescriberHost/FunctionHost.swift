@@ -178,10 +178,12 @@ public final class FunctionHost: Sendable {
             }
             timeout = requested
         }
-        let (deadline, overflow) = MonotonicClock.now().addingReportingOverflow(timeout.nanosecondsClamped)
+        let now = MonotonicClock.now()
+        let (deadline, overflow) = now.addingReportingOverflow(timeout.nanosecondsClamped)
         guard !overflow else { throw InvocationError(.badOption, "the timeout is too long") }
         return try await pool.invoke(
-            body: request.body, contentType: request.contentType, optionsJSON: optionsJSON, deadline: deadline, decodedImage: request.decodedImage
+            body: request.body, contentType: request.contentType, optionsJSON: optionsJSON, admittedAt: now, deadline: deadline,
+            decodedImage: request.decodedImage
         )
     }
 

@@ -144,7 +144,9 @@ final class FunctionInstance: PoolInstance {
             )
             switch results[index] {
             case .output(let body, let contentType)?:
-                invocation.complete(answer: InvocationOutput(body: body, contentType: contentType, coldStart: invocation.coldStart, timings: timings))
+                invocation.complete(
+                    answer: InvocationOutput(body: body, contentType: contentType, coldStart: invocation.coldStart, timings: timings), now: finished
+                )
             case .failure(let itemStatus, let message)?:
                 invocation.complete(.failure(Self.error(for: itemStatus, message)))
             case nil:

@@ -74,17 +74,17 @@ final class FunctionPool: Sendable {
     // MARK: Invoking
 
     /// Runs one invocation and waits for its answer, its deadline or its cancellation.
+    /// `admittedAt` is when the caller read the clock to set `deadline`.
     func invoke(
-        body: ByteBuffer, contentType: String, optionsJSON: String, deadline: UInt64, decodedImage: DecodedImage? = nil
+        body: ByteBuffer, contentType: String, optionsJSON: String, admittedAt: UInt64, deadline: UInt64, decodedImage: DecodedImage? = nil
     ) async throws(InvocationError) -> InvocationOutput {
-        let now = MonotonicClock.now()
         let invocation = Invocation(
-            body: body, contentType: contentType, optionsJSON: optionsJSON, admittedAt: now, deadline: deadline, decodedImage: decodedImage
+            body: body, contentType: contentType, optionsJSON: optionsJSON, admittedAt: admittedAt, deadline: deadline, decodedImage: decodedImage
         )
         do {
             let output = try await withTaskCancellationHandler {
-                if admit(invocation) {
-                    awaitBriefly(invocation)
+                if let expected = admit(invocation) {
+                    awaitBriefly(invocation, expected: expected)
                     if invocation.isCompleted, let result = invocation.earlyResult { return try result.get() }
                 }
                 // Resumes at once, without suspending, when the answer is already in.
@@ -121,22 +121,28 @@ final class FunctionPool: Sendable {
     /// a thread already running does at once, and suspends if none has.
     static let spinBudgetNanoseconds: UInt64 = 20_000
 
-    /// Admits `invocation`; true if its caller should poll briefly before
-    /// suspending (see ``spinBudgetNanoseconds``).
-    private func admit(_ invocation: Invocation) -> Bool {
-        let (actions, spin) = state.withLock { state in
+    /// Admits `invocation`. When its caller should poll briefly before
+    /// suspending (see ``spinBudgetNanoseconds``), returns how long a batch
+    /// usually takes, in nanoseconds.
+    private func admit(_ invocation: Invocation) -> UInt64? {
+        let (actions, expected) = state.withLock { state in
             let actions = state.admit(invocation, now: invocation.admittedAt, timers: self)
-            return (actions, state.expectsQuickAnswer(invocation, within: Self.spinBudgetNanoseconds))
+            let quick = state.expectsQuickAnswer(invocation, within: Self.spinBudgetNanoseconds)
+            return (actions, quick ? state.executionEstimate : nil)
         }
         perform(actions)
-        return spin
+        return expected
     }
 
-    /// Polls for the answer until it is in or the spin budget is spent.
-    private func awaitBriefly(_ invocation: Invocation) {
+    /// Polls for the answer until it is in, or a thread has not taken the
+    /// batch within ``pickUpNanoseconds``, or the batch has run for twice
+    /// the `expected` time and a little more (its thread was likely
+    /// preempted), or the spin budget is spent.
+    private func awaitBriefly(_ invocation: Invocation, expected: UInt64) {
         let start = MonotonicClock.now()
         guard Spin.wait(until: start + Self.pickUpNanoseconds, for: { invocation.isStarted }) else { return }
-        _ = Spin.wait(until: start + Self.spinBudgetNanoseconds) { invocation.isCompleted }
+        let late = MonotonicClock.now() + 2 * expected + Self.pickUpNanoseconds
+        _ = Spin.wait(until: min(late, start + Self.spinBudgetNanoseconds)) { invocation.isCompleted }
     }
 
     /// How long a polling caller waits for a thread to take its batch.

@@ -158,8 +158,9 @@ final class Invocation: Sendable {
     /// by now. The deadline timer and a late answer race; without this check
     /// a caller could be told "ok" after its deadline when the timer ran late
     /// on a loaded machine.
-    func complete(answer: InvocationOutput) {
-        let now = MonotonicClock.now()
+    /// `now` is the caller's reading of the monotonic clock, taken after the
+    /// function returned.
+    func complete(answer: InvocationOutput, now: UInt64 = MonotonicClock.now()) {
         guard now < deadline else {
             let waited = Duration.between(admittedAt, now)
             complete(.failure(InvocationError(
