@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import Testing
 
@@ -40,6 +41,19 @@ import Testing
         #expect(!second.coldStart)
         #expect(second.timings.initialization == .zero)
         #expect(first.fields["instance"] == second.fields["instance"])
+        await host.shutdown()
+    }
+
+    @Test func instanceThreadsCarryTheirNameToTheKernel() async throws {
+        let host = try TestSupport.host(["fn": TestSupport.manifest(library: try Self.plain())])
+        await host.start()
+        _ = try await host.invoke("fn", TestSupport.request())
+        // What top, perf and gdb show: Foundation's Thread.name alone leaves
+        // the name of the thread that created it.
+        let names = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").compactMap { task in
+            try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)
+        }
+        #expect(names.contains { $0.hasPrefix("describer-fn-") }, "\(names)")
         await host.shutdown()
     }
 

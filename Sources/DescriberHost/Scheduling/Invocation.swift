@@ -111,8 +111,9 @@ final class Invocation: Sendable {
     }
 
     private let state = Mutex(State())
-    /// Mirrors `state.completed`, so that a caller polling for its answer
-    /// never contends for the lock the completing thread needs.
+    /// Follows `state.completed`, set just after the lock is released, so
+    /// that a caller polling for its answer never contends for the lock the
+    /// completing thread holds. A hint: the state under the lock decides.
     private let completedFlag = Atomic<Bool>(false)
 
     /// Written by the pool while it holds its own lock, read when the batch is
