@@ -101,6 +101,19 @@ case "overhead":
         }.value
         hosted.append(Double(total) / Double(iterations))
     }
+    // The distribution of single calls: a mean near the target can hide
+    // a few slow calls (a caller that suspended, a thread preempted).
+    let latencies = try await Task.detached {
+        var latencies = [UInt64](repeating: 0, count: iterations)
+        for index in 0..<iterations {
+            let start = uv_hrtime()
+            _ = try await host.invoke("echo", request)
+            latencies[index] = uv_hrtime() - start
+        }
+        return latencies.sorted()
+    }.value
+    func latency(_ fraction: Double) -> Double { Double(latencies[min(iterations - 1, Int(Double(iterations) * fraction))]) / 1000 }
+    let slow = latencies.filter { $0 > 10_000 }
     // Many callers at once: the per-call cost when the host can batch.
     let concurrentHost = try makeHost("scaling: { min_instances: 1, max_instances: 1, concurrency: 1 }\nbatching: { max_batch_size: 64 }\nqueue: { max_depth: 4096 }")
     await concurrentHost.start()
@@ -122,6 +135,10 @@ case "overhead":
     print(String(format: "direct C call:                      %8.1f ns/call (median of 5 x %d)", d, iterations))
     print(String(format: "host.invoke, one caller:            %8.1f ns/call -> overhead %.2f us/call", h, (h - d) / 1000))
     print(String(format: "host.invoke, %d callers, batch<=64: %8.1f ns/call -> overhead %.2f us/call", callers, c, (c - d) / 1000))
+    print(String(
+        format: "one caller, single calls: p50 %.2f us, p90 %.2f us, p99 %.2f us; %.2f%% over 10 us, costing %.2f us/call on average",
+        latency(0.5), latency(0.9), latency(0.99), Double(slow.count) * 100 / Double(iterations), Double(slow.reduce(0, +)) / 1000 / Double(iterations)
+    ))
     await host.shutdown()
     await concurrentHost.shutdown()
 

@@ -83,9 +83,13 @@ struct FunctionMetrics: Sendable {
         registry.makeCounter(descriptor: Self.workerKills, labels: [("function", function), ("reason", reason)]).increment()
     }
 
-    /// Counts one finished invocation by outcome.
+    /// Counts invocations the function answered (outcome `ok`).
+    func recordAnswers(_ count: Int) {
+        if count > 0 { succeeded.increment(by: Int64(count)) }
+    }
+
+    /// Counts one invocation that failed, by outcome.
     func recordOutcome(_ outcome: String) {
-        if outcome == "ok" { return succeeded.increment() }
         registry.makeCounter(descriptor: Self.invocations, labels: [("function", function), ("outcome", outcome)]).increment()
     }
 }

@@ -121,6 +121,11 @@ final class Invocation: Sendable {
     nonisolated(unsafe) var dispatchedAt: UInt64 = 0
     nonisolated(unsafe) var coldStart = false
     nonisolated(unsafe) var initialization: Duration = .zero
+    /// When the function's answer reached the caller; nil until then, and
+    /// for an invocation that failed. Written and read only by the thread
+    /// that runs the invocation's batch, which counts the answers after
+    /// giving them.
+    nonisolated(unsafe) private(set) var answeredAt: UInt64?
 
     /// Pixels decoded by the caller, if any (see ``InvocationRequest/decodedImage``).
     let decodedImage: DecodedImage?
@@ -170,13 +175,14 @@ final class Invocation: Sendable {
             )))
             return
         }
-        complete(.success(answer))
+        if complete(.success(answer)) { answeredAt = now }
     }
 
     /// The result, if the invocation completed before a caller attached:
     /// a caller that polled for its answer takes it here without suspending.
-    var earlyResult: Result<InvocationOutput, InvocationError>? {
-        state.withLock { $0.result }
+    /// Taken, not copied: there is one caller.
+    func takeEarlyResult() -> Result<InvocationOutput, InvocationError>? {
+        state.withLock { $0.result.take() }
     }
 
     /// Completes the invocation; returns false if it had already completed.
