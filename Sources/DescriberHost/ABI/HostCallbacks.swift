@@ -14,13 +14,13 @@ final class CallContext: Sendable {
 
     let logger: Logger
     let count: Int
-    private let invocations: [Invocation]
+    private let invocations: Batch?
     private let maxOutputBytes: Int
     private let isShuttingDown: @Sendable () -> Bool
     private let results: Mutex<[ItemResult?]>
 
     /// A batch call over `invocations`.
-    init(logger: Logger, invocations: [Invocation], maxOutputBytes: Int) {
+    init(logger: Logger, invocations: Batch, maxOutputBytes: Int) {
         self.logger = logger
         self.count = invocations.count
         self.invocations = invocations
@@ -33,7 +33,7 @@ final class CallContext: Sendable {
     init(logger: Logger, isShuttingDown: @escaping @Sendable () -> Bool) {
         self.logger = logger
         self.count = 1
-        self.invocations = []
+        self.invocations = nil
         self.maxOutputBytes = 0
         self.isShuttingDown = isShuttingDown
         self.results = Mutex([nil])
@@ -55,12 +55,12 @@ final class CallContext: Sendable {
 
     func expired(_ index: Int) -> Bool {
         guard index >= 0, index < count else { return true }
-        if invocations.isEmpty { return isShuttingDown() }
+        guard let invocations else { return isShuttingDown() }
         return MonotonicClock.now() >= invocations[index].deadline || invocations[index].isCompleted
     }
 
     func respond(_ index: Int, contentType: String, bytes: UnsafeRawBufferPointer) -> Int32 {
-        guard index >= 0, index < count, !invocations.isEmpty else { return -1 }
+        guard index >= 0, index < count, invocations != nil else { return -1 }
         guard bytes.count <= maxOutputBytes else {
             results.withLock {
                 $0[index] = .failure(DESCRIBER_STATUS_FAILED, "output of \(bytes.count) bytes exceeds output.max_bytes (\(maxOutputBytes))")

@@ -17,9 +17,24 @@ final class FunctionInstance: PoolInstance {
     private let library: FunctionLibrary
     /// Names this function to the crash handler while its code runs.
     private let crashMarker: CrashMarker?
-    private let threads: HandlerThreads
+    private let threads: HandlerThreads<Work>
     private let handle: InstanceHandle
     private let logger: Logger
+    private let finished: BatchFinished
+
+    /// What the instance's threads run.
+    enum Work: HandlerWork {
+        /// Creating or destroying the instance.
+        case call(@Sendable () -> Void)
+        case batch(FunctionInstance, Batch, maxOutputBytes: Int)
+
+        func run() {
+            switch self {
+            case .call(let body): body()
+            case .batch(let instance, let batch, let maxOutputBytes): instance.runBatch(batch, maxOutputBytes: maxOutputBytes)
+            }
+        }
+    }
 
     /// The function's opaque instance pointer. The host never dereferences
     /// it; it only hands it back to the function's own hooks, on the
@@ -29,9 +44,10 @@ final class FunctionInstance: PoolInstance {
     }
 
     private init(
-        id: Int, initDuration: Duration, library: FunctionLibrary, crashMarker: CrashMarker?, threads: HandlerThreads, handle: InstanceHandle,
-        logger: Logger
+        id: Int, initDuration: Duration, library: FunctionLibrary, crashMarker: CrashMarker?, threads: HandlerThreads<Work>, handle: InstanceHandle,
+        logger: Logger, finished: @escaping BatchFinished
     ) {
+        self.finished = finished
         self.id = id
         self.initDuration = initDuration
         self.library = library
@@ -51,12 +67,13 @@ final class FunctionInstance: PoolInstance {
         threadCount: Int,
         logger: Logger,
         isShuttingDown: @escaping @Sendable () -> Bool,
+        finished: @escaping BatchFinished,
         completion: @escaping @Sendable (Result<FunctionInstance, InvocationError>) -> Void
     ) {
         var logger = logger
         logger[metadataKey: "instance"] = "\(id)"
-        let threads = HandlerThreads(name: "describer-fn-\(id)", count: threadCount)
-        threads.submit { [logger] in
+        let threads = HandlerThreads<Work>(name: "describer-fn-\(id)", count: threadCount)
+        threads.submit(.call { [logger] in
             let started = MonotonicClock.now()
             let context = CallContext(logger: logger, isShuttingDown: isShuttingDown)
             var pointer: UnsafeMutableRawPointer?
@@ -78,22 +95,23 @@ final class FunctionInstance: PoolInstance {
             }
             let instance = FunctionInstance(
                 id: id, initDuration: initDuration, library: library, crashMarker: crashMarker, threads: threads,
-                handle: InstanceHandle(pointer: pointer), logger: logger
+                handle: InstanceHandle(pointer: pointer), logger: logger, finished: finished
             )
             completion(.success(instance))
-        }
+        })
     }
 
     /// Processes `batch` on one of the instance's threads, completes each
-    /// invocation, then calls `completion` with the call's duration.
-    ///
+    /// invocation, then reports the call's duration.
+    func run(_ batch: Batch, maxOutputBytes: Int) {
+        threads.submit(.batch(self, batch, maxOutputBytes: maxOutputBytes))
+    }
+
     /// Callers hear first: the pool's bookkeeping that follows would
     /// otherwise stand between every caller and its answer.
-    func run(_ batch: [Invocation], maxOutputBytes: Int, completion: @escaping @Sendable (BatchOutcome) -> Void) {
-        threads.submit { [self] in
-            let duration = process(batch, maxOutputBytes: maxOutputBytes)
-            completion(BatchOutcome(execution: duration))
-        }
+    private func runBatch(_ batch: Batch, maxOutputBytes: Int) {
+        let duration = process(batch, maxOutputBytes: maxOutputBytes)
+        finished(self, batch, BatchOutcome(execution: duration))
     }
 
     /// Code loaded into the host cannot be stopped: the batch runs on, and
@@ -103,18 +121,18 @@ final class FunctionInstance: PoolInstance {
     /// Calls `describer_instance_destroy` on one of the instance's threads,
     /// stops the threads, then calls `done`.
     func destroy(_ done: @escaping @Sendable () -> Void) {
-        threads.submit { [self] in
+        threads.submit(.call { [self] in
             crashMarker.running { library.destroy(handle.pointer) }
             logger.debug("Instance destroyed")
             threads.stop()
             done()
-        }
+        })
     }
 
     /// The limits applied to every image an RGB8 function receives.
     static let imageLimits = ImageLimits()
 
-    private func process(_ batch: [Invocation], maxOutputBytes: Int) -> Duration {
+    private func process(_ batch: Batch, maxOutputBytes: Int) -> Duration {
         // A caller polling for its answer learns that its batch is under way.
         for invocation in batch { invocation.markStarted() }
         // Decoding counts as execution: it is this call's work, on this
@@ -123,8 +141,10 @@ final class FunctionInstance: PoolInstance {
         var batch = batch
         var images: [RGBImage]?
         if case .rgb8(let maxWidth, let maxHeight) = library.capabilities.input {
-            (batch, images) = Self.decodeImages(batch, maxWidth: maxWidth, maxHeight: maxHeight)
-            guard !batch.isEmpty else { return Duration.between(started, MonotonicClock.now()) }
+            let decoded: [Invocation]
+            (decoded, images) = Self.decodeImages(batch, maxWidth: maxWidth, maxHeight: maxHeight)
+            guard !decoded.isEmpty else { return Duration.between(started, MonotonicClock.now()) }
+            batch = Batch(decoded)
         }
         let context = CallContext(logger: logger, invocations: batch, maxOutputBytes: maxOutputBytes)
         let status = Self.withRequests(batch, images: images) { requests in
@@ -175,7 +195,7 @@ final class FunctionInstance: PoolInstance {
     /// fails completes with that error at once and leaves the batch; one
     /// that already completed (its deadline passed or its caller left while
     /// it waited) is dropped without decoding.
-    static func decodeImages(_ batch: [Invocation], maxWidth: Int, maxHeight: Int) -> ([Invocation], [RGBImage]) {
+    static func decodeImages(_ batch: some Collection<Invocation>, maxWidth: Int, maxHeight: Int) -> ([Invocation], [RGBImage]) {
         var decoded: [Invocation] = []
         var images: [RGBImage] = []
         decoded.reserveCapacity(batch.count)
@@ -207,7 +227,7 @@ final class FunctionInstance: PoolInstance {
     /// into one NUL-separated arena. Everything lives in temporary
     /// allocations (on the stack when small): this runs for every batch.
     private static func withRequests<R>(
-        _ batch: [Invocation], images: [RGBImage]?, _ body: (UnsafeBufferPointer<describer_request>) -> R
+        _ batch: Batch, images: [RGBImage]?, _ body: (UnsafeBufferPointer<describer_request>) -> R
     ) -> R {
         var arenaSize = 0
         for invocation in batch {

@@ -248,12 +248,7 @@ final class FunctionPool: Sendable {
     private func perform(_ action: Action) {
         switch action {
         case .run(let instance, let batch):
-            instance.run(batch, maxOutputBytes: config.maxOutputBytes) { outcome in
-                // The pool's state first: its lock is then free again by the
-                // time a caller that was just answered invokes anew.
-                self.batchFinished(instance, outcome: outcome, batch: batch)
-                self.recordAnswers(batch)
-            }
+            instance.run(batch, maxOutputBytes: config.maxOutputBytes)
         case .start(let count):
             for _ in 0..<count { startInstance(prewarm: false) {} }
         case .fail(let invocations, let error):
@@ -280,6 +275,7 @@ final class FunctionPool: Sendable {
             id: id,
             logger: logger,
             isShuttingDown: { [weak self] in self?.state.withLock { $0.stopped } ?? true },
+            finished: { [weak self] instance, batch, outcome in self?.batchFinished(instance, batch: batch, outcome: outcome) },
             onLost: { [weak self] instance in self?.instanceLost(instance) }
         ) { result in
             if case .success(let instance) = result {
@@ -298,7 +294,7 @@ final class FunctionPool: Sendable {
     /// the batch's size. Done here, on the instance's thread after the
     /// callers have their answers, rather than on any caller's path.
     /// (Failures are counted by their callers, wherever they arose.)
-    private func recordAnswers(_ batch: [Invocation]) {
+    private func recordAnswers(_ batch: Batch) {
         var answered = 0
         for invocation in batch {
             guard let answeredAt = invocation.answeredAt else { continue }
@@ -309,11 +305,15 @@ final class FunctionPool: Sendable {
         metrics.batchSize.record(Double(batch.count))
     }
 
-    private func batchFinished(_ instance: any PoolInstance, outcome: BatchOutcome, batch: [Invocation]) {
+    /// An instance finished `batch`, on the instance's thread, its callers
+    /// answered. The pool's state first: its lock is then free again by the
+    /// time a caller that was just answered invokes anew.
+    private func batchFinished(_ instance: any PoolInstance, batch: Batch, outcome: BatchOutcome) {
         let actions = state.withLock { state in
             state.batchFinished(instance, batch: batch, outcome: outcome, now: MonotonicClock.now(), timers: self)
         }
         perform(actions)
+        recordAnswers(batch)
     }
 
     /// An idle instance died (its worker process exited): forget it.
@@ -372,7 +372,7 @@ struct PoolSnapshot: Sendable {
 extension FunctionPool {
     /// Something to do once the lock is released.
     enum Action {
-        case run(any PoolInstance, [Invocation])
+        case run(any PoolInstance, Batch)
         case start(Int)
         case fail([Invocation], InvocationError)
         case expire([Invocation], now: UInt64)
@@ -416,7 +416,7 @@ extension FunctionPool {
     struct Slot {
         let instance: any PoolInstance
         /// The batches running on it now.
-        var batches: [[Invocation]] = []
+        var batches: [Batch] = []
         var running: Int { batches.count }
         /// When it last became idle.
         var idleSince: UInt64
@@ -560,13 +560,7 @@ extension FunctionPool {
                         break
                     }
                 }
-                var batch: [Invocation] = []
-                batch.reserveCapacity(min(batchLimit, queue.count))
-                while batch.count < batchLimit, let next = queue.popFirst() {
-                    if next.isCompleted { continue }
-                    batch.append(next)
-                }
-                if batch.isEmpty { continue }
+                guard let batch = takeBatch() else { continue }
                 let slot = slots[slotIndex]
                 for invocation in batch {
                     invocation.dispatchedAt = now
@@ -581,6 +575,23 @@ extension FunctionPool {
                 actions.append(.run(slot.instance, batch))
             }
             return actions
+        }
+
+        /// Takes up to `batchLimit` invocations still waiting from the head
+        /// of the queue (skipping those already completed); nil if none is left.
+        private mutating func takeBatch() -> Batch? {
+            var first: Invocation?
+            while first == nil, let next = queue.popFirst() {
+                if !next.isCompleted { first = next }
+            }
+            guard let first else { return nil }
+            guard batchLimit > 1, !queue.isEmpty else { return Batch(first) }
+            var invocations = [first]
+            invocations.reserveCapacity(min(batchLimit, queue.count + 1))
+            while invocations.count < batchLimit, let next = queue.popFirst() {
+                if !next.isCompleted { invocations.append(next) }
+            }
+            return Batch(invocations)
         }
 
         /// A slot that can take another batch, preferring the most recently
@@ -655,7 +666,7 @@ extension FunctionPool {
             return actions
         }
 
-        mutating func batchFinished(_ instance: any PoolInstance, batch: [Invocation], outcome: BatchOutcome, now: UInt64, timers pool: FunctionPool) -> Actions {
+        mutating func batchFinished(_ instance: any PoolInstance, batch: Batch, outcome: BatchOutcome, now: UInt64, timers pool: FunctionPool) -> Actions {
             runningCount -= batch.count
             if !outcome.unsent.isEmpty {
                 // Never handed to the function: back to the head of the queue, in order.
@@ -672,7 +683,7 @@ extension FunctionPool {
             }
             var actions = Actions()
             if let index = slots.firstIndex(where: { $0.instance === instance }) {
-                if let done = slots[index].batches.firstIndex(where: { $0.first === batch.first }) {
+                if let done = slots[index].batches.firstIndex(where: { $0.isSame(as: batch) }) {
                     slots[index].batches.remove(at: done)
                 }
                 if slots[index].running == 0 { slots[index].idleSince = now }

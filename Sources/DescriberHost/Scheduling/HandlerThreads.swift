@@ -17,14 +17,12 @@ import Synchronization
 /// for a short while, yielding the CPU, before it parks. A steady stream of
 /// invocations then never pays for a wake-up; an idle instance costs nothing.
 /// Only a submission that finds a thread parked pays for a system call.
-final class HandlerThreads: Sendable {
-    typealias WorkItem = @Sendable () -> Void
-
-    /// How long a thread stays runnable after its last item.
-    static let lingerNanoseconds: UInt64 = 50_000
-
+///
+/// The work is a value of the owner's choosing rather than a closure, so
+/// that submitting a batch allocates nothing.
+final class HandlerThreads<Work: HandlerWork>: Sendable {
     private struct Queue: ~Copyable {
-        var items = CircularBuffer<WorkItem>()
+        var items = CircularBuffer<Work>()
         /// Threads asleep on `wakeUp` that no submission has woken yet.
         var parked = 0
         var stopping = false
@@ -45,7 +43,7 @@ final class HandlerThreads: Sendable {
     }
 
     /// Runs `item` on one of the threads, after the items already queued.
-    func submit(_ item: @escaping WorkItem) {
+    func submit(_ item: Work) {
         let wake = queue.withLock { queue in
             queue.items.append(item)
             guard queue.parked > 0 else { return false }
@@ -72,15 +70,15 @@ final class HandlerThreads: Sendable {
         // Function code runs here: give the crash handler a stack of its own,
         // so a stack overflow in a function is remembered too.
         _ = describer_crash_guard_prepare_thread()
-        while let item = next() { item() }
+        while let item = next() { item.run() }
         describer_crash_guard_release_thread()
     }
 
     /// Waits for the next item: lingers first, then parks. Nil once stopped and drained.
-    private func next() -> WorkItem? {
+    private func next() -> Work? {
         while true {
-            _ = Spin.wait(until: uv_hrtime() + Self.lingerNanoseconds) { pending.load(ordering: .acquiring) > 0 }
-            let taken: WorkItem?? = queue.withLock { queue in
+            _ = Spin.wait(until: uv_hrtime() + Spin.lingerNanoseconds) { pending.load(ordering: .acquiring) > 0 }
+            let taken: Work?? = queue.withLock { queue in
                 if let item = queue.items.popFirst() {
                     pending.subtract(1, ordering: .relaxed)
                     return .some(item)
@@ -93,4 +91,9 @@ final class HandlerThreads: Sendable {
             wakeUp.wait()
         }
     }
+}
+
+/// One item of work for ``HandlerThreads``.
+protocol HandlerWork: Sendable {
+    func run()
 }

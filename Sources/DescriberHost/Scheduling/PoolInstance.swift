@@ -10,8 +10,11 @@ protocol PoolInstance: AnyObject, Sendable {
     var initDuration: Duration { get }
 
     /// Processes `batch` off Swift's cooperative pool, completes every
-    /// invocation, then calls `completion` once.
-    func run(_ batch: [Invocation], maxOutputBytes: Int, completion: @escaping @Sendable (BatchOutcome) -> Void)
+    /// invocation, then reports the batch's outcome, once, to the
+    /// ``BatchFinished`` handler the instance was started with. (One handler
+    /// per instance rather than a completion per batch: a batch then costs
+    /// no closure.)
+    func run(_ batch: Batch, maxOutputBytes: Int)
 
     /// Destroys the instance once it is idle; `done` runs when it is gone.
     func destroy(_ done: @escaping @Sendable () -> Void)
@@ -21,6 +24,9 @@ protocol PoolInstance: AnyObject, Sendable {
     /// into the host cannot be). `done` runs when nothing is left to wait for.
     func abandon(_ done: @escaping @Sendable () -> Void)
 }
+
+/// Where an instance reports each batch it finished.
+typealias BatchFinished = @Sendable (any PoolInstance, Batch, BatchOutcome) -> Void
 
 /// How one batch ended, as far as the pool is concerned.
 struct BatchOutcome: Sendable {
@@ -42,11 +48,13 @@ protocol InstanceLauncher: Sendable {
 
     /// Starts instance `id` off Swift's cooperative pool and calls
     /// `completion` once with it or with why it could not start.
-    /// `onLost` runs if the instance dies later while idle.
+    /// `finished` hears of every batch the instance runs; `onLost` runs if
+    /// the instance dies later while idle.
     func start(
         id: Int,
         logger: Logger,
         isShuttingDown: @escaping @Sendable () -> Bool,
+        finished: @escaping BatchFinished,
         onLost: @escaping @Sendable (any PoolInstance) -> Void,
         completion: @escaping @Sendable (Result<any PoolInstance, InvocationError>) -> Void
     )
@@ -65,12 +73,13 @@ struct InProcessLauncher: InstanceLauncher {
         id: Int,
         logger: Logger,
         isShuttingDown: @escaping @Sendable () -> Bool,
+        finished: @escaping BatchFinished,
         onLost: @escaping @Sendable (any PoolInstance) -> Void,
         completion: @escaping @Sendable (Result<any PoolInstance, InvocationError>) -> Void
     ) {
         FunctionInstance.start(
             id: id, library: library, crashMarker: crashMarker, optionsJSON: optionsJSON, threadCount: threadCount, logger: logger,
-            isShuttingDown: isShuttingDown
+            isShuttingDown: isShuttingDown, finished: finished
         ) { result in
             completion(result.map { $0 })
         }

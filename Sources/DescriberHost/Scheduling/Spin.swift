@@ -28,4 +28,8 @@ enum Spin {
     /// microsecond or more on a VM, during which the awaited event goes
     /// unseen, so yielding after every poll would add that to every wait.
     static let pollNanoseconds: UInt64 = 4_000
+
+    /// How long a thread that calls into functions (``HandlerThreads``, a
+    /// worker's supervisor) stays runnable after its last item of work.
+    static let lingerNanoseconds: UInt64 = 50_000
 }

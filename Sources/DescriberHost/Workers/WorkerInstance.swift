@@ -30,6 +30,7 @@ final class WorkerInstance: PoolInstance {
     private let mailbox: WorkerMailbox
     private let channel: FrameChannel
     private let lifecycle = Mutex(Lifecycle())
+    private let finished: BatchFinished
 
     private struct Lifecycle {
         var finished = false
@@ -39,8 +40,12 @@ final class WorkerInstance: PoolInstance {
 
     var pid: pid_t { process.pid }
 
-    private init(id: Int, initDuration: Duration, process: WorkerProcess, channel: FrameChannel, launcher: WorkerLauncher, logger: Logger) {
+    private init(
+        id: Int, initDuration: Duration, process: WorkerProcess, channel: FrameChannel, launcher: WorkerLauncher, logger: Logger,
+        finished: @escaping BatchFinished
+    ) {
         self.id = id
+        self.finished = finished
         self.initDuration = initDuration
         self.process = process
         self.channel = channel
@@ -51,10 +56,10 @@ final class WorkerInstance: PoolInstance {
 
     // MARK: PoolInstance
 
-    func run(_ batch: [Invocation], maxOutputBytes: Int, completion: @escaping @Sendable (BatchOutcome) -> Void) {
-        if !mailbox.submit(.run(batch, maxOutputBytes: maxOutputBytes, completion: completion)) {
+    func run(_ batch: Batch, maxOutputBytes: Int) {
+        if !mailbox.submit(.run(batch, maxOutputBytes: maxOutputBytes)) {
             // The worker died before the pool learnt of it: the batch goes back to the queue.
-            completion(BatchOutcome(execution: .zero, instanceLost: true, unsent: batch))
+            finished(self, batch, BatchOutcome(execution: .zero, instanceLost: true, unsent: Array(batch)))
         }
     }
 
@@ -81,11 +86,13 @@ final class WorkerInstance: PoolInstance {
         launcher: WorkerLauncher,
         logger: Logger,
         isShuttingDown: @escaping @Sendable () -> Bool,
+        finished: @escaping BatchFinished,
         onLost: @escaping @Sendable (any PoolInstance) -> Void,
         completion: @escaping @Sendable (Result<any PoolInstance, InvocationError>) -> Void
     ) {
         let thread = Thread {
-            guard let instance = boot(id: id, launcher: launcher, logger: logger, isShuttingDown: isShuttingDown, completion: completion) else { return }
+            guard let instance = boot(id: id, launcher: launcher, logger: logger, isShuttingDown: isShuttingDown, finished: finished, completion: completion)
+            else { return }
             completion(.success(instance))
             instance.serve(onLost: onLost)
         }
@@ -100,6 +107,7 @@ final class WorkerInstance: PoolInstance {
         launcher: WorkerLauncher,
         logger: Logger,
         isShuttingDown: @escaping @Sendable () -> Bool,
+        finished: @escaping BatchFinished,
         completion: @escaping @Sendable (Result<any PoolInstance, InvocationError>) -> Void
     ) -> WorkerInstance? {
         while true {
@@ -155,7 +163,9 @@ final class WorkerInstance: PoolInstance {
                 failure = failure ?? InvocationError(.initFailed, "the function's worker process could not load \(launcher.config.libraryPath): \(message)")
             case .frame(WorkerFrame.created, _):
                 let initDuration = Duration.between(started, MonotonicClock.now())
-                return WorkerInstance(id: id, initDuration: initDuration, process: process, channel: channel, launcher: launcher, logger: logger)
+                return WorkerInstance(
+                    id: id, initDuration: initDuration, process: process, channel: channel, launcher: launcher, logger: logger, finished: finished
+                )
             case .frame(WorkerFrame.createFailed, var payload):
                 let code = Int32(bitPattern: payload.readInteger(endianness: .little, as: UInt32.self) ?? 0)
                 _ = payload.readInteger(endianness: .little, as: UInt32.self)
@@ -204,23 +214,23 @@ final class WorkerInstance: PoolInstance {
                 account(termination, activity: "idle")
                 finish()
                 onLost(self)
-                Self.settle(leftovers)
+                settle(leftovers)
                 return
             }
             switch work {
-            case .run(let batch, let maxOutputBytes, let completion):
-                let outcome = runBatch(batch, maxOutputBytes: maxOutputBytes)
+            case .run(let batch, let maxOutputBytes):
+                let outcome = runBatch(Array(batch), maxOutputBytes: maxOutputBytes)
                 if outcome.instanceLost {
                     let leftovers = mailbox.close()
-                    completion(outcome)
-                    Self.settle(leftovers)
+                    finished(self, batch, outcome)
+                    settle(leftovers)
                     finish()
                     return
                 }
-                completion(outcome)
+                finished(self, batch, outcome)
             case .destroy(let done):
                 stopWorker()
-                Self.settle(mailbox.close())
+                settle(mailbox.close())
                 finish()
                 done()
                 return
@@ -230,10 +240,10 @@ final class WorkerInstance: PoolInstance {
 
     /// Work submitted after the worker was gone: batches go back to the
     /// pool's queue, destroy requests are done at once.
-    private static func settle(_ leftovers: [WorkerMailbox.Work]) {
+    private func settle(_ leftovers: [WorkerMailbox.Work]) {
         for work in leftovers {
             switch work {
-            case .run(let batch, _, let completion): completion(BatchOutcome(execution: .zero, instanceLost: true, unsent: batch))
+            case .run(let batch, _): finished(self, batch, BatchOutcome(execution: .zero, instanceLost: true, unsent: Array(batch)))
             case .destroy(let done): done()
             }
         }
@@ -263,7 +273,7 @@ final class WorkerInstance: PoolInstance {
     private func waitForWork() -> WorkerMailbox.Work? {
         while true {
             if let work = mailbox.take() { return work }
-            if Spin.wait(until: MonotonicClock.now() + HandlerThreads.lingerNanoseconds, for: { mailbox.hasWork }) { continue }
+            if Spin.wait(until: MonotonicClock.now() + Spin.lingerNanoseconds, for: { mailbox.hasWork }) { continue }
             mailbox.park()
             if mailbox.hasWork {
                 mailbox.unpark()
@@ -530,7 +540,7 @@ final class WorkerInstance: PoolInstance {
 /// when the thread is parked in `poll`.
 final class WorkerMailbox: Sendable {
     enum Work: Sendable {
-        case run([Invocation], maxOutputBytes: Int, completion: @Sendable (BatchOutcome) -> Void)
+        case run(Batch, maxOutputBytes: Int)
         case destroy(@Sendable () -> Void)
     }
 

@@ -77,12 +77,15 @@ final class WorkerLauncher: InstanceLauncher {
         id: Int,
         logger: Logger,
         isShuttingDown: @escaping @Sendable () -> Bool,
+        finished: @escaping BatchFinished,
         onLost: @escaping @Sendable (any PoolInstance) -> Void,
         completion: @escaping @Sendable (Result<any PoolInstance, InvocationError>) -> Void
     ) {
         var logger = logger
         logger[metadataKey: "instance"] = "\(id)"
-        WorkerInstance.start(id: id, launcher: self, logger: logger, isShuttingDown: isShuttingDown, onLost: onLost, completion: completion)
+        WorkerInstance.start(
+            id: id, launcher: self, logger: logger, isShuttingDown: isShuttingDown, finished: finished, onLost: onLost, completion: completion
+        )
     }
 
     static func arguments(for config: FunctionConfig, library: String?, info: Bool) -> [String] {
