@@ -15,7 +15,7 @@ echo=$PWD/functions/echo/libecho.so
   for _ in $(seq "$pairs"); do
     for side in before after; do
       binary=$([ "$side" = before ] && echo "$before" || echo "$after")
-      "$binary" overhead "$echo" | awk -v s="$side" '/one caller/ {o=$(NF-1)} /64 callers/ {c=$(NF-1)} END {print s, "overhead", o, c}'
+      "$binary" overhead "$echo" | awk -v s="$side" '/host.invoke, one caller/ {o=$(NF-1)} /host.invoke, 64 callers/ {c=$(NF-1)} END {print s, "overhead", o, c}'
       BENCH="$binary" Benchmarks/http.sh 3 3 64 | sed "s/^/$side http /"
     done
   done

@@ -53,10 +53,17 @@ public final class FunctionHost: Sendable {
     /// Every function, by name, as currently loaded. A hot reload swaps an
     /// entry; a caller holding the old one finishes on the old version.
     public var entries: [String: Entry] { functions.withLock { $0.entries } }
+
+    /// The function named `name`, as currently loaded. The lookup of every
+    /// request: it copies no dictionary, whose shared storage every
+    /// concurrent request would otherwise retain and release.
+    public func entry(named name: String) -> Entry? { functions.withLock { $0.entries[name] } }
     let logger: Logger
     let loader: FunctionLoader
     let functions: Mutex<Functions>
-    let phase = Mutex(Phase.loaded)
+    /// Read on every invocation: an atomic, so that concurrent callers only
+    /// read its cache line rather than each taking a lock on it.
+    let phase = Atomic(Phase.loaded)
 
     /// The mutable part of the host: what is loaded, and the reloads in progress.
     struct Functions {
@@ -74,7 +81,7 @@ public final class FunctionHost: Sendable {
         var watcher: Task<Void, Never>?
     }
 
-    enum Phase { case loaded, warming, ready, stopping, stopped }
+    enum Phase: UInt8, AtomicRepresentable { case loaded, warming, ready, stopping, stopped }
 
     /// Reads every `functions/NAME/function.yaml`, applies the overrides and
     /// loads the libraries.
@@ -124,7 +131,7 @@ public final class FunctionHost: Sendable {
 
     /// Validates a request against the function's manifest and runs it.
     public func invoke(_ name: String, _ request: InvocationRequest) async throws(InvocationError) -> InvocationOutput {
-        guard let entry = entries[name] else {
+        guard let entry = entry(named: name) else {
             throw InvocationError(.unknownFunction, "no function named '\(name)' (available: \(entries.keys.sorted().joined(separator: ", ")))")
         }
         return try await invoke(entry, request)
@@ -141,7 +148,7 @@ public final class FunctionHost: Sendable {
             do throws(InvocationError) {
                 return try await invokeOnce(entry, request)
             } catch where error.code == .superseded {
-                guard let current = entries[entry.name], current !== entry else { throw InvocationError(.unavailable, "the host is shutting down") }
+                guard let current = self.entry(named: entry.name), current !== entry else { throw InvocationError(.unavailable, "the host is shutting down") }
                 entry = current
             }
         }
@@ -153,7 +160,7 @@ public final class FunctionHost: Sendable {
             throw InvocationError(.unavailable, "function '\(name)' is not available: \(entry.problem ?? "not loaded")")
         }
         let limits = pool.limits
-        switch phase.withLock({ $0 }) {
+        switch phase.load(ordering: .acquiring) {
         case .stopping, .stopped: throw InvocationError(.unavailable, "the host is shutting down")
         default: break
         }
@@ -209,14 +216,14 @@ public final class FunctionHost: Sendable {
 
     /// Pre-warms every function to its `min_instances`; the host is ready after.
     public func start() async {
-        phase.withLock { $0 = .warming }
+        phase.store(.warming, ordering: .releasing)
         let entries = self.entries
         await withTaskGroup(of: Void.self) { group in
             for entry in entries.values {
                 if let pool = entry.pool { group.addTask { await pool.prewarm() } }
             }
         }
-        phase.withLock { if $0 == .warming { $0 = .ready } }
+        _ = phase.compareExchange(expected: .warming, desired: .ready, ordering: .acquiringAndReleasing)
         if config.reloadEnabled { startWatching() }
         logger.info("Function host ready", metadata: ["functions": "\(entries.values.filter { $0.pool != nil }.map(\.name).sorted())"])
     }
@@ -237,7 +244,7 @@ public final class FunctionHost: Sendable {
 
     /// Stops accepting, drains in-flight work up to the grace period, destroys instances.
     public func shutdown() async {
-        phase.withLock { $0 = .stopping }
+        phase.store(.stopping, ordering: .releasing)
         // The watcher first: a reload in progress finishes before the pools
         // are listed, so a version it swapped in is drained too.
         let watcher = functions.withLock { $0.watcher }
@@ -249,12 +256,12 @@ public final class FunctionHost: Sendable {
                 group.addTask { await pool.drain(grace: self.config.shutdownGrace) }
             }
         }
-        phase.withLock { $0 = .stopped }
+        phase.store(.stopped, ordering: .releasing)
         logger.info("Function host stopped")
     }
 
     /// True once every function is pre-warmed and until shutdown begins.
-    public var isReady: Bool { phase.withLock { $0 == .ready } }
+    public var isReady: Bool { phase.load(ordering: .acquiring) == .ready }
 
     /// The current state of a function's pool.
     func snapshot(of name: String) -> PoolSnapshot? { entries[name]?.pool?.snapshot }

@@ -47,6 +47,19 @@ import Testing
         }
     }
 
+    @Test func serverTimingGivesMillisecondsWithMicrosecondDecimals() {
+        let timings = InvocationTimings(
+            queue: .nanoseconds(999), initialization: .microseconds(1_500), execution: .nanoseconds(12_345_678_901), batchSize: 1
+        )
+        #expect(timings.serverTimingHeader == "queue;dur=0.000, init;dur=1.500, exec;dur=12345.678")
+        #expect(InvocationTimings.milliseconds(.microseconds(7)) == "0.007")
+        #expect(InvocationTimings.milliseconds(.microseconds(70)) == "0.070")
+        #expect(InvocationTimings.milliseconds(.milliseconds(1_000)) == "1000.000")
+        // The longest value there is: the clamped maximum.
+        #expect(InvocationTimings.milliseconds(.seconds(Int64.max)) == "18446744073709.551")
+        #expect(InvocationTimings.milliseconds(.seconds(-1)) == "0.000")
+    }
+
     struct ErrorCase: Sendable, CustomTestStringConvertible {
         var uri: String
         var method: HTTPRequest.Method = .post

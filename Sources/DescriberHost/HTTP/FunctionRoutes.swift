@@ -10,7 +10,7 @@ struct FunctionRoutes: Sendable {
 
     @Sendable func invoke(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let name = try context.parameters.require("name")
-        guard let entry = host.entries[name] else {
+        guard let entry = host.entry(named: name) else {
             throw APIError(InvocationError(.unknownFunction, "no function named '\(name)' (available: \(host.entries.keys.sorted().joined(separator: ", ")))"))
         }
         let limit = entry.pool?.limits.maxInputBytes ?? host.config.maxBodySize
@@ -19,7 +19,7 @@ struct FunctionRoutes: Sendable {
         let options = request.uri.query == nil ? [] : request.uri.queryParameters.map { (String($0.key).percentDecoded ?? String($0.key), String($0.value)) }
         let invocation = InvocationRequest(
             body: body,
-            contentType: request.headers[.contentType] ?? "application/octet-stream",
+            contentType: request.headers.firstValue(.contentType) ?? "application/octet-stream",
             options: options,
             timeout: timeout
         )

@@ -309,8 +309,10 @@ final class FunctionPool: Sendable {
     /// answered. The pool's state first: its lock is then free again by the
     /// time a caller that was just answered invokes anew.
     private func batchFinished(_ instance: any PoolInstance, batch: Batch, outcome: BatchOutcome) {
+        // The clock is read before the lock is taken: callers wait for the lock.
+        let now = MonotonicClock.now()
         let actions = state.withLock { state in
-            state.batchFinished(instance, batch: batch, outcome: outcome, now: MonotonicClock.now(), timers: self)
+            state.batchFinished(instance, batch: batch, outcome: outcome, now: now, timers: self)
         }
         perform(actions)
         recordAnswers(batch)
@@ -586,8 +588,9 @@ extension FunctionPool {
             }
             guard let first else { return nil }
             guard batchLimit > 1, !queue.isEmpty else { return Batch(first) }
-            var invocations = [first]
+            var invocations: [Invocation] = []
             invocations.reserveCapacity(min(batchLimit, queue.count + 1))
+            invocations.append(first)
             while invocations.count < batchLimit, let next = queue.popFirst() {
                 if !next.isCompleted { invocations.append(next) }
             }
@@ -764,7 +767,10 @@ extension FunctionPool {
 
         private mutating func armReaper(now: UInt64, timers pool: FunctionPool) {
             guard slots.count > minInstances else { return }
-            guard let oldestIdle = slots.filter({ $0.running == 0 }).map(\.idleSince).min() else { return }
+            // After every batch, under the lock: a plain loop, no arrays.
+            var oldestIdle = UInt64.max
+            for slot in slots where slot.running == 0 { oldestIdle = min(oldestIdle, slot.idleSince) }
+            guard oldestIdle != .max else { return }
             let due = oldestIdle + idleTimeout
             if let current = reaperTimer, current.at <= due { return }
             reaperTimer?.task.cancel()

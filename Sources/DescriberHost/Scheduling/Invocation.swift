@@ -63,30 +63,70 @@ public struct InvocationTimings: Sendable, Equatable {
 
     /// `duration` in milliseconds with three decimals (microsecond resolution).
     static func milliseconds(_ duration: Duration) -> String {
-        var text = ""
-        appendMilliseconds(duration, to: &text)
-        return text
-    }
-
-    /// Appends without intermediate strings: this runs for every response.
-    private static func appendMilliseconds(_ duration: Duration, to text: inout String) {
-        let microseconds = duration.nanosecondsClamped / 1000
-        let fraction = microseconds % 1000
-        text += String(microseconds / 1000)
-        text += fraction < 10 ? ".00" : fraction < 100 ? ".0" : "."
-        text += String(fraction)
+        String(unsafeUninitializedCapacity: TimingWriter.longestMilliseconds) { buffer in
+            var writer = TimingWriter(buffer: buffer)
+            writer.write(milliseconds: duration)
+            return writer.end
+        }
     }
 
     /// The `Server-Timing` header value, durations in milliseconds.
+    ///
+    /// Written straight into the string's storage, one allocation and no
+    /// intermediate strings: this runs for every response.
     public var serverTimingHeader: String {
-        var text = "queue;dur="
-        text.reserveCapacity(64)
-        Self.appendMilliseconds(queue, to: &text)
-        text += ", init;dur="
-        Self.appendMilliseconds(initialization, to: &text)
-        text += ", exec;dur="
-        Self.appendMilliseconds(execution, to: &text)
-        return text
+        String(unsafeUninitializedCapacity: 32 + 3 * TimingWriter.longestMilliseconds) { buffer in
+            var writer = TimingWriter(buffer: buffer)
+            writer.write("queue;dur=")
+            writer.write(milliseconds: queue)
+            writer.write(", init;dur=")
+            writer.write(milliseconds: initialization)
+            writer.write(", exec;dur=")
+            writer.write(milliseconds: execution)
+            return writer.end
+        }
+    }
+
+    /// Writes ASCII into a buffer known to be large enough.
+    private struct TimingWriter {
+        /// Twenty digits of whole milliseconds (a UInt64), a point, three decimals.
+        static let longestMilliseconds = 24
+
+        let buffer: UnsafeMutableBufferPointer<UInt8>
+        var end = 0
+
+        mutating func write(_ text: StaticString) {
+            text.withUTF8Buffer { bytes in
+                for byte in bytes {
+                    buffer[end] = byte
+                    end += 1
+                }
+            }
+        }
+
+        mutating func write(milliseconds duration: Duration) {
+            let microseconds = duration.nanosecondsClamped / 1000
+            var whole = microseconds / 1000
+            var digits = 1
+            var rest = whole / 10
+            while rest > 0 {
+                digits += 1
+                rest /= 10
+            }
+            var position = end + digits
+            repeat {
+                position -= 1
+                buffer[position] = UInt8(ascii: "0") + UInt8(whole % 10)
+                whole /= 10
+            } while whole > 0
+            end += digits
+            let fraction = microseconds % 1000
+            buffer[end] = UInt8(ascii: ".")
+            buffer[end + 1] = UInt8(ascii: "0") + UInt8(fraction / 100)
+            buffer[end + 2] = UInt8(ascii: "0") + UInt8(fraction / 10 % 10)
+            buffer[end + 3] = UInt8(ascii: "0") + UInt8(fraction % 10)
+            end += 4
+        }
     }
 }
 
