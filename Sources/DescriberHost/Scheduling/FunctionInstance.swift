@@ -226,6 +226,19 @@ final class FunctionInstance: PoolInstance {
     /// decoded `images`) are borrowed from their buffers, strings are copied
     /// into one NUL-separated arena. Everything lives in temporary
     /// allocations (on the stack when small): this runs for every batch.
+    /// Copies `text` and a NUL into `arena` at `offset`, moves `offset`
+    /// past them, and returns where the copy starts.
+    private static func store(_ text: String, in arena: UnsafeMutableBufferPointer<CChar>, at offset: inout Int) -> UnsafePointer<CChar> {
+        let start = arena.baseAddress! + offset
+        for byte in text.utf8 {
+            arena[offset] = CChar(bitPattern: byte)
+            offset += 1
+        }
+        arena[offset] = 0
+        offset += 1
+        return UnsafePointer(start)
+    }
+
     private static func withRequests<R>(
         _ batch: Batch, images: [RGBImage]?, _ body: (UnsafeBufferPointer<describer_request>) -> R
     ) -> R {
@@ -235,18 +248,10 @@ final class FunctionInstance: PoolInstance {
             arenaSize += invocation.optionsJSON.utf8.count + 1
         }
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: arenaSize) { arena in
+            // Where the next string goes. A plain local, not one captured by
+            // a nested function: that would cost a run-time exclusivity
+            // check per byte.
             var used = 0
-            /// Copies `text` and a NUL into the arena; returns where it starts.
-            func store(_ text: String) -> UnsafePointer<CChar> {
-                let start = arena.baseAddress! + used
-                for byte in text.utf8 {
-                    arena[used] = CChar(bitPattern: byte)
-                    used += 1
-                }
-                arena[used] = 0
-                used += 1
-                return UnsafePointer(start)
-            }
             return withUnsafeTemporaryAllocation(of: describer_request.self, capacity: batch.count) { requests in
                 // Each body's storage is retained for the call, so its bytes
                 // stay put without nesting one closure per request.
@@ -267,8 +272,8 @@ final class FunctionInstance: PoolInstance {
                             request.source_width = UInt32(clamping: image.sourceWidth)
                             request.source_height = UInt32(clamping: image.sourceHeight)
                         }
-                        request.content_type = store(images == nil ? invocation.contentType : rgb8ContentType)
-                        request.options_json = store(invocation.optionsJSON)
+                        request.content_type = Self.store(images == nil ? invocation.contentType : rgb8ContentType, in: arena, at: &used)
+                        request.options_json = Self.store(invocation.optionsJSON, in: arena, at: &used)
                         request.options_size = invocation.optionsJSON.utf8.count
                         request.deadline_ns = invocation.deadline
                         requests.initializeElement(at: index, to: request)

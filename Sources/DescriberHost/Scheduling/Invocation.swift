@@ -156,16 +156,20 @@ final class Invocation: Sendable {
     /// completing thread holds. A hint: the state under the lock decides.
     private let completedFlag = Atomic<Bool>(false)
 
+    // The fields below are written and read without a lock of their own, as
+    // each says, so Swift's run-time exclusivity check is off for them: it
+    // would cost a call per access on every invocation (seen in a profile).
+
     /// Written by the pool while it holds its own lock, read when the batch is
     /// built; the pool's lock orders those accesses.
-    nonisolated(unsafe) var dispatchedAt: UInt64 = 0
-    nonisolated(unsafe) var coldStart = false
-    nonisolated(unsafe) var initialization: Duration = .zero
+    @exclusivity(unchecked) nonisolated(unsafe) var dispatchedAt: UInt64 = 0
+    @exclusivity(unchecked) nonisolated(unsafe) var coldStart = false
+    @exclusivity(unchecked) nonisolated(unsafe) var initialization: Duration = .zero
     /// When the function's answer reached the caller; nil until then, and
     /// for an invocation that failed. Written and read only by the thread
     /// that runs the invocation's batch, which counts the answers after
     /// giving them.
-    nonisolated(unsafe) private(set) var answeredAt: UInt64?
+    @exclusivity(unchecked) nonisolated(unsafe) private(set) var answeredAt: UInt64?
 
     /// Pixels decoded by the caller, if any (see ``InvocationRequest/decodedImage``).
     let decodedImage: DecodedImage?
