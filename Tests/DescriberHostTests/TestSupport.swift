@@ -38,17 +38,31 @@ enum TestSupport {
         }
     }
 
+    /// Runs `executable` to its end, its errors into a file.
+    ///
+    /// With `posix_spawn` and `waitpid`, not Foundation's `Process`: its
+    /// `waitUntilExit` hears of the exit through libdispatch, whose threads
+    /// are Swift's cooperative pool. When suites run in parallel, one test
+    /// compiles while holding `built`'s lock and the others block on that
+    /// lock; with every cooperative thread blocked, the exit was never
+    /// heard and the run hung.
     static func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw TestError("\(executable) \(arguments.joined(separator: " ")) failed: \(message)")
+        let errorsPath = "\(scratch)/stderr-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: errorsPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 2, errorsPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for argument in argv { free(argument) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw TestError("cannot start \(executable): \(String(cString: strerror(spawned)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        guard status == 0 else {
+            let message = (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? ""
+            throw TestError("\(executable) \(arguments.joined(separator: " ")) failed (wait status \(status)): \(message)")
         }
     }
 
