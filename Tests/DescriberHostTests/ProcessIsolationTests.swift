@@ -48,6 +48,11 @@ import Testing
         let outside = try await host.invoke("outside", TestSupport.request("hello"))
         // Instance numbers count per process: the host's, or the worker's own.
         #expect(outside.text == "instance=1 batch=1 index=0 size=5")
+        // The worker's supervising thread carries its name to the kernel.
+        let threadNames = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").compactMap { task in
+            try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)
+        }
+        #expect(threadNames.contains { $0.hasPrefix("describer-wk-") }, "\(threadNames)")
         #expect(outside.text.split(separator: " ").dropFirst() == inside.text.split(separator: " ").dropFirst())
         #expect(outside.contentType == inside.contentType)
         #expect(outside.coldStart && outside.timings.initialization > .zero)

@@ -89,7 +89,8 @@ public struct InvocationTimings: Sendable, Equatable {
 
     /// Writes ASCII into a buffer known to be large enough.
     private struct TimingWriter {
-        /// Twenty digits of whole milliseconds (a UInt64), a point, three decimals.
+        /// Whole milliseconds (at most 14 digits: a UInt64 of nanoseconds
+        /// is 18,446,744,073,709 ms), a point, three decimals; with room to spare.
         static let longestMilliseconds = 24
 
         let buffer: UnsafeMutableBufferPointer<UInt8>
@@ -208,8 +209,8 @@ final class Invocation: Sendable {
     /// by now. The deadline timer and a late answer race; without this check
     /// a caller could be told "ok" after its deadline when the timer ran late
     /// on a loaded machine.
-    /// `now` is the caller's reading of the monotonic clock, taken after the
-    /// function returned.
+    /// `now` is the completing thread's reading of the monotonic clock,
+    /// taken after the function returned.
     func complete(answer: InvocationOutput, now: UInt64 = MonotonicClock.now()) {
         guard now < deadline else {
             let waited = Duration.between(admittedAt, now)

@@ -1,3 +1,4 @@
+import CCrashGuard
 import CDescriberFunction
 import CDescriberWorkerProtocol
 import CLibUV
@@ -91,12 +92,13 @@ final class WorkerInstance: PoolInstance {
         completion: @escaping @Sendable (Result<any PoolInstance, InvocationError>) -> Void
     ) {
         let thread = Thread {
+            // As the kernel shows it (top, perf, gdb); 15 bytes at most.
+            describer_crash_guard_name_thread("describer-wk-\(id)")
             guard let instance = boot(id: id, launcher: launcher, logger: logger, isShuttingDown: isShuttingDown, finished: finished, completion: completion)
             else { return }
             completion(.success(instance))
             instance.serve(onLost: onLost)
         }
-        thread.name = "describer-worker-\(id)"
         thread.start()
     }
 
