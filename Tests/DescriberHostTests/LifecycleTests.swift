@@ -132,6 +132,13 @@ import Testing
             try await waitUntil { host.entries["reloading"]?.generation == 2 }
             #expect(host.reloadProblem(of: "reloading") == nil)
             #expect(try await host.invoke("reloading", TestSupport.request()).text.hasSuffix("generation=2"))
+
+            var text: [UInt8] = []
+            host.emitMetrics(into: &text)
+            let exposition = String(decoding: text, as: UTF8.self)
+            #expect(exposition.contains("# HELP describer_reloads_total Function reloads by outcome."))
+            #expect(exposition.contains(#"describer_reloads_total{function="reloading",outcome="failed"} 2"#), "\(exposition)")
+            #expect(exposition.contains(#"describer_reloads_total{function="reloading",outcome="loaded"} 1"#), "\(exposition)")
         }
     }
 

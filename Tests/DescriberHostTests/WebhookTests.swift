@@ -82,11 +82,12 @@ import Testing
     }
 
     static func forwarder(
-        _ outbox: WebhookOutbox, secret: String? = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", configured: Bool = true, timeout: Duration = .seconds(5)
+        _ outbox: WebhookOutbox, secret: String? = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", configured: Bool = true, timeout: Duration = .seconds(5),
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) -> WebhookForwarder {
         WebhookForwarder(
             outbox: outbox, lookup: { _, _ in configured ? .some(secret) : nil }, timeout: timeout,
-            metrics: PrometheusCollectorRegistry(), logger: TestSupport.logger
+            metrics: metrics, logger: TestSupport.logger
         )
     }
 
@@ -123,7 +124,8 @@ import Testing
             let database = try Self.database(Self.scratchDatabase())
             let outbox = WebhookOutbox(database: database, retry: .init(maxAttempts: 3, firstDelay: .seconds(10), maxDelay: .seconds(60)))
             try await database.write { db in _ = try WebhookOutbox.enqueue(db, cameraID: "c", urls: [url], payload: Data("{}".utf8), at: Date()) }
-            let forwarder = Self.forwarder(outbox)
+            let metrics = PrometheusCollectorRegistry()
+            let forwarder = Self.forwarder(outbox, metrics: metrics)
 
             var now = Date()
             #expect(try await forwarder.deliverDue(now: now) == 1)
@@ -145,6 +147,13 @@ import Testing
             #expect(dead.attempts == 3 && dead.lastStatus == 503)
             #expect(dead.lastError?.contains("gave up after 3 attempts") == true)
             #expect(receiver.received.withLock { $0.count } == 3)
+
+            var text: [UInt8] = []
+            metrics.emit(into: &text)
+            let exposition = String(decoding: text, as: UTF8.self)
+            #expect(exposition.contains("# HELP describer_webhook_deliveries_total Webhook delivery attempts by outcome"))
+            #expect(exposition.contains(#"describer_webhook_deliveries_total{outcome="retry"} 2"#), "\(exposition)")
+            #expect(exposition.contains(#"describer_webhook_deliveries_total{outcome="dead"} 1"#), "\(exposition)")
         }
     }
 

@@ -41,9 +41,16 @@ public final class WebhookForwarder: Service, Sendable {
         self.logger = logger
         var outcomes: [String: Counter] = [:]
         for outcome in ["delivered", "retry", "dead"] {
-            outcomes[outcome] = metrics.makeCounter(name: "describer_webhook_deliveries_total", labels: [("outcome", outcome)])
+            outcomes[outcome] = metrics.makeCounter(descriptor: Self.deliveries, labels: [("outcome", outcome)])
         }
         self.outcomes = outcomes
+    }
+
+    static var deliveries: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "describer", metricName: "webhook_deliveries", unitName: "total",
+            helpText: "Webhook delivery attempts by outcome: delivered, retry (will be tried again) or dead (given up)."
+        )
     }
 
     /// Something was queued: look at the outbox now rather than at the next tick.
@@ -51,7 +58,7 @@ public final class WebhookForwarder: Service, Sendable {
 
     /// Delivers until graceful shutdown; what is left stays queued for the next start.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown { await self.deliver() }
+        await cancelWhenGracefulShutdown { await self.deliver() }
     }
 
     /// Delivers until the task is cancelled.

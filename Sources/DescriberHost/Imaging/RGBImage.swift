@@ -47,7 +47,7 @@ extension RGBImage {
         let stride = Int(outWidth) * 3, size = stride * Int(outHeight)
         var output = ByteBufferAllocator().buffer(capacity: size)
         var status = DESCRIBER_IMAGE_OK
-        pixels.withUnsafeReadableBytes { source in
+        let written = pixels.withUnsafeReadableBytes { source in
             output.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { destination in
                 status = describer_image_resize(
                     source.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt32(width), UInt32(height), self.stride,
@@ -56,7 +56,7 @@ extension RGBImage {
                 return status == DESCRIBER_IMAGE_OK ? size : 0
             }
         }
-        guard status == DESCRIBER_IMAGE_OK else { return nil }
+        guard status == DESCRIBER_IMAGE_OK, written == size else { return nil }
         return RGBImage(
             width: Int(outWidth), height: Int(outHeight), stride: stride, pixels: output, sourceWidth: sourceWidth, sourceHeight: sourceHeight
         )

@@ -126,7 +126,11 @@ extension FunctionHost {
                 ]
             )
         }
-        metrics.makeCounter(name: "describer_reloads_total", labels: [("function", name), ("outcome", outcome)]).increment()
+        metrics.makeCounter(descriptor: Self.reloadsMetric, labels: [("function", name), ("outcome", outcome)]).increment()
+    }
+
+    static var reloadsMetric: MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "describer", metricName: "reloads", unitName: "total", helpText: "Function reloads by outcome.")
     }
 
     /// Why the newest files of `name` are not the version serving, if they are not.
