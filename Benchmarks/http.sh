@@ -4,12 +4,14 @@
 # Also reports the server's CPU time per request (from /proc), which varies
 # less than throughput on a shared machine.
 #   Benchmarks/http.sh [rounds] [seconds] [connections]
+# SETTINGS="batching: { max_batch_size: 64, max_batch_delay: 50us }" replaces
+# the echo function's manifest settings (see describer-bench serve).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"; seconds="${2:-10}"; connections="${3:-64}"
 port=18081
 bench="${BENCH:-.build/release/describer-bench}"
-"$bench" serve "$PWD/functions/echo/libecho.so" "$port" &
+"$bench" serve "$PWD/functions/echo/libecho.so" "$port" ${SETTINGS:+"$SETTINGS"} &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done

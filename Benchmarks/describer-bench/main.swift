@@ -2,7 +2,9 @@
 //
 //   describer-bench overhead ECHO_LIBRARY   warm in-process invocation vs calling the C function directly
 //   describer-bench coldstart ECHO_LIBRARY  cold start of an instance vs a warm invocation
-//   describer-bench serve ECHO_LIBRARY PORT the real application plus a bare Hummingbird route, for wrk
+//   describer-bench serve ECHO_LIBRARY PORT [SETTINGS]
+//                                           the real application plus a bare Hummingbird route, for wrk;
+//                                           SETTINGS replaces the echo manifest's scaling and batching
 //   describer-bench decode JPEG [SOURCE]    image decoding against libjpeg and djpeg (see DecodeBenchmark.swift)
 //   describer-bench speak FUNCTIONS_DIR     speech real-time factor through the host (see SpeechBenchmark.swift)
 //   describer-bench ocr FUNCTIONS_DIR IMAGE [N]  ocr latency, cold and warm, and peak memory (see OCRBenchmark.swift)
@@ -174,10 +176,12 @@ case "coldstart":
 
 case "serve":
     let port = arguments.count > 3 ? Int(arguments[3]) ?? 8081 : 8081
-    let host = try makeHost(
-        "scaling: { min_instances: 1, max_instances: 1, concurrency: 1 }\nbatching: { max_batch_size: 64 }\nqueue: { max_depth: 4096 }",
-        port: port
-    )
+    // The echo function's settings: one instance, one thread, batches of up
+    // to 64 sent at once; or a whole manifest body of the caller's choosing.
+    let settings = arguments.count > 4
+        ? arguments[4]
+        : "scaling: { min_instances: 1, max_instances: 1, concurrency: 1 }\nbatching: { max_batch_size: 64 }\nqueue: { max_depth: 4096 }"
+    let host = try makeHost(settings, port: port)
     let router = buildRouter(host: host)
     // The baseline: a bare Hummingbird route doing the same HTTP work (read
     // the body, answer it back) without the host.
