@@ -72,6 +72,12 @@ struct Serve: AsyncParsableCommand {
         // The event database is opened only for a deployment that has cameras.
         var cameras: CameraSystem?
         if !config.cameras.isEmpty { cameras = try CameraSystem(config: config, host: functionHost, logger: logger) }
+        if config.apiToken == nil, !["127.0.0.1", "localhost", "::1"].contains(config.host) {
+            logger.warning(
+                "Listening beyond this machine without an API token: anyone who can reach the port can read camera events and snapshots and call the functions. Set server.api_token (or DESCRIBER_SERVER__API_TOKEN).",
+                metadata: ["host": "\(config.host)", "port": "\(config.port)"]
+            )
+        }
         let app = buildApplication(host: functionHost, voices: voices, cameras: cameras, logger: logger)
         try await app.runService()
     }

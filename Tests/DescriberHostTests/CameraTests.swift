@@ -659,6 +659,39 @@ import Testing
 
     // MARK: Reading back
 
+    @Test func anAPITokenGuardsTheReadBackAndTheAPIButNotTheWebhookOrMonitoring() async throws {
+        let apiToken = "api-token-0123456789abcdef"
+        let config = Self.config(database: Self.databasePath(), processing: false, extra: "server: { api_token: \(apiToken) }")
+        let host = try TestSupport.host([:], config: config)
+        let app = buildApplication(host: host, cameras: try CameraSystem(config: host.config, host: host, logger: TestSupport.logger), logger: TestSupport.logger)
+        try await app.test(.router) { client in
+            // The camera authenticates itself; it never needs the API token.
+            let accepted = try await Self.post(client, ByteBuffer(bytes: try Self.file("vtest_050.jpg")), contentType: "image/jpeg")
+            let guarded = ["/v1/cameras", "/v1/cameras/front-door/events", "/v1/cameras/front-door/snapshots/\(accepted.event_id)", "/v1/alerts", "/v1/functions", "/v1/voices"]
+            for uri in guarded {
+                for authorization in [nil, "Bearer \(Self.token)", "Bearer \(apiToken)x", "Basic \(apiToken)"] {
+                    let headers: HTTPFields = authorization.map { [.authorization: $0] } ?? [:]
+                    try await client.execute(uri: uri, method: .get, headers: headers) { response in
+                        #expect(response.status == .unauthorized, "\(uri) with \(authorization ?? "nothing")")
+                        #expect(response.headers[.wwwAuthenticate] == #"Bearer realm="describer""#)
+                        #expect(String(buffer: response.body).contains(#""code":"unauthorized""#))
+                    }
+                }
+                try await client.execute(uri: uri, method: .get, headers: [.authorization: "Bearer \(apiToken)"]) { response in
+                    #expect(response.status == .ok, "\(uri) with the API token")
+                }
+            }
+            try await client.execute(uri: "/v1/speak", method: .post, body: ByteBuffer(string: "hello")) { response in
+                #expect(response.status == .unauthorized)
+            }
+            for uri in ["/healthz", "/readyz", "/metrics", "/v1/status/ping"] {
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .ok, "\(uri) stays open")
+                }
+            }
+        }
+    }
+
     @Test func listsCamerasWithoutSecrets() async throws {
         try await Self.application().test(.router) { client in
             try await Self.post(client, ByteBuffer(bytes: try Self.file("vtest_050.jpg")), contentType: "image/jpeg")

@@ -130,7 +130,21 @@ import Testing
         #expect(config.functionsDirectory == "/etc/fns", "relative to the config file")
         let bad = try ConfigNode.parseYAML("server:\n  prot: 9001", source: "describer.yaml")
         let error = #expect(throws: ConfigError.self) { try HostConfig(node: bad, baseDirectory: nil) }
-        #expect(error?.description == "describer.yaml:2: server.prot is not a known key (expected one of: host, port, max_body_size, shutdown_grace)")
+        #expect(error?.description == "describer.yaml:2: server.prot is not a known key (expected one of: host, port, max_body_size, shutdown_grace, api_token)")
+    }
+
+    @Test func theAPITokenComesFromTheFileOrTheEnvironmentAndMustNotBeShort() throws {
+        let file = try ConfigNode.parseYAML("server:\n  api_token: from-the-file-0123456789", source: "describer.yaml")
+        #expect(try HostConfig(node: file, baseDirectory: nil).apiToken == "from-the-file-0123456789")
+        let environment = file.overlaid(by: ConfigNode.environmentOverlay(["DESCRIBER_SERVER__API_TOKEN": "from-the-environment-0123"]))
+        #expect(try HostConfig(node: environment, baseDirectory: nil).apiToken == "from-the-environment-0123")
+        // Empty switches it off, so a deployment can drop the file's token.
+        let off = file.overlaid(by: ConfigNode.environmentOverlay(["DESCRIBER_SERVER__API_TOKEN": ""]))
+        #expect(try HostConfig(node: off, baseDirectory: nil).apiToken == nil)
+        #expect(try HostConfig(node: ConfigNode.parseYAML("server: {}", source: "describer.yaml"), baseDirectory: nil).apiToken == nil)
+        let short = try ConfigNode.parseYAML("server:\n  api_token: secret", source: "describer.yaml")
+        let error = #expect(throws: ConfigError.self) { try HostConfig(node: short, baseDirectory: nil) }
+        #expect(error?.description.hasPrefix("describer.yaml:2: server.api_token must be at least 16 characters") == true, "\(String(describing: error))")
     }
 
     @Test func overridesForAFunctionThatDoesNotExistAreRefused() throws {

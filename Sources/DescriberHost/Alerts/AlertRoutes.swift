@@ -15,7 +15,7 @@ struct AlertRoutes: Sendable {
     let system: CameraSystem
     let speaker: Speaker
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: some RouterMethods<BasicRequestContext>) {
         router.get("/v1/alerts", use: alerts)
         router.get("/v1/alerts/deliveries", use: deliveries)
         router.get("/v1/alerts/:id/speech", use: speech)

@@ -32,18 +32,21 @@ extension HTTPField.Name {
 ///   (default 100).
 /// - `GET /v1/cameras/{id}/snapshots/{event}`: an event's stored picture,
 ///   while retention keeps it.
+///
+/// The webhook authenticates each camera itself; the routes that read back
+/// go where the API token (if any) is required.
 struct CameraRoutes: Sendable {
     let system: CameraSystem?
 
     static let defaultPageSize = 100
     static let maxPageSize = 500
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(webhookOn router: some RouterMethods<BasicRequestContext>, readingBackOn api: some RouterMethods<BasicRequestContext>) {
         router.post("/v1/cameras/:id/events", use: ingest)
         router.post("/v1/cameras/:id/events/:token", use: ingest)
-        router.get("/v1/cameras", use: list)
-        router.get("/v1/cameras/:id/events", use: events)
-        router.get("/v1/cameras/:id/snapshots/:event", use: snapshot)
+        api.get("/v1/cameras", use: list)
+        api.get("/v1/cameras/:id/events", use: events)
+        api.get("/v1/cameras/:id/snapshots/:event", use: snapshot)
     }
 
     static let unauthorized = APIError(status: .unauthorized, code: "unauthorized", message: "authentication failed")
@@ -76,7 +79,7 @@ struct CameraRoutes: Sendable {
     ) async throws -> (Response, outcome: String) {
         guard let camera = system.camerasByID[id], let authenticator = system.authenticators[id] else { throw Self.unauthorized }
         let credentials = CameraAuthenticator.Credentials(
-            token: context.parameters.get("token") ?? Self.bearerToken(request.headers[.authorization]) ?? request.uri.queryParameters["token"].map(String.init),
+            token: context.parameters.get("token") ?? request.headers.bearerToken ?? request.uri.queryParameters["token"].map(String.init),
             timestamp: request.headers[.signatureTimestamp],
             signature: request.headers[.signature]
         )
@@ -131,11 +134,6 @@ struct CameraRoutes: Sendable {
         case .duplicate(let eventID):
             return (Response(json: .object(["event_id": .int(Int(eventID)), "status": .string("duplicate")]), status: .ok), "duplicate")
         }
-    }
-
-    static func bearerToken(_ header: String?) -> String? {
-        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        return header.dropFirst(7).trimmingWhitespace()
     }
 
     // MARK: Reading back

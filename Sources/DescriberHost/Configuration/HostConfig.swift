@@ -9,6 +9,7 @@ import Foundation
 ///   port: 8080               # DESCRIBER_SERVER__PORT
 ///   max_body_size: 20MiB     # default input limit for every function
 ///   shutdown_grace: 10s      # how long in-flight work may drain on SIGTERM
+///   api_token: ""            # DESCRIBER_SERVER__API_TOKEN; when set, the API needs `Authorization: Bearer` with it
 /// functions_directory: functions
 /// voices_directory: voices   # speech voice profiles, one NAME.yaml each
 /// data_directory: ~/.local/state/describer   # the service's own files: crash log, camera events ($XDG_STATE_HOME/describer)
@@ -30,6 +31,10 @@ public struct HostConfig: Sendable {
     public var port: Int
     public var maxBodySize: Int
     public var shutdownGrace: Duration
+    /// The bearer token the API's routes require; nil: none needed. Camera
+    /// webhooks (each camera authenticates itself), the DeepStack API (its
+    /// own `api_key`), `/metrics`, `/healthz` and `/readyz` stay open.
+    public var apiToken: String?
     /// Folder holding one sub-folder per function.
     public var functionsDirectory: String
     /// Folder holding the speech voice profiles (`NAME.yaml`).
@@ -70,6 +75,7 @@ public struct HostConfig: Sendable {
         self.port = port
         self.maxBodySize = maxBodySize
         self.shutdownGrace = shutdownGrace
+        self.apiToken = nil
         self.functionsDirectory = functionsDirectory
         self.voicesDirectory = voicesDirectory
         self.functionOverrides = functionOverrides
@@ -98,11 +104,16 @@ public struct HostConfig: Sendable {
             "server", "functions_directory", "voices_directory", "data_directory", "reload", "deepstack", "functions", "cameras", "camera_events",
         ])
         let server = try root.mapping("server")
-        try server.rejectUnknownKeys(["host", "port", "max_body_size", "shutdown_grace"])
+        try server.rejectUnknownKeys(["host", "port", "max_body_size", "shutdown_grace", "api_token"])
         self.host = try server.string("host") ?? "127.0.0.1"
         self.port = try server.int("port", default: 8080, in: 0...65535)
         self.maxBodySize = try server.byteCount("max_body_size", default: Self.defaultBodyLimit, in: 1...(1 << 40))
         self.shutdownGrace = try server.duration("shutdown_grace", default: .seconds(10), in: .zero...(.seconds(3600)))
+        // Empty means none, so the environment can switch a file's token off.
+        self.apiToken = try server.string("api_token").flatMap { $0.isEmpty ? nil : $0 }
+        if let apiToken, apiToken.count < 16 {
+            throw server.error("api_token", "must be at least 16 characters (for example the output of `openssl rand -hex 16`), got \(apiToken.count)")
+        }
         func directory(_ key: String, default defaultValue: String) throws(ConfigError) -> String {
             let directory = try root.string(key) ?? defaultValue
             // A path written in the file is relative to the file, not to the working directory.

@@ -10,12 +10,15 @@ struct APIError: HTTPResponseError {
     var code: String
     var message: String
     var retryAfterSeconds: Int?
+    /// The `WWW-Authenticate` challenge a 401 carries.
+    var challenge: String?
 
-    init(status: HTTPResponse.Status, code: String, message: String, retryAfterSeconds: Int? = nil) {
+    init(status: HTTPResponse.Status, code: String, message: String, retryAfterSeconds: Int? = nil, challenge: String? = nil) {
         self.status = status
         self.code = code
         self.message = message
         self.retryAfterSeconds = retryAfterSeconds
+        self.challenge = challenge
     }
 
     init(_ error: InvocationError) {
@@ -31,6 +34,7 @@ struct APIError: HTTPResponseError {
         let body = JSONValue.object(["error": .object(["code": .string(code), "message": .string(message)])]).serialized
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
+        if let challenge { headers[.wwwAuthenticate] = challenge }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }

@@ -34,6 +34,10 @@ extension HTTPField.Name {
 /// - `GET /metrics` — Prometheus text.
 /// - `GET /healthz` (the process answers) and `GET /readyz` (pre-warm done, not shutting down).
 ///
+/// With `server.api_token` set, every route above except the camera webhook,
+/// the DeepStack API, `/metrics`, `/healthz` and `/readyz` needs
+/// `Authorization: Bearer <token>` (401 otherwise).
+///
 /// With `deepstack.ports` set, the DeepStack API alone is also served on
 /// those ports (CodeProject.AI's 32168, DeepStack's 5000), for clients that
 /// cannot be told another port.
@@ -65,18 +69,23 @@ public func buildApplication(
 public func buildRouter(host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: []), cameras: CameraSystem? = nil) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: JSONErrorMiddleware())
+    // The API proper: behind `server.api_token` when one is set.
+    let api = router.group()
+    if let token = host.config.apiToken { api.add(middleware: APITokenMiddleware(token: token)) }
     let routes = FunctionRoutes(host: host)
-    router.post("/v1/functions/:name/invoke", use: routes.invoke)
-    router.get("/v1/functions", use: routes.list)
-    router.get("/v1/functions/:name", use: routes.show)
+    api.post("/v1/functions/:name/invoke", use: routes.invoke)
+    api.get("/v1/functions", use: routes.list)
+    api.get("/v1/functions/:name", use: routes.show)
     let speaker = Speaker(host: host, voices: voices)
     let speech = SpeechRoutes(speaker: speaker)
-    router.post("/v1/describe", use: DescribeRoutes(describer: ImageDescriber(host: host), speaker: speaker).describe)
-    router.post("/v1/speak", use: speech.speak)
-    router.get("/v1/voices", use: speech.voices)
+    api.post("/v1/describe", use: DescribeRoutes(describer: ImageDescriber(host: host), speaker: speaker).describe)
+    api.post("/v1/speak", use: speech.speak)
+    api.get("/v1/voices", use: speech.voices)
+    CameraRoutes(system: cameras).register(webhookOn: router, readingBackOn: api)
+    if let cameras { AlertRoutes(system: cameras, speaker: speaker).register(on: api) }
+    // Open whatever the token: DeepStack clients send their own api_key,
+    // and monitoring must work without a secret.
     DeepStackRoutes(host: host, apiKey: host.config.deepStackAPIKey).register(on: router)
-    CameraRoutes(system: cameras).register(on: router)
-    if let cameras { AlertRoutes(system: cameras, speaker: speaker).register(on: router) }
     router.get("/metrics", use: routes.metrics)
     router.get("/healthz", use: routes.health)
     router.get("/readyz", use: routes.ready)

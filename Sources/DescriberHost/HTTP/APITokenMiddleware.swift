@@ -1,0 +1,43 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Lets a request through only with `Authorization: Bearer <server.api_token>`.
+///
+/// Without it, anyone who can reach the port could read the cameras' events
+/// and snapshots and use the functions. A server bound beyond localhost
+/// needs that port reachable, because cameras post to it. The token's
+/// digest is compared, in constant time, so how long a refusal takes tells
+/// nothing about the token.
+struct APITokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    private let expected: SHA256.Digest
+
+    init(token: String) {
+        expected = SHA256.hash(data: Data(token.utf8))
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // Digest equality in swift-crypto is constant-time.
+        guard let given = request.headers.bearerToken, SHA256.hash(data: Data(given.utf8)) == expected else {
+            throw Self.refusal
+        }
+        return try await next(request, context)
+    }
+
+    private static var refusal: APIError {
+        APIError(
+            status: .unauthorized, code: "unauthorized",
+            message: "this route needs the API token: send 'Authorization: Bearer' with server.api_token",
+            challenge: #"Bearer realm="describer""#
+        )
+    }
+}
+
+extension HTTPFields {
+    /// The credentials of `Authorization: Bearer …`, trimmed; nil for any other scheme.
+    var bearerToken: String? {
+        guard let header = self[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+        return header.dropFirst(7).trimmingWhitespace()
+    }
+}
