@@ -4,7 +4,7 @@
 //   describer-bench coldstart ECHO_LIBRARY  cold start of an instance vs a warm invocation
 //   describer-bench serve ECHO_LIBRARY PORT [SETTINGS]
 //                                           the real application plus a bare Hummingbird route, for wrk;
-//                                           SETTINGS replaces the echo manifest's scaling and batching
+//                                           SETTINGS replaces the echo manifest's settings (all but library)
 //   describer-bench decode JPEG [SOURCE]    image decoding against libjpeg and djpeg (see DecodeBenchmark.swift)
 //   describer-bench speak FUNCTIONS_DIR     speech real-time factor through the host (see SpeechBenchmark.swift)
 //   describer-bench ocr FUNCTIONS_DIR IMAGE [N]  ocr latency, cold and warm, and peak memory (see OCRBenchmark.swift)

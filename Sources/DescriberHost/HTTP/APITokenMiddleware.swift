@@ -33,11 +33,3 @@ struct APITokenMiddleware<Context: RequestContext>: RouterMiddleware {
         )
     }
 }
-
-extension HTTPFields {
-    /// The credentials of `Authorization: Bearer …`, trimmed; nil for any other scheme.
-    var bearerToken: String? {
-        guard let header = self[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        return header.dropFirst(7).trimmingWhitespace()
-    }
-}

@@ -36,6 +36,12 @@ extension HTTPFields {
         for field in self where field.name == name { return field.value }
         return nil
     }
+
+    /// The credentials of `Authorization: Bearer …`, trimmed; nil for any other scheme.
+    var bearerToken: String? {
+        guard let header = firstValue(.authorization), header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+        return header.dropFirst(7).trimmingWhitespace()
+    }
 }
 
 extension Response {

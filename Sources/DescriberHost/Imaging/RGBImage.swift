@@ -46,17 +46,17 @@ extension RGBImage {
         if Int(outWidth) == width && Int(outHeight) == height { return self }
         let stride = Int(outWidth) * 3, size = stride * Int(outHeight)
         var output = ByteBufferAllocator().buffer(capacity: size)
-        var status = DESCRIBER_IMAGE_OK
+        // Nothing is written unless the resize succeeded.
         let written = pixels.withUnsafeReadableBytes { source in
             output.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { destination in
-                status = describer_image_resize(
+                let status = describer_image_resize(
                     source.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt32(width), UInt32(height), self.stride,
                     destination.baseAddress!.assumingMemoryBound(to: UInt8.self), outWidth, outHeight, stride, destination.count
                 )
                 return status == DESCRIBER_IMAGE_OK ? size : 0
             }
         }
-        guard status == DESCRIBER_IMAGE_OK, written == size else { return nil }
+        guard written == size else { return nil }
         return RGBImage(
             width: Int(outWidth), height: Int(outHeight), stride: stride, pixels: output, sourceWidth: sourceWidth, sourceHeight: sourceHeight
         )

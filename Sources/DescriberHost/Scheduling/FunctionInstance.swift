@@ -221,11 +221,6 @@ final class FunctionInstance: PoolInstance {
     /// The content type of every RGB8 request.
     static let rgb8ContentType = "application/x-describer-rgb8"
 
-    /// Lays the batch out as `describer_request`s whose pointers stay valid
-    /// for the duration of `body`: bodies (or, for an RGB8 function, the
-    /// decoded `images`) are borrowed from their buffers, strings are copied
-    /// into one NUL-separated arena. Everything lives in temporary
-    /// allocations (on the stack when small): this runs for every batch.
     /// Copies `text` and a NUL into `arena` at `offset`, moves `offset`
     /// past them, and returns where the copy starts.
     private static func store(_ text: String, in arena: UnsafeMutableBufferPointer<CChar>, at offset: inout Int) -> UnsafePointer<CChar> {
@@ -239,6 +234,11 @@ final class FunctionInstance: PoolInstance {
         return UnsafePointer(start)
     }
 
+    /// Lays the batch out as `describer_request`s whose pointers stay valid
+    /// for the duration of `body`: bodies (or, for an RGB8 function, the
+    /// decoded `images`) are borrowed from their buffers, strings are copied
+    /// into one NUL-separated arena. Everything lives in temporary
+    /// allocations (on the stack when small): this runs for every batch.
     private static func withRequests<R>(
         _ batch: Batch, images: [RGBImage]?, _ body: (UnsafeBufferPointer<describer_request>) -> R
     ) -> R {
