@@ -29,7 +29,9 @@ guard arguments.count >= 3 else {
     exit(2)
 }
 let mode = arguments[1]
-let library = arguments[2]
+// The manifest written below lives in a temporary folder, so a relative
+// library path is made absolute here, against the working directory.
+let library = URL(fileURLWithPath: arguments[2]).standardizedFileURL.path
 
 let logger: Logger = {
     var logger = Logger(label: "bench")

@@ -563,18 +563,21 @@ extension FunctionPool {
                     }
                 }
                 guard let batch = takeBatch() else { continue }
-                let slot = slots[slotIndex]
-                for invocation in batch {
-                    invocation.dispatchedAt = now
-                    if slot.fresh {
+                // The slot is read field by field, not copied: a copy would
+                // share its array of batches, so the append below would
+                // reallocate that array on every dispatch.
+                let instance = slots[slotIndex].instance
+                if slots[slotIndex].fresh {
+                    for invocation in batch {
                         invocation.coldStart = true
-                        invocation.initialization = slot.instance.initDuration
+                        invocation.initialization = instance.initDuration
                     }
+                    slots[slotIndex].fresh = false
                 }
-                slots[slotIndex].fresh = false
+                for invocation in batch { invocation.dispatchedAt = now }
                 slots[slotIndex].batches.append(batch)
                 runningCount += batch.count
-                actions.append(.run(slot.instance, batch))
+                actions.append(.run(instance, batch))
             }
             return actions
         }
