@@ -303,4 +303,18 @@ import Testing
         #expect(!empty.spokenText.contains("person") && !empty.spokenText.contains("people"))
         #expect(!blurry.usable && blurry.parts.isEmpty, "nothing detected in an unusable photo is spoken")
     }
+
+    @Test func aSmallPhotosObjectsComeWithAWarning() async throws {
+        let host = try TestSupport.host(["detect": try Self.manifest(), "caption": try DescribingTests.captionManifest()])
+        await host.start()
+        let describer = ImageDescriber(host: host)
+        // dog.jpg scaled to 160 x 120: the detector no longer finds the dog.
+        let small = try await describer.describe(try DescribingTests.file(Self.fixtures + "/quality/dog_small.jpg"))
+        let full = try await describer.describe(try DescribingTests.file(Self.fixtures + "/images/dog.jpg"))
+        await host.shutdown()
+        #expect(small.usable, "a small photo is still described")
+        #expect(small.spokenText.hasPrefix("The photo is small, 160 by 120 pixels, so things in it may be missed or misnamed"), "\(small.spokenText)")
+        #expect(small.parts.first?.function == "detect", "the warning is the describer's, not a function's part")
+        #expect(!full.spokenText.contains("The photo is small"))
+    }
 }
