@@ -310,11 +310,13 @@ import Testing
         let describer = ImageDescriber(host: host)
         // dog.jpg scaled to 160 x 120: the detector no longer finds the dog.
         let small = try await describer.describe(try DescribingTests.file(Self.fixtures + "/quality/dog_small.jpg"))
+        let brief = try await describer.describe(try DescribingTests.file(Self.fixtures + "/quality/dog_small.jpg"), verbosity: .brief)
         let full = try await describer.describe(try DescribingTests.file(Self.fixtures + "/images/dog.jpg"))
         await host.shutdown()
         #expect(small.usable, "a small photo is still described")
         #expect(small.spokenText.hasPrefix("The photo is small, 160 by 120 pixels, so things in it may be missed or misnamed"), "\(small.spokenText)")
         #expect(small.parts.first?.function == "detect", "the warning is the describer's, not a function's part")
+        #expect(brief.spokenText.hasPrefix("A small photo: things may be missed or misnamed."), "said briefly at brief verbosity: \(brief.spokenText)")
         #expect(!full.spokenText.contains("The photo is small"))
     }
 }

@@ -113,7 +113,7 @@ public struct ImageDescriber: Sendable {
         timings["total"] = (ContinuousClock.now - started).milliseconds
         let usable = !answers.values.contains { $0.quality?.usable == false }
         let source = decoded.values.first.map { (width: $0.image.sourceWidth, height: $0.image.sourceHeight) }
-        let composed = Self.compose(answers, installed: functions, usable: usable, photoSize: source)
+        let composed = Self.compose(answers, installed: functions, usable: usable, photoSize: source, verbosity: verbosity)
         if composed.parts.isEmpty && usable, let first = failures.first {
             throw DescribeError(.describingFailed, "Describing the photo failed: \(first.message).", underlying: first)
         }
@@ -157,7 +157,8 @@ public struct ImageDescriber: Sendable {
     static let smallPhotoLongSide = 240
 
     static func compose(
-        _ answers: [String: FunctionAnswer], installed: [String], usable: Bool, photoSize: (width: Int, height: Int)? = nil
+        _ answers: [String: FunctionAnswer], installed: [String], usable: Bool, photoSize: (width: Int, height: Int)? = nil,
+        verbosity: Verbosity = .normal
     ) -> (spoken: [String], parts: [Description.Part]) {
         var scene: [Description.Part] = []
         var sceneSentences: [String] = []
@@ -177,7 +178,9 @@ public struct ImageDescriber: Sendable {
             // Said before the objects, so that they are heard as the guesses they are.
             if answers["detect"] != nil, let photoSize, max(photoSize.width, photoSize.height) < smallPhotoLongSide {
                 sceneSentences.insert(
-                    "The photo is small, \(photoSize.width) by \(photoSize.height) pixels, so things in it may be missed or misnamed; the full-size photo would do better.",
+                    verbosity == .brief
+                        ? "A small photo: things may be missed or misnamed."
+                        : "The photo is small, \(photoSize.width) by \(photoSize.height) pixels, so things in it may be missed or misnamed; the full-size photo would do better.",
                     at: 0
                 )
             }
