@@ -319,4 +319,18 @@ import Testing
         #expect(brief.spokenText.hasPrefix("A small photo: things may be missed or misnamed."), "said briefly at brief verbosity: \(brief.spokenText)")
         #expect(!full.spokenText.contains("The photo is small"))
     }
+
+    @Test func theSmallPhotoWarningGoesByTheLongerSideAndNeedsTheDetector() throws {
+        let detect = try JSONDecoder().decode(ImageDescriber.FunctionAnswer.self, from: Data(#"{"text":"A car."}"#.utf8))
+        func warned(_ width: Int, _ height: Int, answers: [String: ImageDescriber.FunctionAnswer]) -> Bool {
+            ImageDescriber.compose(answers, installed: ["detect"], usable: true, photoSize: (width, height))
+                .spoken.first?.hasPrefix("The photo is small") == true
+        }
+        let limit = ImageDescriber.smallPhotoLongSide
+        #expect(warned(limit - 1, 50, answers: ["detect": detect]))
+        #expect(warned(50, limit - 1, answers: ["detect": detect]), "portrait: the longer side is the height")
+        #expect(!warned(limit, 50, answers: ["detect": detect]))
+        #expect(!warned(50, limit, answers: ["detect": detect]))
+        #expect(!warned(limit - 1, 50, answers: [:]), "no objects were looked for, so none are warned about")
+    }
 }

@@ -139,6 +139,13 @@ public struct ImageDescriber: Sendable {
     /// photographed from further away).
     public static let textLeadingWords = 30
 
+    /// Below this many pixels on its longer side, a photo's objects come
+    /// with a warning. The detector looks at 640 × 640: on the evaluation's
+    /// five photos scaled down, it named 7 of the 9 required objects at 240 px,
+    /// 5 at 160 px, with horses called a cow, and 2 at 120 px. Each time it
+    /// sounded as sure as on the full photo. See EVALUATION.md, "Small photos".
+    static let smallPhotoLongSide = 240
+
     /// The spoken sentences after any quality warning, and the parts they
     /// came from, in one fixed order a listener can learn:
     /// - the scene (`detect`'s objects, then `caption`'s light and colours),
@@ -148,14 +155,8 @@ public struct ImageDescriber: Sendable {
     /// - for an unusable photo no scene at all, and only the lines `ocr`
     ///   read with confidence, after the warning.
     /// What could not be looked for is said, so that silence is never
-    /// mistaken for absence.
-    /// Below this many pixels on its longer side, a photo's objects come
-    /// with a warning. The detector looks at 640 × 640: on the evaluation's
-    /// five photos scaled down, it named 7 of the 9 required objects at 240 px,
-    /// 5 at 160 px, with horses called a cow, and 2 at 120 px. Each time it
-    /// sounded as sure as on the full photo. See EVALUATION.md, "Small photos".
-    static let smallPhotoLongSide = 240
-
+    /// mistaken for absence. A photo smaller than ``smallPhotoLongSide``
+    /// gets a warning before its objects.
     static func compose(
         _ answers: [String: FunctionAnswer], installed: [String], usable: Bool, photoSize: (width: Int, height: Int)? = nil,
         verbosity: Verbosity = .normal
