@@ -191,8 +191,12 @@ case "serve":
         let body = try await request.body.collect(upTo: 1 << 20)
         return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: body))
     }
+    // As `describer serve` does: the invoke route's fast path in the
+    // pipeline; INVOKE_THROUGH_ROUTER=1 leaves it out, for comparison.
+    let throughRouter = ProcessInfo.processInfo.environment["INVOKE_THROUGH_ROUTER"] == "1"
     let app = Application(
         router: router,
+        server: .describer(host: host, serverName: nil, invokeFastPath: !throughRouter),
         configuration: .init(address: .hostname("127.0.0.1", port: port)),
         services: [FunctionHostService(host: host)],
         logger: logger

@@ -155,6 +155,49 @@ public final class FunctionHost: Sendable {
     }
 
     private func invokeOnce(_ entry: Entry, _ request: InvocationRequest) async throws(InvocationError) -> InvocationOutput {
+        let admission = try admission(entry, request)
+        return try await admission.pool.invoke(
+            body: request.body, contentType: request.contentType, optionsJSON: admission.optionsJSON, admittedAt: admission.now,
+            deadline: admission.deadline, decodedImage: request.decodedImage
+        )
+    }
+
+    /// Invokes a function already looked up, for a caller that does not
+    /// suspend: the HTTP fast path, which answers from the connection's
+    /// event loop. A request the function refuses outright (bad options, a
+    /// content type it does not take, the host shutting down) is thrown at
+    /// once; otherwise `onResult` is called once, on whichever thread
+    /// completes the invocation, and must only hand the result on.
+    /// `decodedImage` is not taken: this path is for raw requests.
+    func submit(_ entry: Entry, _ request: InvocationRequest, onResult: @escaping InvocationCallback) throws(InvocationError) -> PendingInvocation {
+        var entry = entry
+        while true {
+            let admission = try admission(entry, request)
+            do throws(InvocationError) {
+                let invocation = try admission.pool.submit(
+                    body: request.body, contentType: request.contentType, optionsJSON: admission.optionsJSON, admittedAt: admission.now,
+                    deadline: admission.deadline, onResult: onResult
+                )
+                return PendingInvocation(pool: admission.pool, invocation: invocation)
+            } catch where error.code == .superseded {
+                // As in invoke(_:_:): the new version takes the request.
+                guard let current = self.entry(named: entry.name), current !== entry else { throw InvocationError(.unavailable, "the host is shutting down") }
+                entry = current
+            }
+        }
+    }
+
+    /// What an invocation needs from the checks before it is admitted.
+    private struct Admission {
+        let pool: FunctionPool
+        let optionsJSON: String
+        /// CLOCK_MONOTONIC nanoseconds when the deadline was set.
+        let now: UInt64
+        let deadline: UInt64
+    }
+
+    /// Checks a request against the function's limits and sets its deadline.
+    private func admission(_ entry: Entry, _ request: InvocationRequest) throws(InvocationError) -> Admission {
         let name = entry.name
         guard let pool = entry.pool else {
             throw InvocationError(.unavailable, "function '\(name)' is not available: \(entry.problem ?? "not loaded")")
@@ -188,10 +231,7 @@ public final class FunctionHost: Sendable {
         let now = MonotonicClock.now()
         let (deadline, overflow) = now.addingReportingOverflow(timeout.nanosecondsClamped)
         guard !overflow else { throw InvocationError(.badOption, "the timeout is too long") }
-        return try await pool.invoke(
-            body: request.body, contentType: request.contentType, optionsJSON: optionsJSON, admittedAt: now, deadline: deadline,
-            decodedImage: request.decodedImage
-        )
+        return Admission(pool: pool, optionsJSON: optionsJSON, now: now, deadline: deadline)
     }
 
     /// Checks query options against `request_options` and serialises them canonically.

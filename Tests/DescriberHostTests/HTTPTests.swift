@@ -87,9 +87,11 @@ import Testing
         ErrorCase(uri: "/v1/functions/slow/invoke?sleep_ms=500", headers: [("X-Describer-Timeout-Ms", "50")], status: .gatewayTimeout, code: "deadline_exceeded"),
     ]
 
-    @Test(arguments: errorCases)
-    func everyErrorIsJSONWithTheRightStatus(_ errorCase: ErrorCase) async throws {
-        try await Self.application().test(.router) { client in
+    /// Through the router alone, and over a socket, where the invoke
+    /// route's fast path answers what it takes and passes on the rest.
+    @Test(arguments: errorCases, [false, true])
+    func everyErrorIsJSONWithTheRightStatus(_ errorCase: ErrorCase, live: Bool) async throws {
+        try await Self.application().test(live ? .live : .router) { client in
             var headers: HTTPFields = [.contentType: errorCase.contentType]
             for (name, value) in errorCase.headers { headers[HTTPField.Name(name)!] = value }
             try await client.execute(uri: errorCase.uri, method: errorCase.method, headers: headers, body: ByteBuffer(string: errorCase.body)) { response in

@@ -31,11 +31,20 @@ struct APIError: HTTPResponseError {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = JSONValue.object(["error": .object(["code": .string(code), "message": .string(message)])]).serialized
+        Response(status: status, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// The response's fields, before the framework's own (Content-Length, Date, Server).
+    var headers: HTTPFields {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
         if let challenge { headers[.wwwAuthenticate] = challenge }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+        return headers
+    }
+
+    /// `{"error":{"code":"…","message":"…"}}`
+    var body: ByteBuffer {
+        ByteBuffer(string: JSONValue.object(["error": .object(["code": .string(code), "message": .string(message)])]).serialized)
     }
 }
 

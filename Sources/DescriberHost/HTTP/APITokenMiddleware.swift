@@ -11,17 +11,14 @@ import Hummingbird
 /// digest is compared, in constant time, so how long a refusal takes tells
 /// nothing about the token.
 struct APITokenMiddleware<Context: RequestContext>: RouterMiddleware {
-    private let expected: SHA256.Digest
+    private let token: APIToken
 
     init(token: String) {
-        expected = SHA256.hash(data: Data(token.utf8))
+        self.token = APIToken(token)
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        // Digest equality in swift-crypto is constant-time.
-        guard let given = request.headers.bearerToken, SHA256.hash(data: Data(given.utf8)) == expected else {
-            throw Self.refusal
-        }
+        guard token.admits(request.headers) else { throw Self.refusal }
         return try await next(request, context)
     }
 
@@ -31,5 +28,21 @@ struct APITokenMiddleware<Context: RequestContext>: RouterMiddleware {
             message: "this route needs the API token: send 'Authorization: Bearer' with server.api_token",
             challenge: #"Bearer realm="describer""#
         )
+    }
+}
+
+/// `server.api_token`, kept as its digest.
+struct APIToken: Sendable {
+    private let expected: SHA256.Digest
+
+    init(_ token: String) {
+        expected = SHA256.hash(data: Data(token.utf8))
+    }
+
+    /// Whether `headers` carry `Authorization: Bearer <token>`. Digest
+    /// equality in swift-crypto is constant-time.
+    func admits(_ headers: HTTPFields) -> Bool {
+        guard let given = headers.bearerToken else { return false }
+        return SHA256.hash(data: Data(given.utf8)) == expected
     }
 }

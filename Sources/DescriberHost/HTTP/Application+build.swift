@@ -45,6 +45,7 @@ public func buildApplication(
     host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: []), cameras: CameraSystem? = nil, logger: Logger
 ) -> some ApplicationProtocol {
     let router = buildRouter(host: host, voices: voices, cameras: cameras)
+    let serverName = "describer"
     // The camera service comes after the host: a service group stops services
     // in reverse order, so processing ends before the functions it calls drain.
     var services: [any Service] = [FunctionHostService(host: host)]
@@ -54,12 +55,13 @@ public func buildApplication(
         deepStack.add(middleware: JSONErrorMiddleware())
         DeepStackRoutes(host: host, apiKey: host.config.deepStackAPIKey).register(on: deepStack)
         services.append(Application(
-            router: deepStack, configuration: .init(address: .hostname(host.config.host, port: port), serverName: "describer"), logger: logger
+            router: deepStack, configuration: .init(address: .hostname(host.config.host, port: port), serverName: serverName), logger: logger
         ))
     }
     return Application(
         router: router,
-        configuration: .init(address: .hostname(host.config.host, port: host.config.port), serverName: "describer"),
+        server: .describer(host: host, serverName: serverName),
+        configuration: .init(address: .hostname(host.config.host, port: host.config.port), serverName: serverName),
         services: services,
         logger: logger
     )

@@ -16,11 +16,10 @@ struct FunctionRoutes: Sendable {
         let limit = entry.pool?.limits.maxInputBytes ?? host.config.maxBodySize
         let body = try await request.collectInput(upTo: limit, for: name)
         let timeout = try request.requestedTimeout()
-        let options = request.uri.query == nil ? [] : request.uri.queryParameters.map { (String($0.key).percentDecoded ?? String($0.key), String($0.value)) }
         let invocation = InvocationRequest(
             body: body,
             contentType: request.headers.firstValue(.contentType) ?? "application/octet-stream",
-            options: options,
+            options: request.invocationOptions,
             timeout: timeout
         )
         let output: InvocationOutput

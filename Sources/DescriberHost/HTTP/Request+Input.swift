@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import NIOCore
 
 extension Request {
@@ -16,18 +17,32 @@ extension Request {
         }
     }
 
+    /// `X-Describer-Timeout-Ms` (see ``HTTPFields/requestedTimeout()``).
+    func requestedTimeout() throws -> Duration? { try headers.requestedTimeout() }
+
+    /// The query's parameters as a function's per-request options (see ``URI/invocationOptions``).
+    var invocationOptions: [(String, String)] { uri.invocationOptions }
+}
+
+extension URI {
+    /// The query's parameters as a function's per-request options, names
+    /// and values percent-decoded.
+    var invocationOptions: [(String, String)] {
+        query == nil ? [] : queryParameters.map { (String($0.key).percentDecoded ?? String($0.key), String($0.value)) }
+    }
+}
+
+extension HTTPFields {
     /// `X-Describer-Timeout-Ms`, bounded before it becomes a Duration (the
     /// host then compares it with the function's maximum).
-    func requestedTimeout() throws -> Duration? {
-        guard let header = headers.firstValue(.timeoutMilliseconds) else { return nil }
+    func requestedTimeout() throws(APIError) -> Duration? {
+        guard let header = firstValue(.timeoutMilliseconds) else { return nil }
         guard let milliseconds = Int(header), milliseconds > 0, milliseconds <= 86_400_000 * 366 else {
             throw APIError(InvocationError(.badOption, "X-Describer-Timeout-Ms must be a whole number of milliseconds between 1 and a year, got '\(header)'"))
         }
         return .milliseconds(milliseconds)
     }
-}
 
-extension HTTPFields {
     /// The value of the first field named `name`. For fields that may not
     /// repeat: unlike the subscript, which joins repeated fields, it builds
     /// no string and runs no unspecialised generic code (seen in a profile
@@ -48,14 +63,23 @@ extension Response {
     /// A function's answer: its bytes and content type, whether it waited
     /// for a cold start, and where the time went.
     init(_ output: InvocationOutput, extraHeaders: HTTPFields = [:]) {
-        var headers: HTTPFields = [
-            .contentType: output.contentType,
-            .coldStart: output.coldStart ? "true" : "false",
-            .serverTiming: output.timings.serverTimingHeader,
-        ]
+        var headers = HTTPFields(answering: output)
         // Only when there are any: appending even nothing copies the fields (seen in a profile).
         if !extraHeaders.isEmpty { headers.append(contentsOf: extraHeaders) }
         self.init(status: .ok, headers: headers, body: .init(byteBuffer: output.body))
+    }
+}
+
+extension HTTPFields {
+    /// The fields of a function's answer: its content type, whether it
+    /// waited for a cold start, and where the time went. `reserving` makes
+    /// room for fields the caller adds.
+    init(answering output: InvocationOutput, reserving extra: Int = 0) {
+        self.init()
+        reserveCapacity(3 + extra)
+        append(HTTPField(name: .contentType, value: output.contentType))
+        append(HTTPField(name: .coldStart, value: output.coldStart ? "true" : "false"))
+        append(HTTPField(name: .serverTiming, value: output.timings.serverTimingHeader))
     }
 }
 

@@ -115,6 +115,28 @@ final class FunctionPool: Sendable {
         }
     }
 
+    /// Admits one invocation for a caller that does not suspend (the HTTP
+    /// fast path, which answers from an event loop). `onResult` is called
+    /// once, on whichever thread completes the invocation. Throws only
+    /// `superseded`, before `onResult` could be called, so that the host can
+    /// hand the request to the function's new version. The invocation is
+    /// returned for ``cancel(_:)``.
+    func submit(
+        body: ByteBuffer, contentType: String, optionsJSON: String, admittedAt: UInt64, deadline: UInt64,
+        onResult: @escaping InvocationCallback
+    ) throws(InvocationError) -> Invocation {
+        let invocation = Invocation(body: body, contentType: contentType, optionsJSON: optionsJSON, admittedAt: admittedAt, deadline: deadline)
+        _ = admit(invocation, mayPoll: false)
+        if invocation.isCompleted, case .failure(let error)? = invocation.peekEarlyResult(), error.code == .superseded { throw error }
+        // Failures are counted here, as the suspending path counts them;
+        // answers are counted by the instance's thread.
+        invocation.attach { [metrics] result in
+            if case .failure(let error) = result { metrics.recordOutcome(error.outcome) }
+            onResult(result)
+        }
+        return invocation
+    }
+
     /// How long a caller may wait for its answer without suspending.
     ///
     /// A suspended caller is resumed on Swift's cooperative pool, and when
@@ -165,7 +187,9 @@ final class FunctionPool: Sendable {
 
     private static let callerLeft = InvocationError(.cancelled, "the caller went away")
 
-    private func cancel(_ invocation: Invocation) {
+    /// The caller of `invocation` went away: it is answered as cancelled and
+    /// leaves the queue, if it is still there.
+    func cancel(_ invocation: Invocation) {
         // Complete first: an admission racing with this sees a completed
         // invocation and drops it.
         invocation.complete(.failure(Self.callerLeft))

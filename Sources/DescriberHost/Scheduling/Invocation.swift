@@ -131,6 +131,11 @@ public struct InvocationTimings: Sendable, Equatable {
     }
 }
 
+/// What a caller that does not suspend is handed its result through: called
+/// once, on whichever thread completed the invocation (an instance's thread,
+/// the timer loop, a canceller), so it must only hand the result on.
+typealias InvocationCallback = @Sendable (Result<InvocationOutput, InvocationError>) -> Void
+
 /// One admitted invocation while the host works on it: its input, its single
 /// absolute deadline and the caller waiting for it. It completes exactly once,
 /// whichever comes first of the function's answer, the deadline or a cancel;
@@ -145,8 +150,21 @@ final class Invocation: Sendable {
     let admittedAt: UInt64
     let deadline: UInt64
 
+    /// The caller waiting for the result: a suspended task, or a callback.
+    private enum Waiter {
+        case task(UnsafeContinuation<InvocationOutput, any Error>)
+        case callback(InvocationCallback)
+
+        func resume(with result: Result<InvocationOutput, InvocationError>) {
+            switch self {
+            case .task(let continuation): continuation.resume(with: result.mapError { $0 as any Error })
+            case .callback(let callback): callback(result)
+            }
+        }
+    }
+
     private struct State {
-        var continuation: UnsafeContinuation<InvocationOutput, any Error>?
+        var waiter: Waiter?
         var completed = false
         var result: Result<InvocationOutput, InvocationError>?
     }
@@ -197,12 +215,22 @@ final class Invocation: Sendable {
     /// Attaches the waiting caller. If the invocation already completed (a
     /// race with a very fast answer), resumes at once.
     func attach(_ continuation: UnsafeContinuation<InvocationOutput, any Error>) {
+        attach(.task(continuation))
+    }
+
+    /// Attaches a caller that does not suspend: `callback` gets the result,
+    /// at once if the invocation already completed.
+    func attach(_ callback: @escaping InvocationCallback) {
+        attach(.callback(callback))
+    }
+
+    private func attach(_ waiter: Waiter) {
         let early: Result<InvocationOutput, InvocationError>? = state.withLock { state in
-            if state.completed { return state.result }
-            state.continuation = continuation
+            if state.completed { return state.result.take() }
+            state.waiter = waiter
             return nil
         }
-        if let early { continuation.resume(with: early.mapError { $0 as any Error }) }
+        if let early { waiter.resume(with: early) }
     }
 
     /// Completes with the function's answer, unless the deadline has passed
@@ -230,22 +258,37 @@ final class Invocation: Sendable {
         state.withLock { $0.result.take() }
     }
 
+    /// The result, if the invocation completed before a caller attached,
+    /// left in place for the caller that attaches.
+    func peekEarlyResult() -> Result<InvocationOutput, InvocationError>? {
+        state.withLock { $0.result }
+    }
+
     /// Completes the invocation; returns false if it had already completed.
     @discardableResult
     func complete(_ result: Result<InvocationOutput, InvocationError>) -> Bool {
-        let (won, continuation) = state.withLock { state -> (Bool, UnsafeContinuation<InvocationOutput, any Error>?) in
+        let (won, waiter) = state.withLock { state -> (Bool, Waiter?) in
             if state.completed { return (false, nil) }
             state.completed = true
-            let continuation = state.continuation
-            state.continuation = nil
-            if continuation == nil { state.result = result }
-            return (true, continuation)
+            let waiter = state.waiter.take()
+            if waiter == nil { state.result = result }
+            return (true, waiter)
         }
         // Published after the lock is released, so that a polling caller
         // that sees it takes the lock uncontended. It is a hint; the state
         // under the lock is what decides.
         if won { completedFlag.store(true, ordering: .releasing) }
-        continuation?.resume(with: result.mapError { $0 as any Error })
+        waiter?.resume(with: result)
         return won
     }
+}
+
+/// An invocation submitted by a caller that does not suspend, for cancelling it.
+struct PendingInvocation: Sendable {
+    let pool: FunctionPool
+    let invocation: Invocation
+
+    /// The caller went away: the invocation is answered as cancelled and
+    /// leaves the queue, if it is still there.
+    func cancel() { pool.cancel(invocation) }
 }
