@@ -36,6 +36,8 @@ import Testing
         let router = Router()
         router.add(middleware: JSONErrorMiddleware())
         router.get("/ping") { _, _ in "pong" }
+        // Answers without reading the body.
+        router.post("/early") { _, _ in "early" }
         return Application(
             router: router,
             server: .describer(host: host, serverName: "describer"),
@@ -133,17 +135,73 @@ import Testing
         }
     }
 
-    @Test func closesTheConnectionWhenAskedToAndAnswersAHalfClosedOne() async throws {
+    /// Reading resumes once held requests are answered, and a body may
+    /// come in pieces, or be empty.
+    @Test func readsOnAfterPipelinedRequestsAndTakesBodiesInPieces() async throws {
         let port = try DeepStackTests.freePort()
         try await Self.serve(Self.host(), port: port) {
-            let closing = try await RawHTTP.exchange(port: port, RawHTTP.invoke("bye", headers: "Connection: close\r\n"), responses: 2)
+            try await RawHTTP.session(port: port) { connection in
+                try await connection.send(RawHTTP.invoke("a", function: "slow", query: "?sleep_ms=50") + RawHTTP.invoke("b") + RawHTTP.invoke(""))
+                let answers = try await connection.read(responses: 3).responses
+                #expect(answers.map(\.status) == [200, 200, 200])
+                #expect(answers.map(\.body).dropFirst() == ["b", ""])
+                let whole = RawHTTP.invoke("split body")
+                try await connection.send(String(whole.dropLast(5)))
+                try await Task.sleep(for: .milliseconds(50))
+                try await connection.send(String(whole.suffix(5)))
+                #expect(try await connection.read(responses: 1).responses.map(\.body) == ["split body"])
+            }
+        }
+    }
+
+    /// A router answer that comes before its request's body has arrived,
+    /// and a parse error behind an invocation, keep the connection's order.
+    @Test func keepsOrderAroundEarlyAnswersAndParseErrors() async throws {
+        let port = try DeepStackTests.freePort()
+        try await Self.serve(Self.host(), port: port) {
+            try await RawHTTP.session(port: port) { connection in
+                try await connection.send("POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab")
+                #expect(try await connection.read(responses: 1).responses.map(\.body) == ["early"])
+                try await connection.send("cde" + RawHTTP.invoke("after"))
+                #expect(try await connection.read(responses: 1).responses.map(\.body) == ["after"])
+                try await connection.send(RawHTTP.invoke("x", function: "slow", query: "?sleep_ms=100") + "NOT HTTP AT ALL\r\n\r\n")
+                let (answers, closed) = try await connection.read(responses: 3)
+                #expect(answers.map(\.status) == [200, 400])
+                #expect(closed)
+            }
+        }
+    }
+
+    @Test func closesTheConnectionWhenAskedToAndTakesNothingAfter() async throws {
+        let port = try DeepStackTests.freePort()
+        let host = try Self.host()
+        try await Self.serve(host, port: port) {
+            let requests = RawHTTP.invoke("bye", headers: "Connection: close\r\n") + RawHTTP.invoke("ignored", function: "slow")
+            let closing = try await RawHTTP.exchange(port: port, requests, responses: 2)
             #expect(closing.responses.map(\.body) == ["bye"])
             #expect(closing.closedByServer)
+            // The same when the router answers the request that asks to close.
+            let routed = try await RawHTTP.exchange(port: port, "GET /ping HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" + RawHTTP.invoke("ignored", function: "slow"), responses: 2)
+            #expect(routed.responses.map(\.body) == ["pong"])
+            #expect(routed.closedByServer)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(Self.metrics(host).contains(#"describer_batch_size_count{function="slow"} 0"#), "the request after it never ran")
+        }
+    }
+
+    @Test func answersAHalfClosedConnectionAndClosesOneCutOffMidBody() async throws {
+        let port = try DeepStackTests.freePort()
+        try await Self.serve(Self.host(), port: port) {
             // The client has said all it will; the answer still comes, after the function's 200 ms.
             let halfClosed = try await RawHTTP.exchange(
                 port: port, RawHTTP.invoke("late", function: "slow", query: "?sleep_ms=200"), responses: 1, halfClose: true
             )
             #expect(halfClosed.responses.map(\.status) == [200])
+            // A body that can never be complete: the server ends the connection rather than wait.
+            let cutOff = "POST /v1/functions/echo/invoke HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nabc"
+            let (answers, closed) = try await RawHTTP.exchange(port: port, cutOff, responses: 2, halfClose: true)
+            #expect(closed)
+            #expect(answers.allSatisfy { $0.status == 400 })
         }
     }
 
@@ -169,14 +227,13 @@ import Testing
                 for try await status in group { statuses.append(status) }
                 #expect(statuses == [200, 200])
             }
-            var metrics: [UInt8] = []
-            host.emitMetrics(into: &metrics)
-            #expect(String(decoding: metrics, as: UTF8.self).contains(#"describer_invocations_total{function="slow",outcome="cancelled"} 1"#))
+            #expect(Self.metrics(host).contains(#"describer_invocations_total{function="slow",outcome="cancelled"} 1"#))
         }
     }
 
     /// Shutdown quiesces each connection; one waiting for an invocation
-    /// gets its answer first and is closed after it.
+    /// gets its answer, and the answer to the request held behind it,
+    /// before it is closed.
     @Test func aGracefulShutdownLetsTheAnswerOut() async throws {
         let port = try DeepStackTests.freePort()
         let host = try Self.host()
@@ -185,11 +242,13 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await services.run() }
             try await Self.waitFor(host) { _ in host.isReady }
-            async let answer = RawHTTP.exchange(port: port, RawHTTP.invoke("last", function: "slow", query: "?sleep_ms=500"), responses: 2)
+            let requests = RawHTTP.invoke("last", function: "slow", query: "?sleep_ms=500") + RawHTTP.invoke("held")
+            async let answer = RawHTTP.exchange(port: port, requests, responses: 3)
             try await Self.waitFor(host) { $0.busy == 1 }
             await services.triggerGracefulShutdown()
             let (responses, closed) = try await answer
-            #expect(responses.map(\.status) == [200])
+            #expect(responses.map(\.status) == [200, 200])
+            #expect(responses.last?.body == "held")
             #expect(closed, "closed after the answer")
             try await group.waitForAll()
         }
@@ -197,6 +256,17 @@ import Testing
 
     @Test func takesOnlyRequestsCarryingTheAPIToken() async throws {
         let token = "fast-path-token-0123456789"
+        // Here the router has no invoke route: a request without the right token meets its 404.
+        try await Self.application(Self.host(config: "server: { api_token: \(token) }")).test(.live) { client in
+            for (authorization, status) in [(nil, HTTPResponse.Status.notFound), ("Bearer \(token)x", .notFound), ("Bearer \(token)", .ok)] {
+                var headers: HTTPFields = [.contentType: "text/plain"]
+                if let authorization { headers[.authorization] = authorization }
+                try await client.execute(uri: "/v1/functions/echo/invoke", method: .post, headers: headers, body: ByteBuffer(string: "x")) { response in
+                    #expect(response.status == status, "\(authorization ?? "no token")")
+                }
+            }
+        }
+        // In the full application, the router's middleware refuses it.
         let host = try Self.host(config: "server: { api_token: \(token) }")
         try await buildApplication(host: host, logger: TestSupport.logger).test(.live) { client in
             for (authorization, status) in [(nil, HTTPResponse.Status.unauthorized), ("Bearer \(token)x", .unauthorized), ("Bearer \(token)", .ok)] {
@@ -209,7 +279,7 @@ import Testing
         }
     }
 
-    @Test func findsTheFunctionNameAsTheRouterDoes() {
+    @Test func findsTheFunctionNameInThePath() {
         #expect(InvocationChannelHandler.functionName(invokedBy: "/v1/functions/echo/invoke") == "echo")
         #expect(InvocationChannelHandler.functionName(invokedBy: "/v1/functions/echo/invoke?upper=true") == "echo")
         #expect(InvocationChannelHandler.functionName(invokedBy: "/v1/functions//invoke") == nil)
@@ -235,6 +305,12 @@ import Testing
             try await waitFor(host) { _ in host.isReady }
             try await body()
         }
+    }
+
+    static func metrics(_ host: FunctionHost) -> String {
+        var bytes: [UInt8] = []
+        host.emitMetrics(into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Polls the slow function's pool (every 10 ms, for up to 10 s) until `condition` holds.
@@ -270,28 +346,66 @@ enum RawHTTP {
     }
 
     /// Sends `requests` at once and reads until `responses` answers are in
-    /// or the server closes the connection (10 s at most).
+    /// or the server closes the connection.
     static func exchange(port: Int, _ requests: String, responses: Int, halfClose: Bool = false) async throws -> (responses: [Answer], closedByServer: Bool) {
+        try await session(port: port) { connection in
+            try await connection.send(requests)
+            if halfClose { connection.halfClose() }
+            return try await connection.read(responses: responses)
+        }
+    }
+
+    /// One connection, for several exchanges in turn.
+    static func session<T>(port: Int, _ body: (Session) async throws -> T) async throws -> T {
         let channel = try await connect(port: port)
         return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(ByteBuffer(string: requests))
-            if halfClose { outbound.finish() }
-            return try await withThrowingTaskGroup(of: ([Answer], Bool).self) { group in
-                group.addTask {
-                    var received = ""
-                    for try await chunk in inbound {
-                        received += String(buffer: chunk)
-                        let answers = parse(received)
-                        if answers.count >= responses { return (answers, false) }
-                    }
-                    return (parse(received), true)
+            try await body(Session(channel: channel.channel, inbound: inbound.makeAsyncIterator(), outbound: outbound))
+        }
+    }
+
+    final class Session {
+        let channel: any Channel
+        var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+        let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+        /// Everything received, and how many answers in it were returned.
+        var received = ""
+        var answered = 0
+        var closed = false
+
+        init(channel: any Channel, inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+            self.channel = channel
+            self.inbound = inbound
+            self.outbound = outbound
+        }
+
+        func send(_ text: String) async throws { try await outbound.write(ByteBuffer(string: text)) }
+
+        func halfClose() { outbound.finish() }
+
+        /// Reads until `responses` more answers are in or the server closed
+        /// the connection; gives up (closing it, and throwing) after 10 s.
+        func read(responses: Int) async throws -> (responses: [Answer], closedByServer: Bool) {
+            let channel = channel
+            let deadline = Task {
+                try await Task.sleep(for: .seconds(10))
+                try await channel.close()
+            }
+            defer { deadline.cancel() }
+            let start = ContinuousClock.now
+            while true {
+                let answers = RawHTTP.parse(received).dropFirst(answered)
+                if answers.count >= responses || answers.count > 0 && closed {
+                    answered += answers.count
+                    return (Array(answers), closed)
                 }
-                group.addTask {
-                    try await Task.sleep(for: .seconds(10))
-                    throw TestError("no answer within 10 s")
+                if closed { return ([], true) }
+                if let chunk = try await inbound.next() {
+                    received += String(buffer: chunk)
+                } else {
+                    // Closed by the deadline above is not closed by the server.
+                    guard ContinuousClock.now - start < .seconds(10) else { throw TestError("no answer within 10 s") }
+                    closed = true
                 }
-                defer { group.cancelAll() }
-                return try await group.next()!
             }
         }
     }

@@ -26,12 +26,20 @@ import NIOHTTPTypes
 /// router unchanged, which answers it.
 ///
 /// It sits between HTTP decoding and the router's connection loop, so it
-/// keeps the connection's order itself: a request's head goes nowhere until
-/// the response to the one before it has ended (the router's, seen as it is
-/// written, or this handler's), and what arrives meanwhile is held, with
-/// reading paused. On shutdown's quiesce event, a connection waiting for an
-/// invocation closes after its answer; after that event every request goes
-/// to the router, which closes the connection.
+/// keeps the connection in order itself, as NIO's pipelining handler would:
+///
+/// - A request's head goes nowhere until the response to the one before it
+///   has ended (the router's, seen as it is written, or this handler's).
+///   What arrives meanwhile is held, in order, with reading paused.
+/// - A half-close or a parse error waits behind this handler's answer; one
+///   that cuts off a body this handler is reading ends that request, and
+///   the router's loop answers it.
+/// - After a request with `Connection: close`, nothing more is read or answered.
+/// - Shutdown's quiesce event waits until this handler's answer is out and
+///   what was held has been answered; the router's connection handling then
+///   closes the connection when it is idle. Nothing new is read meanwhile.
+/// - A caller that resets its connection gives up its invocation: a queued
+///   one leaves the queue.
 final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -68,16 +76,27 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         case part(HTTPRequestPart)
         case inputClosed
         case error(any Error)
+
+        var isPart: Bool {
+            if case .part = self { true } else { false }
+        }
     }
 
     private var current = Current.none
     private var held = CircularBuffer<Held>()
-    /// A read the channel asked for while requests were held.
-    private var readPaused = false
-    /// Shutdown's quiesce event, held until this handler's answer is written.
-    private var quiescePending = false
+    /// The current request asked for the connection to close after it.
+    private var closeAfterCurrent = false
+    /// A request that asked to close has been read: nothing after it is taken.
+    private var closing = false
+    /// Shutdown's quiesce event, not yet passed on.
+    private var quiescing = false
     /// The quiesce event was passed on: the router takes every request now.
     private var quiesced = false
+    /// A read the channel asked for while reading was paused.
+    private var readPaused = false
+    /// Guards ``releaseHeld(context:)`` against itself: a held request
+    /// refused at once writes its answer, which releases what is held.
+    private var releasing = false
     private var invocations: UInt64 = 0
 
     init(host: FunctionHost, token: APIToken?, serverName: String?) {
@@ -89,6 +108,7 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
         let part = unwrapInboundIn(data)
         if !held.isEmpty || (part.isHead && isBusy) {
             held.append(.part(part))
@@ -102,17 +122,24 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         if case .none = current { false } else { true }
     }
 
-    /// Whether this handler owns the current request.
-    private var ownsCurrent: Bool {
+    /// Whether this handler is answering the current request.
+    private var isInvoking: Bool {
+        if case .invoking = current { true } else { false }
+    }
+
+    /// Whether the current request's body is still arriving.
+    private var isReadingBody: Bool {
         switch current {
-        case .reading, .invoking: true
-        case .none, .router: false
+        case .reading, .router(reading: true, _): true
+        case .none, .router, .invoking: false
         }
     }
 
     private func receive(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch (part, current) {
         case (.head(let head), .none):
+            // As the router's connection loop decides.
+            closeAfterCurrent = head.headerFields[.connection] == "close"
             if !quiesced, let reading = takes(head) {
                 current = .reading(reading)
             } else {
@@ -128,8 +155,10 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             }
             current = .reading(reading)
         case (.end, .reading(let reading)):
+            closing = closeAfterCurrent
             invoke(reading, context: context)
         case (.end, .router(_, let answering)):
+            closing = closeAfterCurrent
             current = answering ? .router(reading: false, answering: true) : .none
             context.fireChannelRead(wrapInboundOut(part))
             if !answering { releaseHeld(context: context) }
@@ -142,26 +171,45 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
-        case is ChannelShouldQuiesceEvent where ownsCurrent:
-            quiescePending = true
         case is ChannelShouldQuiesceEvent:
-            quiesce(context: context)
-        case ChannelEvent.inputClosed where ownsCurrent || !held.isEmpty:
-            // Passed on now, it would end the router's connection loop, which
-            // closes the connection, before this handler's answer is written.
-            held.append(.inputClosed)
+            quiescing = true
+            passQuiesceOnWhenDone(context: context)
+        case ChannelEvent.inputClosed:
+            arrived(.inputClosed, context: context)
         default:
             context.fireUserInboundEventTriggered(event)
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // Same reason: the router's loop writes its own answer to a parse
-        // error; it must come after this handler's.
-        if ownsCurrent || !held.isEmpty {
-            held.append(.error(error))
+        arrived(.error(error), context: context)
+    }
+
+    /// A half-close or an error, as it arrives.
+    private func arrived(_ event: Held, context: ChannelHandlerContext) {
+        // Passed on before this handler's answer, it would end the router's
+        // connection loop (which closes the connection), or make it write
+        // its answer to the error first.
+        if !held.isEmpty || isInvoking {
+            held.append(event)
         } else {
-            context.fireErrorCaught(error)
+            pass(event, context: context)
+        }
+    }
+
+    /// Passes on what was held. A half-close or an error that cuts off a
+    /// body this handler is reading ends that request: the router's loop
+    /// answers the error (400) or closes.
+    private func pass(_ event: Held, context: ChannelHandlerContext) {
+        if case .part(let part) = event {
+            receive(part, context: context)
+            return
+        }
+        if case .reading = current { current = .none }
+        switch event {
+        case .inputClosed: context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        case .error(let error): context.fireErrorCaught(error)
+        case .part: break
         }
     }
 
@@ -183,43 +231,52 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func read(context: ChannelHandlerContext) {
-        if held.isEmpty {
+        if mayRead {
             context.read()
         } else {
             readPaused = true
         }
     }
 
-    /// Passes on what was held, up to the next request that has to wait.
+    /// Whether to read more: not while requests wait, nor after the
+    /// connection is to close or quiesce, unless a body is still due.
+    private var mayRead: Bool {
+        if closing { return false }
+        if quiescing || quiesced { return isReadingBody }
+        return held.isEmpty
+    }
+
+    /// Passes on what was held, up to the next request that has to wait;
+    /// then the quiesce event, if it is due, and a paused read.
     private func releaseHeld(context: ChannelHandlerContext) {
+        guard !releasing else { return }
+        releasing = true
+        defer { releasing = false }
         var released = false
-        // The router's connection loop takes reads when a read completes.
-        defer { if released { context.fireChannelReadComplete() } }
-        while let next = held.first {
-            if case .part(let part) = next, part.isHead, isBusy { return }
-            if case .inputClosed = next, ownsCurrent { return }
-            if case .error = next, ownsCurrent { return }
+        while !closing, let next = held.first {
+            if case .part(let part) = next, part.isHead, isBusy { break }
+            if !next.isPart, isInvoking { break }
             held.removeFirst()
             released = true
-            switch next {
-            case .part(let part): receive(part, context: context)
-            case .inputClosed: context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
-            case .error(let error): context.fireErrorCaught(error)
-            }
+            pass(next, context: context)
         }
-        if readPaused {
+        if closing { held.removeAll() }
+        // The router's connection loop takes what it was given when a read completes.
+        if released { context.fireChannelReadComplete() }
+        passQuiesceOnWhenDone(context: context)
+        if readPaused && mayRead {
             readPaused = false
             context.read()
         }
     }
 
-    /// Passes shutdown's quiesce event on, to the router's connection
-    /// handling, which closes the connection once it is idle. What was held
-    /// is dropped, as NIO's pipelining handler does.
-    private func quiesce(context: ChannelHandlerContext) {
-        quiescePending = false
+    /// Passes shutdown's quiesce event on once this handler answers nothing
+    /// and nothing is held.
+    private func passQuiesceOnWhenDone(context: ChannelHandlerContext) {
+        guard quiescing, held.isEmpty, !isInvoking else { return }
+        if case .reading = current { return }
+        quiescing = false
         quiesced = true
-        held.removeAll()
         context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
     }
 
@@ -262,7 +319,7 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             let pending = try host.submit(reading.entry, request) { result in
                 handler.eventLoop.execute {
                     let (handler, context) = handler.value
-                    handler.answer(number, with: result, to: head, context: context)
+                    handler.answer(number, with: result, context: context)
                 }
             }
             // Set before any answer can be written: answers wait for this event loop.
@@ -273,44 +330,49 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             case let error as InvocationError: APIError(error)
             default: APIError(status: .internalServerError, code: "internal_error", message: "the server failed to handle the request")
             }
-            write(refusal, to: head, context: context)
+            write(refusal, context: context)
         }
     }
 
-    private func answer(_ number: UInt64, with result: Result<InvocationOutput, InvocationError>, to head: HTTPRequest, context: ChannelHandlerContext) {
+    private func answer(_ number: UInt64, with result: Result<InvocationOutput, InvocationError>, context: ChannelHandlerContext) {
         guard case .invoking(_, let current) = current, current == number else { return }   // the connection went away
         switch result {
         case .success(let output):
             var fields = HTTPFields(answering: output, reserving: 3)
             fields.addFrameworkFields(length: output.body.readableBytes, date: &date, server: serverName)
-            write(HTTPResponse(status: .ok, headerFields: fields), body: output.body, to: head, context: context)
+            write(HTTPResponse(status: .ok, headerFields: fields), body: output.body, context: context)
         case .failure(let error):
-            write(APIError(error), to: head, context: context)
+            write(APIError(error), context: context)
         }
     }
 
-    private func write(_ error: APIError, to head: HTTPRequest, context: ChannelHandlerContext) {
+    private func write(_ error: APIError, context: ChannelHandlerContext) {
         let body = error.body
         var fields = error.headers
         fields.addFrameworkFields(length: body.readableBytes, date: &date, server: serverName)
-        write(HTTPResponse(status: error.status, headerFields: fields), body: body, to: head, context: context)
+        write(HTTPResponse(status: error.status, headerFields: fields), body: body, context: context)
     }
 
-    /// Writes this handler's answer to `request`; the connection then moves
-    /// on to what was held, or closes as the router's loop would.
-    private func write(_ response: HTTPResponse, body: ByteBuffer, to request: HTTPRequest, context: ChannelHandlerContext) {
+    /// Writes this handler's answer; the connection then moves on to what
+    /// was held, or closes as the router's loop would.
+    private func write(_ response: HTTPResponse, body: ByteBuffer, context: ChannelHandlerContext) {
         current = .none
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
-        guard request.headerFields[.connection] != "close" else {
-            let closing = context.loopBound
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in closing.value.close(promise: nil) }
-            return
-        }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        if quiescePending {
-            quiesce(context: context)
+        let end = wrapOutboundOut(.end(nil))
+        if closing {
+            let context = context.loopBound
+            context.value.writeAndFlush(end).whenComplete { _ in context.value.close(promise: nil) }
+        } else if quiescing {
+            // Only once the answer is out: the router's side closes an idle
+            // connection at once when quiesced, which would cut it short.
+            let handler = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.writeAndFlush(end).whenComplete { _ in
+                let (handler, context) = handler.value
+                handler.releaseHeld(context: context)
+            }
         } else {
+            context.writeAndFlush(end, promise: nil)
             releaseHeld(context: context)
         }
     }

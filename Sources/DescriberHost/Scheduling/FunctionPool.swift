@@ -125,12 +125,18 @@ final class FunctionPool: Sendable {
         body: ByteBuffer, contentType: String, optionsJSON: String, admittedAt: UInt64, deadline: UInt64,
         onResult: @escaping InvocationCallback
     ) throws(InvocationError) -> Invocation {
+        // Counted as a caller in flight, so that a suspending caller meanwhile does not think it is alone.
+        callers.wrappingAdd(1, ordering: .relaxed)
         let invocation = Invocation(body: body, contentType: contentType, optionsJSON: optionsJSON, admittedAt: admittedAt, deadline: deadline)
         _ = admit(invocation, mayPoll: false)
-        if invocation.isCompleted, case .failure(let error)? = invocation.peekEarlyResult(), error.code == .superseded { throw error }
+        if invocation.isCompleted, case .failure(let error)? = invocation.peekEarlyResult(), error.code == .superseded {
+            callers.wrappingSubtract(1, ordering: .relaxed)
+            throw error
+        }
         // Failures are counted here, as the suspending path counts them;
         // answers are counted by the instance's thread.
-        invocation.attach { [metrics] result in
+        invocation.attach { [self] result in
+            callers.wrappingSubtract(1, ordering: .relaxed)
             if case .failure(let error) = result { metrics.recordOutcome(error.outcome) }
             onResult(result)
         }
