@@ -11,3 +11,5 @@ echo "== cold start"
 .build/release/describer-bench coldstart "$PWD/functions/echo/libecho.so"
 echo "== HTTP throughput: invoke vs bare Hummingbird route (wrk, 64 connections)"
 Benchmarks/http.sh "${ROUNDS:-5}" "${SECONDS_PER_ROUND:-10}" 64
+echo "== for comparison: the same with every request through the router (no fast path)"
+INVOKE_THROUGH_ROUTER=1 Benchmarks/http.sh 2 "${SECONDS_PER_ROUND:-10}" 64

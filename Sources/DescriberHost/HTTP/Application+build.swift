@@ -34,6 +34,10 @@ extension HTTPField.Name {
 /// - `GET /metrics` — Prometheus text.
 /// - `GET /healthz` (the process answers) and `GET /readyz` (pre-warm done, not shutting down).
 ///
+/// Invocations are mostly answered without the router, by the fast path in
+/// each connection's pipeline (``InvocationChannelHandler``); the route
+/// answers the rest.
+///
 /// With `server.api_token` set, every route above except the camera webhook,
 /// the DeepStack API, `/metrics`, `/healthz` and `/readyz` needs
 /// `Authorization: Bearer <token>` (401 otherwise).
