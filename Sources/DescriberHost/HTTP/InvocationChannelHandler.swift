@@ -14,8 +14,8 @@ import NIOHTTPTypes
 /// the response goes back to the event loop. A route that answers by itself
 /// crosses twice. Here the event loop hands the request to the function's
 /// thread and that thread hands the answer back: twice, like the bare route.
-/// Measured at 64 connections: 1.17 times a bare Hummingbird route's
-/// throughput, against 0.78 through the router (BENCHMARKS.md, "The invoke
+/// Measured at 64 connections: 1.22 times a bare Hummingbird route's
+/// throughput, against 0.76 through the router (BENCHMARKS.md, "The invoke
 /// route's fast path").
 ///
 /// It takes only requests it answers exactly as the router's route would:
