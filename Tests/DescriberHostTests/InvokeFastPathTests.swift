@@ -53,12 +53,9 @@ import Testing
                 uri: "/v1/functions/echo/invoke?upper=true&repeat=2", method: .post,
                 headers: [.contentType: "text/plain; charset=utf-8"], body: ByteBuffer(string: "hi")
             ) { response in
-                #expect(response.status == .ok)
-                #expect(String(buffer: response.body) == "HIHI")
-                #expect(response.headers[.contentType] == "text/plain; charset=utf-8")
+                try HTTPTests.expectUpperRepeatedAnswer(response)
+                // And Hummingbird's own fields, as on the router's answers.
                 #expect(response.headers[.contentLength] == "4")
-                #expect(response.headers[.coldStart] == "true", "echo is not pre-warmed")
-                #expect(response.headers[.serverTiming]?.hasPrefix("queue;dur=") == true)
                 #expect(response.headers[.server] == "describer")
                 let date = try #require(response.headers[.date])
                 #expect(date.hasSuffix(" GMT") && date.count == 29, "\(date)")
@@ -228,6 +225,34 @@ import Testing
                 #expect(statuses == [200, 200])
             }
             #expect(Self.metrics(host).contains(#"describer_invocations_total{function="slow",outcome="cancelled"} 1"#))
+        }
+    }
+
+    /// A full queue is refused at once, as through the router.
+    @Test func aFullQueueAnswers429WithRetryAfter() async throws {
+        let port = try DeepStackTests.freePort()
+        let host = try Self.host()
+        try await Self.serve(host, port: port) {
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                group.addTask {
+                    try await RawHTTP.exchange(port: port, RawHTTP.invoke("busy", function: "slow", query: "?sleep_ms=1000"), responses: 1).responses[0].status
+                }
+                try await Self.waitFor(host) { $0.busy == 1 }
+                group.addTask {
+                    try await RawHTTP.exchange(port: port, RawHTTP.invoke("queued", function: "slow"), responses: 1).responses[0].status
+                }
+                try await Self.waitFor(host) { $0.queueDepth == 1 }
+                try await RawHTTP.session(port: port) { connection in
+                    try await connection.send(RawHTTP.invoke("refused", function: "slow"))
+                    let answers = try await connection.read(responses: 1).responses
+                    #expect(answers.map(\.status) == [429])
+                    #expect(answers.first?.body.contains(#""code":"queue_full""#) == true)
+                    #expect(connection.received.contains("Retry-After: 1\r\n"))
+                }
+                var statuses: [Int] = []
+                for try await status in group { statuses.append(status) }
+                #expect(statuses == [200, 200])
+            }
         }
     }
 

@@ -60,9 +60,9 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         case router(reading: Bool, answering: Bool)
         /// One this handler answers, while its body arrives.
         case reading(Reading)
-        /// One this handler answers, waiting for the function; `number`
-        /// tells its answer from a stale one.
-        case invoking(PendingInvocation, number: UInt64)
+        /// One this handler answers, waiting for the function. Its answer is
+        /// the only one that can arrive: the next request starts after it.
+        case invoking(PendingInvocation)
     }
 
     private struct Reading {
@@ -97,7 +97,6 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     /// Guards ``releaseHeld(context:)`` against itself: a held request
     /// refused at once writes its answer, which releases what is held.
     private var releasing = false
-    private var invocations: UInt64 = 0
 
     init(host: FunctionHost, token: APIToken?, serverName: String?) {
         self.host = host
@@ -214,7 +213,7 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if case .invoking(let pending, _) = current { pending.cancel() }
+        if case .invoking(let pending) = current { pending.cancel() }
         current = .none
         held.removeAll()
         context.fireChannelInactive()
@@ -304,8 +303,6 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
 
     private func invoke(_ reading: Reading, context: ChannelHandlerContext) {
         let head = reading.head
-        invocations &+= 1
-        let number = invocations
         let handler = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         do {
             let request = InvocationRequest(
@@ -319,11 +316,11 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             let pending = try host.submit(reading.entry, request) { result in
                 handler.eventLoop.execute {
                     let (handler, context) = handler.value
-                    handler.answer(number, with: result, context: context)
+                    handler.answer(with: result, context: context)
                 }
             }
             // Set before any answer can be written: answers wait for this event loop.
-            current = .invoking(pending, number: number)
+            current = .invoking(pending)
         } catch {
             let refusal = switch error {
             case let error as APIError: error
@@ -334,8 +331,8 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         }
     }
 
-    private func answer(_ number: UInt64, with result: Result<InvocationOutput, InvocationError>, context: ChannelHandlerContext) {
-        guard case .invoking(_, let current) = current, current == number else { return }   // the connection went away
+    private func answer(with result: Result<InvocationOutput, InvocationError>, context: ChannelHandlerContext) {
+        guard isInvoking else { return }   // the connection went away
         switch result {
         case .success(let output):
             var fields = HTTPFields(answering: output, reserving: 3)
