@@ -12,14 +12,18 @@ let package = Package(
     products: [
         .executable(name: "describer", targets: ["describer"]),
         .executable(name: "speak-this-image", targets: ["speak-this-image"]),
+        // The function host, for embedders and for testing plugins against it.
         .library(name: "DescriberHost", targets: ["DescriberHost"]),
+        // The C ABI header, for functions built outside this package.
+        .library(name: "CDescriberFunction", targets: ["CDescriberFunction"]),
+        .library(name: "DescriberHTTP", targets: ["DescriberHTTP"]),
+        .library(name: "DescriberServer", targets: ["DescriberServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
@@ -31,25 +35,82 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
+        // Configuration: the YAML and environment layer, its errors with file
+        // and line, JSON values, duration and size parsers.
+        .target(name: "DescriberConfiguration", dependencies: [
+            "CLibUV",
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: swiftSettings),
+        // Imaging: JPEG and PNG decoding with limits and typed errors.
+        .target(name: "DescriberImaging", dependencies: [
+            "CImageDecode",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], swiftSettings: swiftSettings),
+        // The function host: the C ABI, scheduling, worker processes,
+        // lifecycle, function configuration and metrics. No HTTP, no storage.
         .target(name: "DescriberHost", dependencies: [
-            "CCrashGuard", "CDescriberFunction", "CDescriberWorkerProtocol", "CImageDecode", "CLibUV",
+            "DescriberConfiguration", "DescriberImaging",
+            "CCrashGuard", "CDescriberFunction", "CDescriberWorkerProtocol", "CLibUV",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ], swiftSettings: swiftSettings),
+        // HTTP for functions: the invoke fast path, the function routes, API
+        // errors, the token middleware and form data, which the applications' routes share.
+        .target(name: "DescriberHTTP", dependencies: [
+            "DescriberHost", "DescriberConfiguration", "DescriberImaging",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Metrics", package: "swift-metrics"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "Yams", package: "Yams"),
             .product(name: "MultipartKit", package: "multipart-kit"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: swiftSettings),
+        // Describing photos and speaking: the describer over detect, caption
+        // and ocr, voice profiles, and the evaluation. No HTTP.
+        .target(name: "Describing", dependencies: [
+            "DescriberHost", "DescriberConfiguration", "DescriberImaging",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], swiftSettings: swiftSettings),
+        // Cameras: the webhook, durable events, incidents, alerts and their
+        // signed deliveries.
+        .target(name: "Cameras", dependencies: [
+            "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging", "Describing",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
-        ], exclude: ["Cameras/SECURITY-EVENTS.md"], swiftSettings: swiftSettings),
+        ], exclude: ["Events/SECURITY-EVENTS.md"], swiftSettings: swiftSettings),
+        // The DeepStack / CodeProject.AI detection API.
+        .target(name: "DeepStack", dependencies: [
+            "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: swiftSettings),
+        // The server: the deployment's configuration and the application
+        // factory that composes every application's routes and services.
+        .target(name: "DescriberServer", dependencies: [
+            "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging", "Describing", "Cameras", "DeepStack",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: swiftSettings),
         .target(name: "CDescriberFunction"),
         // The signal handler that remembers which in-process function crashed
         // the host. C, because a signal handler may only do async-signal-safe work.
@@ -71,29 +132,24 @@ let package = Package(
         ]),
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .executableTarget(name: "describer", dependencies: [
-            "DescriberHost",
+            "DescriberServer", "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "Describing", "Cameras", "DeepStack",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: swiftSettings),
-        .executableTarget(name: "speak-this-image", dependencies: [
-            "DescriberHost",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-        ], swiftSettings: swiftSettings),
-        // Benchmarks (see BENCHMARKS.md); no extra dependencies, so users resolve nothing more.
-        .executableTarget(name: "describer-bench", dependencies: [
-            "DescriberHost", "CDescriberFunction", "CJPEGBaseline", "CLibUV",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
-        ], path: "Benchmarks/describer-bench", swiftSettings: swiftSettings),
-        // The decode benchmark's baseline: libjpeg's bare decode loop.
-        .target(name: "CJPEGBaseline", path: "Benchmarks/CJPEGBaseline", linkerSettings: [.linkedLibrary("jpeg")]),
+        ], swiftSettings: swiftSettings),
+        .executableTarget(name: "speak-this-image", dependencies: [
+            "Describing", "DescriberHost", "DescriberConfiguration", "DescriberImaging",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], swiftSettings: swiftSettings),
         .testTarget(name: "DescriberHostTests", dependencies: [
-            "DescriberHost",
+            "DescriberServer", "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging", "Describing", "Cameras", "DeepStack",
             // The CLI tests run the built executables.
             "describer", "speak-this-image",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),

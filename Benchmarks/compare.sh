@@ -4,8 +4,8 @@
 # the in-process overhead (one caller, and 64 callers batching) and the HTTP
 # throughput ratio against the bare route, with the extra server CPU per request.
 #
-#   cp .build/release/describer-bench /tmp/bench-before   # at the old commit
-#   cp .build/release/describer-bench /tmp/bench-after    # at the new one
+#   cp Benchmarks/.build/release/describer-bench /tmp/bench-before   # at the old commit
+#   cp Benchmarks/.build/release/describer-bench /tmp/bench-after    # at the new one
 #   Benchmarks/compare.sh /tmp/bench-before /tmp/bench-after [pairs]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"; seconds="${2:-10}"; connections="${3:-64}"
 port=18081
-bench="${BENCH:-.build/release/describer-bench}"
+bench="${BENCH:-Benchmarks/.build/release/describer-bench}"
 "$bench" serve "$PWD/functions/echo/libecho.so" "$port" ${SETTINGS:+"$SETTINGS"} &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT

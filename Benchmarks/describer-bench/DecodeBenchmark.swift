@@ -1,5 +1,4 @@
 import CJPEGBaseline
-import CLibUV
 import DescriberHost
 import Foundation
 
@@ -119,9 +118,9 @@ enum DecodeBenchmark {
 
     /// Nanoseconds per call of `body`, over `iterations` calls.
     static func perIteration(_ iterations: Int, _ body: () -> Void) -> Double {
-        let start = uv_hrtime()
+        let start = monotonicNanoseconds()
         for _ in 0..<iterations { body() }
-        return Double(uv_hrtime() - start) / Double(iterations)
+        return Double(monotonicNanoseconds() - start) / Double(iterations)
     }
 
     /// Wall time of one run, spawned with posix_spawn: Foundation's Process
@@ -130,12 +129,12 @@ enum DecodeBenchmark {
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
-        let start = uv_hrtime()
+        let start = monotonicNanoseconds()
         let spawned = posix_spawn(&pid, executable, nil, nil, argv, environ)
         guard spawned == 0 else { throw BenchError("cannot run \(executable): \(String(cString: strerror(spawned)))") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let elapsed = uv_hrtime() - start
+        let elapsed = monotonicNanoseconds() - start
         guard status == 0 else { throw BenchError("\(executable) \(arguments) exited with status \(status)") }
         return Double(elapsed)
     }

@@ -1,5 +1,7 @@
 import CDescriberFunction
-import CLibUV
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Where the direct host table copies answers to.
 nonisolated(unsafe) var sink = [UInt8](repeating: 0, count: 256)
@@ -17,12 +19,9 @@ final class DirectFunction {
 
     /// Loads `library` and creates one instance with `options` (JSON).
     init(library: String, options: String = "{}") throws {
-        var handle = uv_lib_t()
-        guard uv_dlopen(library, &handle) == 0 else { throw BenchError("cannot load \(library)") }
-        var create: UnsafeMutableRawPointer?
-        var process: UnsafeMutableRawPointer?
-        uv_dlsym(&handle, "describer_instance_create", &create)
-        uv_dlsym(&handle, "describer_instance_process", &process)
+        guard let handle = dlopen(library, RTLD_NOW | RTLD_LOCAL) else { throw BenchError("cannot load \(library)") }
+        let create = dlsym(handle, "describer_instance_create")
+        let process = dlsym(handle, "describer_instance_process")
         guard let create, let process else { throw BenchError("\(library) lacks the describer hooks") }
         processFunction = unsafeBitCast(process, to: Process.self)
         // Never freed: the instance keeps the table for as long as it lives,
@@ -32,7 +31,7 @@ final class DirectFunction {
         host.pointee.struct_size = UInt32(MemoryLayout<describer_host>.size)
         host.pointee.log = { _, _, _, _ in }
         host.pointee.expired = { _, _ in 0 }
-        host.pointee.now_ns = { uv_hrtime() }
+        host.pointee.now_ns = { monotonicNanoseconds() }
         host.pointee.respond = { _, _, _, data, size in
             sink.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(start: data, count: min(size, 256))) }
             sinkCount += size

@@ -1,4 +1,3 @@
-import CLibUV
 import DescriberHost
 import Foundation
 import Logging
@@ -27,9 +26,9 @@ enum OCRBenchmark {
         let request = InvocationRequest(
             body: body, contentType: arguments[3].hasSuffix(".png") ? "image/png" : "image/jpeg", timeout: .seconds(60)
         )
-        let coldStart = uv_hrtime()
+        let coldStart = monotonicNanoseconds()
         let first = try await host.invoke("ocr", request)
-        let coldMilliseconds = Double(uv_hrtime() - coldStart) / 1e6
+        let coldMilliseconds = Double(monotonicNanoseconds() - coldStart) / 1e6
         var endToEnd: [Double] = []
         var inside: [Double] = []
         // The function's own workers: their command line names its library (others, like speak's, may be warm too).
@@ -40,9 +39,9 @@ enum OCRBenchmark {
         let measured = readers.isEmpty ? ["self"] : readers
         let cpuBefore = measured.map(cpuSeconds(of:)).reduce(0, +)
         for _ in 0..<iterations {
-            let start = uv_hrtime()
+            let start = monotonicNanoseconds()
             let output = try await host.invoke("ocr", request)
-            endToEnd.append(Double(uv_hrtime() - start) / 1e6)
+            endToEnd.append(Double(monotonicNanoseconds() - start) / 1e6)
             let execution = output.timings.execution.components
             inside.append(Double(execution.seconds) * 1e3 + Double(execution.attoseconds) / 1e15)
         }

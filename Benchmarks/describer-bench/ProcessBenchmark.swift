@@ -11,7 +11,6 @@
 // Needs describer-worker next to describer-bench:
 //   swift build -c release --product describer-worker
 //   swift build -c release --product describer-bench
-import CLibUV
 import DescriberHost
 import Foundation
 import Logging
@@ -51,9 +50,9 @@ enum ProcessBenchmark {
         for round in 0..<6 {
             for (target, name) in [(inProcess, "in"), (worker, "out")] {
                 let total = try await Task.detached {
-                    let start = uv_hrtime()
+                    let start = monotonicNanoseconds()
                     for _ in 0..<iterations { _ = try await target.invoke("echo", request) }
-                    return uv_hrtime() - start
+                    return monotonicNanoseconds() - start
                 }.value
                 // The first round warms both paths up.
                 if round == 0 { continue }
@@ -75,14 +74,14 @@ enum ProcessBenchmark {
         let callers = 64, perCaller = 1_000
         for round in 0..<4 {
             for (target, name) in [(batchedInside, "in"), (batchedOutside, "out")] {
-                let start = uv_hrtime()
+                let start = monotonicNanoseconds()
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for _ in 0..<callers {
                         group.addTask { for _ in 0..<perCaller { _ = try await target.invoke("echo", request) } }
                     }
                     try await group.waitForAll()
                 }
-                let perCall = Double(uv_hrtime() - start) / Double(callers * perCaller)
+                let perCall = Double(monotonicNanoseconds() - start) / Double(callers * perCaller)
                 if round == 0 { continue }
                 if name == "in" { concurrentInside.append(perCall) } else { concurrentOutside.append(perCall) }
             }
@@ -100,15 +99,15 @@ enum ProcessBenchmark {
             var warm: [Double] = []
             for _ in 0..<200 {
                 var output: InvocationOutput?
-                let start = uv_hrtime()
+                let start = monotonicNanoseconds()
                 output = try await coldHost.invoke("echo", request)
-                let coldTime = Double(uv_hrtime() - start)
+                let coldTime = Double(monotonicNanoseconds() - start)
                 guard let output, output.coldStart else { continue }
                 cold.append(coldTime)
                 initialization.append(Double(output.timings.initialization.components.attoseconds) / 1e9 + Double(output.timings.initialization.components.seconds) * 1e9)
-                let warmStart = uv_hrtime()
+                let warmStart = monotonicNanoseconds()
                 _ = try await coldHost.invoke("echo", request)
-                warm.append(Double(uv_hrtime() - warmStart))
+                warm.append(Double(monotonicNanoseconds() - warmStart))
                 try await Task.sleep(for: .milliseconds(10))
             }
             return (cold, initialization, warm)

@@ -1,4 +1,3 @@
-import CLibUV
 import DescriberHost
 import Foundation
 import Logging
@@ -41,9 +40,9 @@ enum SpeechBenchmark {
             var executionRatios: [Double] = []
             var audioSeconds = 0.0
             for _ in 0..<15 {
-                let start = uv_hrtime()
+                let start = monotonicNanoseconds()
                 let output = try await host.invoke("speak", request)
-                let wall = Double(uv_hrtime() - start) / 1e9
+                let wall = Double(monotonicNanoseconds() - start) / 1e9
                 audioSeconds = Double(output.body.readableBytes - 44) / 2 / 22_050
                 ratios.append(wall / audioSeconds)
                 let execution = output.timings.execution.components

@@ -15,7 +15,6 @@
 //   swift build -c release --product describer-worker
 //   swift build -c release --product describer-bench
 import CDescriberFunction
-import CLibUV
 import DescriberHost
 import Foundation
 import Logging
@@ -102,10 +101,10 @@ enum VisionBenchmark {
                 var wall: [Double] = []
                 var execution: [Double] = []
                 for round in 0..<65 {
-                    let start = uv_hrtime()
+                    let start = monotonicNanoseconds()
                     let output = try await host.invoke("detect", request)
                     if round < 5 { continue }  // the cold start and OpenCV's first passes
-                    wall.append(Double(uv_hrtime() - start) / 1e6)
+                    wall.append(Double(monotonicNanoseconds() - start) / 1e6)
                     execution.append(milliseconds(output.timings.execution))
                 }
                 return (wall, execution)
@@ -153,9 +152,9 @@ enum VisionBenchmark {
                     request.deadline_ns = UInt64.max
                     var times: [Double] = []
                     for round in 0...count {
-                        let start = uv_hrtime()
+                        let start = monotonicNanoseconds()
                         direct.process(&request)
-                        if round > 0 { times.append(Double(uv_hrtime() - start) / 1e6) }
+                        if round > 0 { times.append(Double(monotonicNanoseconds() - start) / 1e6) }
                     }
                     return times
                 }
@@ -178,9 +177,9 @@ enum VisionBenchmark {
                     var times: [Double] = []
                     var usable = true
                     for round in 0..<16 {
-                        let start = uv_hrtime()
+                        let start = monotonicNanoseconds()
                         usable = try await describer.describe(bytes).usable
-                        if round > 0 { times.append(Double(uv_hrtime() - start) / 1e6) }
+                        if round > 0 { times.append(Double(monotonicNanoseconds() - start) / 1e6) }
                     }
                     return (times, usable)
                 }.value
@@ -206,14 +205,14 @@ enum VisionBenchmark {
         var rates: [String: [Double]] = [:]
         for round in 0..<4 {
             for (host, name) in [(batched, "batched"), (unbatched, "unbatched")] {
-                let start = uv_hrtime()
+                let start = monotonicNanoseconds()
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for _ in 0..<callers {
                         group.addTask { for _ in 0..<perCaller { _ = try await host.invoke("detect", request) } }
                     }
                     try await group.waitForAll()
                 }
-                let perSecond = Double(callers * perCaller) / (Double(uv_hrtime() - start) / 1e9)
+                let perSecond = Double(callers * perCaller) / (Double(monotonicNanoseconds() - start) / 1e9)
                 if round > 0 { rates[name, default: []].append(perSecond) }  // the first round starts the instances
             }
         }

@@ -16,7 +16,6 @@
 //
 // Build with `swift build -c release --product describer-bench`; Benchmarks/run.sh runs everything.
 import CDescriberFunction
-import CLibUV
 import DescriberHost
 import Foundation
 import Hummingbird
@@ -48,9 +47,9 @@ func makeHost(_ settings: String, port: Int = 0) throws -> FunctionHost {
 }
 
 func nanoseconds(_ body: () async throws -> Void) async rethrows -> UInt64 {
-    let start = uv_hrtime()
+    let start = monotonicNanoseconds()
     try await body()
-    return uv_hrtime() - start
+    return monotonicNanoseconds() - start
 }
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
@@ -72,11 +71,11 @@ func directCallLoop(iterations: Int) -> UInt64 {
                 request.options_json = json
                 request.options_size = 2
                 request.deadline_ns = UInt64.max
-                let start = uv_hrtime()
+                let start = monotonicNanoseconds()
                 for _ in 0..<iterations {
                     direct.process(&request)
                 }
-                return uv_hrtime() - start
+                return monotonicNanoseconds() - start
             }
         }
     }
@@ -110,9 +109,9 @@ case "overhead":
     let latencies = try await Task.detached {
         var latencies = [UInt64](repeating: 0, count: iterations)
         for index in 0..<iterations {
-            let start = uv_hrtime()
+            let start = monotonicNanoseconds()
             _ = try await host.invoke("echo", request)
-            latencies[index] = uv_hrtime() - start
+            latencies[index] = monotonicNanoseconds() - start
         }
         return latencies.sorted()
     }.value

@@ -1,6 +1,7 @@
+import DescriberConfiguration
 extension FunctionHost {
     /// `ready`, `unavailable` or `disabled`, for `/readyz` and listings.
-    func state(of name: String) -> String {
+    package func state(of name: String) -> String {
         guard let entry = entries[name] else { return "unknown" }
         if let pool = entry.pool {
             if let workers = pool.launcher as? WorkerLauncher, workers.isCrashLooping { return "crash_loop" }
@@ -12,7 +13,7 @@ extension FunctionHost {
 
     /// What `GET /v1/functions/{name}` answers: state, instances, queue, and
     /// the effective configuration after overrides.
-    func describe(_ name: String) -> JSONValue? {
+    package func describe(_ name: String) -> JSONValue? {
         guard let entry = entries[name] else { return nil }
         var members: [String: JSONValue] = [
             "name": .string(name),

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import Prometheus
 import Synchronization
+import DescriberConfiguration
 
 /// The function host: every function found under the functions folder, each
 /// either ready (its library loaded and validated, its pool running) or
@@ -30,7 +31,7 @@ public final class FunctionHost: Sendable {
         /// The manifest and library, and the state they were in when loaded:
         /// a change to either is a new version (hot reload).
         let watched: [String: String]
-        let pool: FunctionPool?
+        package let pool: FunctionPool?
 
         init(
             name: String, manifestPath: String, generation: Int = 1, watched: [String: String] = [:], config: FunctionConfig? = nil,
@@ -122,7 +123,7 @@ public final class FunctionHost: Sendable {
         functions = Mutex(Functions(entries: entries))
     }
 
-    static func isValidName(_ name: String) -> Bool {
+    package static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && name.count <= 64 && name.first != "-"
             && name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
     }
@@ -142,7 +143,7 @@ public final class FunctionHost: Sendable {
     /// A caller that looked the function up just before a hot reload swapped
     /// it finds the old version no longer taking work; it is handed to the
     /// new version instead of failing.
-    func invoke(_ entry: Entry, _ request: InvocationRequest) async throws(InvocationError) -> InvocationOutput {
+    package func invoke(_ entry: Entry, _ request: InvocationRequest) async throws(InvocationError) -> InvocationOutput {
         var entry = entry
         while true {
             do throws(InvocationError) {
@@ -169,7 +170,7 @@ public final class FunctionHost: Sendable {
     /// once; otherwise `onResult` is called once, on whichever thread
     /// completes the invocation, and must only hand the result on.
     /// `decodedImage` is not taken: this path is for raw requests.
-    func submit(_ entry: Entry, _ request: InvocationRequest, onResult: @escaping InvocationCallback) throws(InvocationError) -> PendingInvocation {
+    package func submit(_ entry: Entry, _ request: InvocationRequest, onResult: @escaping InvocationCallback) throws(InvocationError) -> PendingInvocation {
         var entry = entry
         while true {
             let admission = try admission(entry, request)

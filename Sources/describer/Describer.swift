@@ -4,6 +4,9 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import Describing
+import DescriberServer
+import Cameras
 
 @main
 struct Describer: AsyncParsableCommand {
@@ -28,14 +31,19 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
-    func loadHostConfig() throws -> HostConfig {
+    /// The deployment: the config file (or `./describer.yaml`), the
+    /// environment, then these options.
+    func loadDeployment() throws -> DeploymentConfig {
         var path = config
         if path == nil, FileManager.default.fileExists(atPath: "describer.yaml") { path = "describer.yaml" }
-        var hostConfig = try HostConfig.load(path: path, environment: ProcessInfo.processInfo.environment)
-        if let functions { hostConfig.functionsDirectory = functions }
-        if let voices { hostConfig.voicesDirectory = voices }
-        return hostConfig
+        var deployment = try DeploymentConfig.load(path: path, environment: ProcessInfo.processInfo.environment)
+        if let functions { deployment.host.functionsDirectory = functions }
+        if let voices { deployment.host.voicesDirectory = voices }
+        return deployment
     }
+
+    /// The host's part of the deployment, for the commands that run the host alone.
+    func loadHostConfig() throws -> HostConfig { try loadDeployment().host }
 
     func makeLogger() -> Logger {
         LoggingSystem.bootstrap { label in
@@ -58,27 +66,28 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = options.makeLogger()
-        var config = try options.loadHostConfig()
+        let deployment = try options.loadDeployment()
+        var config = deployment.host
         if let host { config.host = host }
         if let port { config.port = port }
         let functionHost = try FunctionHost(config: config, logger: logger)
         let voices = try VoiceLibrary.load(directory: config.voicesDirectory)
         // A misspelt voice would otherwise surface only when the first alert is spoken.
-        for camera in config.cameras where camera.speech.enabled && voices.profiles[camera.speech.voice] == nil {
+        for camera in deployment.cameras.cameras where camera.speech.enabled && voices.profiles[camera.speech.voice] == nil {
             throw ValidationError(
                 "cameras.\(camera.id).speech.voice: there is no voice '\(camera.speech.voice)' in \(config.voicesDirectory) (the voices are: \(voices.names.joined(separator: ", ")))"
             )
         }
         // The event database is opened only for a deployment that has cameras.
         var cameras: CameraSystem?
-        if !config.cameras.isEmpty { cameras = try CameraSystem(config: config, host: functionHost, logger: logger) }
+        if !deployment.cameras.cameras.isEmpty { cameras = try CameraSystem(settings: deployment.cameras, host: functionHost, logger: logger) }
         if config.apiToken == nil, !["127.0.0.1", "localhost", "::1"].contains(config.host) {
             logger.warning(
                 "Listening beyond this machine without an API token: anyone who can reach the port can read camera events and snapshots and call the functions. Set server.api_token (or DESCRIBER_SERVER__API_TOKEN).",
                 metadata: ["host": "\(config.host)", "port": "\(config.port)"]
             )
         }
-        let app = buildApplication(host: functionHost, voices: voices, cameras: cameras, logger: logger)
+        let app = buildApplication(host: functionHost, voices: voices, cameras: cameras, deepStack: deployment.deepStack, logger: logger)
         try await app.runService()
     }
 }

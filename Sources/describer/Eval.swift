@@ -1,6 +1,7 @@
 import ArgumentParser
 import DescriberHost
 import Foundation
+import Describing
 
 struct Eval: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import DescriberHost
 import Foundation
 import Logging
+import Describing
 
 /// Where this installation's functions and voices live, and the embedded host.
 ///

@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import NIOCore
+import Describing
 
 /// Describes and speaks through a running Describer service (`--server`).
 struct RemoteDescriber {

@@ -3,6 +3,7 @@ import DescriberHost
 import Foundation
 import Logging
 import NIOCore
+import Describing
 
 /// `speak-this-image PHOTO`: says what is in a photo, for people who cannot see it.
 ///

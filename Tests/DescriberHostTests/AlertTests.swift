@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import DescriberHost
+@testable import Cameras
 
 /// Incidents, not frames; alert text in both forms.
 @Suite struct AlertTests {

@@ -8,6 +8,9 @@ import Synchronization
 import Testing
 
 @testable import DescriberHost
+@testable import Describing
+@testable import DescriberServer
+@testable import Cameras
 
 /// From camera snapshots to a signed alert at the camera's target: real
 /// detections, incidents rather than frames, the outbox, a real receiver.
@@ -60,8 +63,8 @@ import Testing
             let url = "http://127.0.0.1:\(target.port!)/hook"
             var manifests = try CameraTests.detectManifests()
             manifests["speak"] = try SpeechTests.manifest()
-            let host = try TestSupport.host(manifests, config: Self.config(database: CameraTests.databasePath(), target: url))
-            let system = try CameraSystem(config: host.config, host: host, logger: TestSupport.logger)
+            let (host, deployment) = try TestSupport.deployment(manifests, config: Self.config(database: CameraTests.databasePath(), target: url))
+            let system = try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger)
             let voices = try VoiceLibrary.load(directory: TestSupport.packageRoot + "/voices")
             try await buildApplication(host: host, voices: voices, cameras: system, logger: TestSupport.logger).test(.router) { client in
                 for frame in ["vtest_040.jpg", "vtest_050.jpg", "vtest_060.jpg", "vtest_background.jpg"] {

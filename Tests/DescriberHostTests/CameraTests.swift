@@ -8,6 +8,9 @@ import NIOCore
 import Testing
 
 @testable import DescriberHost
+@testable import DescriberServer
+@testable import DescriberConfiguration
+@testable import Cameras
 
 /// The camera webhook: configuration, ingestion in every format,
 /// authentication, rate limiting, idempotency, durable storage, processing
@@ -53,8 +56,8 @@ import Testing
 
     static func system(_ manifests: [String: String] = [:], database: String, processing: Bool = false, rateLimit: String? = nil) throws -> (FunctionHost, CameraSystem) {
         let config = rateLimit.map { Self.config(database: database, processing: processing, rateLimit: $0) } ?? Self.config(database: database, processing: processing)
-        let host = try TestSupport.host(manifests, config: config)
-        return (host, try CameraSystem(config: host.config, host: host, logger: TestSupport.logger))
+        let (host, deployment) = try TestSupport.deployment(manifests, config: config)
+        return (host, try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger))
     }
 
     static func application(_ manifests: [String: String] = [:], database: String = databasePath(), processing: Bool = false, rateLimit: String? = nil) throws -> some ApplicationProtocol {
@@ -132,8 +135,8 @@ import Testing
     // MARK: Configuration
 
     @Test func readsEveryCameraSetting() throws {
-        let host = try TestSupport.host([:], config: Self.config(database: "/tmp/x.sqlite", processing: true))
-        let cameras = host.config.cameras
+        let settings = try TestSupport.deployment([:], config: Self.config(database: "/tmp/x.sqlite", processing: true)).deployment.cameras
+        let cameras = settings.cameras
         #expect(cameras.map(\.id) == ["front-door", "porch"])
         let camera = cameras[0]
         #expect(camera.name == "Front Door")
@@ -147,16 +150,16 @@ import Testing
         #expect(camera.speech == CameraConfig.Speech(enabled: true, voice: "default"))
         #expect(camera.timeZone == "Europe/London" && camera.locale == "en-GB")
         #expect(cameras[1].name == "porch" && cameras[1].authentication == .none)
-        #expect(host.config.cameraStore.databasePath == "/tmp/x.sqlite")
-        #expect(host.config.cameraStore.maxSnapshotAge == .seconds(7 * 86_400))
+        #expect(settings.store.databasePath == "/tmp/x.sqlite")
+        #expect(settings.store.maxSnapshotAge == .seconds(7 * 86_400))
     }
 
     @Test func secretsComeFromTheEnvironment() throws {
-        let host = try TestSupport.host(
+        let (_, deployment) = try TestSupport.deployment(
             [:], config: "cameras:\n  back-yard:\n    name: Back Yard",
             environment: ["DESCRIBER_CAMERAS__BACK_YARD__CREDENTIALS__TOKEN": "a-token-from-the-environment"]
         )
-        #expect(host.config.cameras.first?.tokens == ["a-token-from-the-environment"])
+        #expect(deployment.cameras.cameras.first?.tokens == ["a-token-from-the-environment"])
     }
 
     @Test(arguments: [
@@ -174,9 +177,9 @@ import Testing
     ])
     func configurationErrorsNameTheFileKeyAndReason(_ yaml: String, _ expected: String) throws {
         let node = try ConfigNode.parseYAML(yaml, source: "describer.yaml")
-        #expect(throws: ConfigError.self) { try HostConfig(node: node, baseDirectory: nil) }
+        #expect(throws: ConfigError.self) { try DeploymentConfig(document: ConfigDocument(root: node)) }
         do {
-            _ = try HostConfig(node: node, baseDirectory: nil)
+            _ = try DeploymentConfig(document: ConfigDocument(root: node))
         } catch {
             #expect(error.description.contains(expected), "\(error.description)")
         }
@@ -252,8 +255,8 @@ import Testing
 
     @Test func refusesABodyOverTheLimit() async throws {
         let database = Self.databasePath()
-        let host = try TestSupport.host([:], config: Self.config(database: database, processing: false, extra: "  max_body_size: 64KiB"))
-        let app = buildApplication(host: host, cameras: try CameraSystem(config: host.config, host: host, logger: TestSupport.logger), logger: TestSupport.logger)
+        let (host, deployment) = try TestSupport.deployment([:], config: Self.config(database: database, processing: false, extra: "  max_body_size: 64KiB"))
+        let app = buildApplication(host: host, cameras: try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger), logger: TestSupport.logger)
         try await app.test(.router) { client in
             try await client.execute(
                 uri: Self.events, method: .post, headers: [.contentType: "image/jpeg", .authorization: "Bearer \(Self.token)"],
@@ -662,8 +665,8 @@ import Testing
     @Test func anAPITokenGuardsTheReadBackAndTheAPIButNotTheWebhookOrMonitoring() async throws {
         let apiToken = "api-token-0123456789abcdef"
         let config = Self.config(database: Self.databasePath(), processing: false, extra: "server: { api_token: \(apiToken) }")
-        let host = try TestSupport.host([:], config: config)
-        let app = buildApplication(host: host, cameras: try CameraSystem(config: host.config, host: host, logger: TestSupport.logger), logger: TestSupport.logger)
+        let (host, deployment) = try TestSupport.deployment([:], config: config)
+        let app = buildApplication(host: host, cameras: try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger), logger: TestSupport.logger)
         try await app.test(.router) { client in
             // The camera authenticates itself; it never needs the API token.
             let accepted = try await Self.post(client, ByteBuffer(bytes: try Self.file("vtest_050.jpg")), contentType: "image/jpeg")

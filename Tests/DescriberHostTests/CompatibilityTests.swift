@@ -6,6 +6,8 @@ import Synchronization
 import Testing
 
 @testable import DescriberHost
+@testable import DescriberServer
+@testable import Cameras
 
 /// Describer driven by the third-party libraries its users already run:
 /// Home Assistant's DeepStack client, and the Standard Webhooks reference

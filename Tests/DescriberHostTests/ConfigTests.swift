@@ -1,6 +1,7 @@
 import Testing
 
 @testable import DescriberHost
+@testable import DescriberConfiguration
 
 /// Manifests, the deployment file and environment overrides, and their errors.
 @Suite struct ConfigTests {

@@ -1,3 +1,4 @@
+@testable import DeepStack
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -9,6 +10,7 @@ import NIOCore
 import Testing
 
 @testable import DescriberHost
+@testable import DescriberServer
 
 /// The DeepStack / CodeProject.AI API as NVR clients call it: multipart
 /// uploads, DeepStack's and CodeProject.AI's answer fields, and JSON errors
@@ -35,8 +37,8 @@ import Testing
     static let headers: HTTPFields = [.contentType: "multipart/form-data; boundary=\(boundary)"]
 
     static func application(config: String? = nil) throws -> some ApplicationProtocol {
-        let host = try TestSupport.host(["detect": try DetectTests.manifest()], config: config)
-        return buildApplication(host: host, logger: TestSupport.logger)
+        let (host, deployment) = try TestSupport.deployment(["detect": try DetectTests.manifest()], config: config)
+        return buildApplication(host: host, deepStack: deployment.deepStack, logger: TestSupport.logger)
     }
 
     static func json(_ response: TestResponse) throws -> [String: Any] {
@@ -148,10 +150,10 @@ import Testing
     /// DeepStack API there, and only that.
     @Test func theAPIIsAlsoServedOnTheConfiguredPorts() async throws {
         let extra = try Self.freePort()
-        let host = try TestSupport.host(["detect": try DetectTests.manifest()], config: "deepstack: { ports: [\(extra)] }")
-        #expect(host.config.deepStackPorts == [extra])
+        let (host, deployment) = try TestSupport.deployment(["detect": try DetectTests.manifest()], config: "deepstack: { ports: [\(extra)] }")
+        #expect(deployment.deepStack.ports == [extra])
         let dog = try DescribingTests.file(DetectTests.fixtures + "/images/dog.jpg")
-        try await buildApplication(host: host, logger: TestSupport.logger).test(.live) { _ in
+        try await buildApplication(host: host, deepStack: deployment.deepStack, logger: TestSupport.logger).test(.live) { _ in
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(extra)/v1/vision/detection")!)
             request.httpMethod = "POST"
             request.setValue("multipart/form-data; boundary=\(Self.boundary)", forHTTPHeaderField: "Content-Type")

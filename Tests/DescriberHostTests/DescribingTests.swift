@@ -6,6 +6,8 @@ import NIOCore
 import Testing
 
 @testable import DescriberHost
+@testable import Describing
+@testable import DescriberServer
 
 /// The `caption` function's quality gate and scene text, and the describer
 /// that composes the describing functions' answers.

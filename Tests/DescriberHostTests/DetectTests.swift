@@ -3,6 +3,7 @@ import NIOCore
 import Testing
 
 @testable import DescriberHost
+@testable import Describing
 
 /// The `detect` function on the real YOLOv3-tiny model (installed by
 /// `scripts/setup` through functions/detect/fetch-model), and the

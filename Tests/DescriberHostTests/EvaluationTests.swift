@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import DescriberHost
+@testable import Describing
 
 /// `describer eval`: scoring rules, its input checks, and the real functions
 /// on the committed fixtures (Fixtures/images/expected.json).

@@ -1,3 +1,4 @@
+@testable import DescriberHTTP
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -5,6 +6,7 @@ import NIOCore
 import Testing
 
 @testable import DescriberHost
+@testable import DescriberServer
 
 /// The HTTP routes, through the real application factory.
 @Suite struct HTTPTests {

@@ -6,6 +6,7 @@ import NIOCore
 import Testing
 
 @testable import DescriberHost
+@testable import DescriberImaging
 
 /// JPEG and PNG decoding: sizes, DCT scaling, EXIF orientation, colour
 /// conversions, every refusal with its typed error, and the host handing

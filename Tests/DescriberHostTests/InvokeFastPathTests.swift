@@ -8,6 +8,8 @@ import ServiceLifecycle
 import Testing
 
 @testable import DescriberHost
+@testable import DescriberServer
+@testable import DescriberHTTP
 
 /// The invoke route's fast path (`InvocationChannelHandler`), over real
 /// sockets. Its application has a router without the invoke route, so an

@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 
 @testable import DescriberHost
+@testable import DescriberConfiguration
 
 /// Hot reload: new versions of a function's library or manifest replace the
 /// old one while the host serves, without failing a request.

@@ -3,6 +3,8 @@ import NIOCore
 import Testing
 
 @testable import DescriberHost
+@testable import Describing
+@testable import DescriberImaging
 
 /// The `ocr` function on the real PP-OCRv6 models and OpenVINO runtime
 /// (installed by `scripts/setup` through functions/ocr/fetch-model), in its

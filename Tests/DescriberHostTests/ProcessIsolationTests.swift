@@ -6,6 +6,8 @@ import NIOCore
 import Testing
 
 @testable import DescriberHost
+@testable import DescriberServer
+@testable import DescriberConfiguration
 
 /// The worker-process tier (`isolation: process`): results equal to the
 /// in-process tier, batching across the boundary, crash containment,

@@ -6,6 +6,8 @@ import NIOCore
 import Testing
 
 @testable import DescriberHost
+@testable import DescriberServer
+@testable import Cameras
 
 /// `functions/security-events` on the real camera sequence: motion, zones by
 /// where objects stand, parked vehicles recognised as stationary, and state
@@ -54,8 +56,8 @@ import Testing
     }
 
     @Test func aFixedCameraSeesMotionPeopleAndParkedVehicles() async throws {
-        let host = try TestSupport.host(["security-events": try Self.manifest()], config: Self.config(database: CameraTests.databasePath()))
-        let system = try CameraSystem(config: host.config, host: host, logger: TestSupport.logger)
+        let (host, deployment) = try TestSupport.deployment(["security-events": try Self.manifest()], config: Self.config(database: CameraTests.databasePath()))
+        let system = try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger)
         let frames = ["vtest_background.jpg", "vtest_background.jpg", "vtest_040.jpg", "vtest_050.jpg", "vtest_060.jpg", "vtest_background.jpg"]
         try await buildApplication(host: host, cameras: system, logger: TestSupport.logger).test(.router) { client in
             for (index, frame) in frames.enumerated() {

@@ -1,3 +1,4 @@
+@testable import DescriberConfiguration
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -6,6 +7,8 @@ import NIOCore
 import Testing
 
 @testable import DescriberHost
+@testable import Describing
+@testable import DescriberServer
 
 /// The `speak` function on the real libespeak-ng, the voice profiles and `/v1/speak`.
 ///

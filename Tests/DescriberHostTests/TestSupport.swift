@@ -4,6 +4,8 @@ import NIOCore
 import Synchronization
 
 @testable import DescriberHost
+@testable import DescriberServer
+@testable import DescriberConfiguration
 
 /// Paths and builders shared by the suites.
 enum TestSupport {
@@ -86,6 +88,14 @@ enum TestSupport {
 
     /// A host over `manifests`, with optional deployment overrides.
     static func host(_ manifests: [String: String], config: String? = nil, environment: [String: String] = [:]) throws -> FunctionHost {
+        try deployment(manifests, config: config, environment: environment).host
+    }
+
+    /// A host over `manifests` and the whole deployment's configuration
+    /// (the cameras', the DeepStack API's), with optional overrides.
+    static func deployment(
+        _ manifests: [String: String], config: String? = nil, environment: [String: String] = [:]
+    ) throws -> (host: FunctionHost, deployment: DeploymentConfig) {
         let directory = try functionsDirectory(manifests)
         var node = ConfigNode.emptyMapping(ConfigOrigin(source: "test", line: nil))
         if let config { node = try ConfigNode.parseYAML(config, source: "describer.yaml") }
@@ -94,12 +104,12 @@ enum TestSupport {
         if config?.contains("data_directory") != true && environment["DESCRIBER_DATA_DIRECTORY"] == nil {
             environment["DESCRIBER_DATA_DIRECTORY"] = scratch + "/data"
         }
-        node = node.overlaid(by: ConfigNode.environmentOverlay(environment))
-        var hostConfig = try HostConfig(node: node, baseDirectory: nil)
-        hostConfig.functionsDirectory = directory
-        hostConfig.shutdownGrace = .seconds(2)
-        hostConfig.port = 0
-        return try FunctionHost(config: hostConfig, logger: logger)
+        node = node.overlaid(by: ConfigNode.environmentOverlay(environment, namedSections: DeploymentConfig.namedSections))
+        var deployment = try DeploymentConfig(document: ConfigDocument(root: node))
+        deployment.host.functionsDirectory = directory
+        deployment.host.shutdownGrace = .seconds(2)
+        deployment.host.port = 0
+        return (try FunctionHost(config: deployment.host, logger: logger), deployment)
     }
 
     /// A manifest for the test function, with `extra` YAML appended.

@@ -10,6 +10,7 @@ import Synchronization
 import Testing
 
 @testable import DescriberHost
+@testable import Cameras
 
 /// Signed alert forwarding from a persisted outbox, against a real HTTP receiver.
 @Suite struct WebhookTests {

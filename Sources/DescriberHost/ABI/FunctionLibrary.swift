@@ -2,6 +2,7 @@ import CDescriberFunction
 import CLibUV
 import Foundation
 import Synchronization
+import DescriberConfiguration
 
 /// A function's shared library, loaded once and never unloaded, with its
 /// four hooks resolved and its self-description checked against this host.

@@ -1,3 +1,4 @@
+import DescriberConfiguration
 /// How a function runs: its manifest (`functions/NAME/function.yaml`) with the
 /// deployment file's and the environment's overrides applied.
 ///
@@ -206,7 +207,7 @@ public struct FunctionConfig: Sendable {
 }
 
 /// Media type matching for `input.content_types`.
-enum MediaType {
+package enum MediaType {
     static func isValidPattern(_ pattern: String) -> Bool {
         let parts = pattern.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return false }
@@ -215,12 +216,12 @@ enum MediaType {
     }
 
     /// The `type/subtype` of a Content-Type header, lower-cased, without parameters.
-    static func essence(of contentType: String) -> String {
+    package static func essence(of contentType: String) -> String {
         let head = contentType.split(separator: ";", maxSplits: 1).first.map(String.init) ?? ""
         return head.trimmingWhitespace().lowercased()
     }
 
-    static func matches(_ contentType: String, patterns: [String]) -> Bool {
+    package static func matches(_ contentType: String, patterns: [String]) -> Bool {
         let essence = essence(of: contentType)
         let parts = essence.split(separator: "/", maxSplits: 1)
         guard parts.count == 2 else { return patterns.contains("*/*") }

@@ -1,4 +1,5 @@
 import Foundation
+import DescriberConfiguration
 
 /// The deployment configuration: `describer.yaml` (optional) with the
 /// environment laid over it.
@@ -16,16 +17,14 @@ import Foundation
 /// reload:
 ///   enabled: true            # pick up changed libraries and manifests while serving
 ///   interval: 1s             # how often function folders are looked at
-/// deepstack:
-///   api_key: ""              # DESCRIBER_DEEPSTACK__API_KEY; when set, /v1/vision/* requires it
-///   ports: [32168]           # also serve the DeepStack API alone on these ports
 /// functions:                 # per-function overrides of any manifest key
 ///   echo:
 ///     scaling: { max_instances: 8 }
 ///     options: { prefix: "> " }
-/// cameras: { … }             # see CameraConfig
-/// camera_events: { … }       # see CameraStoreConfig
 /// ```
+///
+/// These are the host's sections (``sections``); the applications built on
+/// the host decode their own from the same ``ConfigDocument``.
 public struct HostConfig: Sendable {
     public var host: String
     public var port: Int
@@ -48,17 +47,8 @@ public struct HostConfig: Sendable {
     /// How often the function folders are checked for changes; a change is
     /// loaded once it has stayed the same for one whole interval.
     public var reloadInterval: Duration
-    /// The `api_key` DeepStack clients must send; nil or empty: none needed.
-    public var deepStackAPIKey: String?
-    /// Further ports serving only the DeepStack API, for clients that
-    /// assume CodeProject.AI's 32168 or DeepStack's 5000.
-    public var deepStackPorts: [Int]
     /// Overrides per function name, laid over the manifests.
     public var functionOverrides: [String: ConfigNode]
-    /// The cameras that may post events, in the order the file lists them.
-    public var cameras: [CameraConfig]
-    /// Where camera events are stored and for how long.
-    public var cameraStore: CameraStoreConfig
 
     public static let defaultBodyLimit = 20 << 20
 
@@ -82,10 +72,6 @@ public struct HostConfig: Sendable {
         self.dataDirectory = Self.defaultDataDirectory
         self.reloadEnabled = true
         self.reloadInterval = .seconds(1)
-        self.deepStackAPIKey = nil
-        self.deepStackPorts = []
-        self.cameras = []
-        self.cameraStore = CameraStoreConfig(databasePath: Self.defaultDataDirectory + "/cameras.sqlite")
     }
 
     /// `$XDG_STATE_HOME/describer`, else `~/.local/state/describer`.
@@ -96,13 +82,26 @@ public struct HostConfig: Sendable {
         return home + "/.local/state/describer"
     }
 
-    /// Decodes the merged deployment configuration.
+    /// The top-level keys the host decodes.
+    public static let sections = ["server", "functions_directory", "voices_directory", "data_directory", "reload", "functions"]
+
+    /// The sections whose keys are names, where an environment variable's
+    /// `_` stands for a `-`.
+    public static let namedSections: Set<String> = ["functions"]
+
+    /// Decodes a deployment that is the host alone: any other top-level key
+    /// is an error.
     /// - Parameter baseDirectory: relative paths in a config file are resolved against its folder.
     public init(node: ConfigNode, baseDirectory: String?) throws(ConfigError) {
-        let root = try ConfigMapping(node, path: [], fallbackOrigin: node.origin)
-        try root.rejectUnknownKeys([
-            "server", "functions_directory", "voices_directory", "data_directory", "reload", "deepstack", "functions", "cameras", "camera_events",
-        ])
+        let document = ConfigDocument(root: node, baseDirectory: baseDirectory)
+        try document.rejectUnknownSections(Self.sections)
+        try self.init(document: document)
+    }
+
+    /// Decodes the host's sections of a deployment's configuration, leaving
+    /// the others to the components that own them.
+    public init(document: ConfigDocument) throws(ConfigError) {
+        let root = try document.rootMapping()
         let server = try root.mapping("server")
         try server.rejectUnknownKeys(["host", "port", "max_body_size", "shutdown_grace", "api_token"])
         self.host = try server.string("host") ?? "127.0.0.1"
@@ -114,32 +113,13 @@ public struct HostConfig: Sendable {
         if let apiToken, apiToken.count < 16 {
             throw server.error("api_token", "must be at least 16 characters (for example the output of `openssl rand -hex 16`), got \(apiToken.count)")
         }
-        func directory(_ key: String, default defaultValue: String) throws(ConfigError) -> String {
-            let directory = try root.string(key) ?? defaultValue
-            // A path written in the file is relative to the file, not to the working directory.
-            if !directory.hasPrefix("/"), let baseDirectory, root[key]?.origin.line != nil {
-                return baseDirectory + "/" + directory
-            }
-            return directory
-        }
-        self.functionsDirectory = try directory("functions_directory", default: "functions")
-        self.voicesDirectory = try directory("voices_directory", default: "voices")
-        self.dataDirectory = try directory("data_directory", default: Self.defaultDataDirectory)
+        self.functionsDirectory = try document.path("functions_directory", default: "functions")
+        self.voicesDirectory = try document.path("voices_directory", default: "voices")
+        self.dataDirectory = try document.path("data_directory", default: Self.defaultDataDirectory)
         let reload = try root.mapping("reload")
         try reload.rejectUnknownKeys(["enabled", "interval"])
         self.reloadEnabled = try reload.bool("enabled", default: true)
         self.reloadInterval = try reload.duration("interval", default: .seconds(1), in: .milliseconds(50)...(.seconds(3600)))
-        let deepstack = try root.mapping("deepstack")
-        try deepstack.rejectUnknownKeys(["api_key", "ports"])
-        self.deepStackAPIKey = try deepstack.string("api_key")
-        var ports: [Int] = []
-        for text in try deepstack.stringList("ports") ?? [] {
-            guard let port = Int(text), (1...65535).contains(port) else {
-                throw deepstack.error("ports", "must be a list of port numbers between 1 and 65535, got '\(text)'")
-            }
-            ports.append(port)
-        }
-        self.deepStackPorts = ports
         let functions = try root.mapping("functions")
         var overrides: [String: ConfigNode] = [:]
         for key in functions.keys {
@@ -150,33 +130,13 @@ public struct HostConfig: Sendable {
             overrides[key] = value
         }
         self.functionOverrides = overrides
-        let cameras = try root.mapping("cameras")
-        var cameraConfigs: [CameraConfig] = []
-        for id in cameras.keys {
-            guard CameraConfig.isValidID(id) else {
-                throw cameras.error(id, "is not a valid camera id: use lower-case letters, digits and '-' (at most 64)")
-            }
-            cameraConfigs.append(try CameraConfig(id: id, mapping: try cameras.mapping(id)))
-        }
-        self.cameras = cameraConfigs
-        self.cameraStore = try CameraStoreConfig(mapping: try root.mapping("camera_events"), dataDirectory: dataDirectory)
     }
 
-    /// Reads `path` (if given) and the environment.
+    /// Reads `path` (if given) and the environment, for a deployment that is
+    /// the host alone: any other top-level key is an error.
     public static func load(path: String?, environment: [String: String]) throws(ConfigError) -> HostConfig {
-        var node = ConfigNode.emptyMapping(ConfigOrigin(source: "defaults", line: nil))
-        var baseDirectory: String?
-        if let path {
-            let text: String
-            do {
-                text = try FileSystem.readText(path)
-            } catch {
-                throw ConfigError(origin: ConfigOrigin(source: path, line: nil), key: nil, reason: "cannot be read: \(error)")
-            }
-            node = try ConfigNode.parseYAML(text, source: path)
-            baseDirectory = FileSystem.directory(of: path)
-        }
-        node = node.overlaid(by: ConfigNode.environmentOverlay(environment))
-        return try HostConfig(node: node, baseDirectory: baseDirectory)
+        let document = try ConfigDocument.load(path: path, environment: environment, namedSections: namedSections)
+        try document.rejectUnknownSections(sections)
+        return try HostConfig(document: document)
     }
 }

@@ -2,6 +2,7 @@ import CCrashGuard
 import Foundation
 import Logging
 import Synchronization
+import DescriberConfiguration
 
 /// What the host remembers of in-process functions that crashed it.
 ///

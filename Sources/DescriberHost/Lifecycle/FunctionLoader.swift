@@ -4,6 +4,8 @@ import Glibc
 import Logging
 import NIOCore
 import Prometheus
+import DescriberImaging
+import DescriberConfiguration
 
 /// Turns one function folder into a ``FunctionHost/Entry``: reads and checks
 /// the manifest with the deployment's overrides, loads the library in the

@@ -2,6 +2,7 @@ import Logging
 import NIOPosix
 import Prometheus
 import Synchronization
+import DescriberConfiguration
 
 /// Hot reload: a function whose library or manifest changes on disk is
 /// loaded again while the host serves.

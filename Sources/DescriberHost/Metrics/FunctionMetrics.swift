@@ -2,7 +2,7 @@ import Prometheus
 
 /// The Prometheus series one function feeds. Created once per function from
 /// the host's registry; every update is a lock-free or briefly locked write.
-struct FunctionMetrics: Sendable {
+package struct FunctionMetrics: Sendable {
     private let registry: PrometheusCollectorRegistry
     private let function: String
     let duration: DurationHistogram
@@ -19,7 +19,7 @@ struct FunctionMetrics: Sendable {
         MetricNameDescriptor(namespace: "describer", metricName: "invocations", unitName: "total", helpText: "Invocations by outcome.")
     }
 
-    static let durationBuckets: [Duration] = [
+    package static let durationBuckets: [Duration] = [
         .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
         .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
         .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),

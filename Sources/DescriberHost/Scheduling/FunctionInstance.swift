@@ -1,6 +1,7 @@
 import CDescriberFunction
 import Logging
 import NIOCore
+import DescriberImaging
 
 /// One instance of a function: the pointer its `describer_instance_create`
 /// returned and the threads that call into it.

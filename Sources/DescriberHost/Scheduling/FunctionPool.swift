@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import Prometheus
 import Synchronization
+import DescriberImaging
 
 /// The instance pool, queue and batcher of one function.
 ///
@@ -20,21 +21,21 @@ import Synchronization
 /// The pool does not care where an instance runs: its ``InstanceLauncher``
 /// starts ``PoolInstance``s in the host or in worker processes. An instance
 /// that dies (a worker crash) is forgotten and replaced on demand.
-final class FunctionPool: Sendable {
+package final class FunctionPool: Sendable {
     let config: FunctionConfig
     let launcher: any InstanceLauncher
     /// The largest batch handed to the function in one call.
     let batchLimit: Int
     /// The settings checked on every request, copied out of the configuration once.
-    let limits: Limits
+    package let limits: Limits
 
-    struct Limits: Sendable {
-        var maxInputBytes: Int
-        var acceptsAnyContentType: Bool
-        var contentTypes: [String]
-        var requestOptions: [String: RequestOptionSpec]
-        var defaultTimeout: Duration
-        var maximumTimeout: Duration
+    package struct Limits: Sendable {
+        package var maxInputBytes: Int
+        package var acceptsAnyContentType: Bool
+        package var contentTypes: [String]
+        package var requestOptions: [String: RequestOptionSpec]
+        package var defaultTimeout: Duration
+        package var maximumTimeout: Duration
     }
     private let metrics: FunctionMetrics
     private let logger: Logger

@@ -1,5 +1,6 @@
 import NIOCore
 import Synchronization
+import DescriberImaging
 
 /// What a caller hands the host for one invocation.
 public struct InvocationRequest: Sendable {
@@ -134,7 +135,7 @@ public struct InvocationTimings: Sendable, Equatable {
 /// What a caller that does not suspend is handed its result through: called
 /// once, on whichever thread completed the invocation (an instance's thread,
 /// the timer loop, a canceller), so it must only hand the result on.
-typealias InvocationCallback = @Sendable (Result<InvocationOutput, InvocationError>) -> Void
+package typealias InvocationCallback = @Sendable (Result<InvocationOutput, InvocationError>) -> Void
 
 /// One admitted invocation while the host works on it: its input, its single
 /// absolute deadline and the caller waiting for it. It completes exactly once,
@@ -284,11 +285,11 @@ final class Invocation: Sendable {
 }
 
 /// An invocation submitted by a caller that does not suspend, for cancelling it.
-struct PendingInvocation: Sendable {
+package struct PendingInvocation: Sendable {
     let pool: FunctionPool
     let invocation: Invocation
 
     /// The caller went away: the invocation is answered as cancelled and
     /// leaves the queue, if it is still there.
-    func cancel() { pool.cancel(invocation) }
+    package func cancel() { pool.cancel(invocation) }
 }

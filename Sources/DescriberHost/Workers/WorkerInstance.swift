@@ -1,3 +1,4 @@
+import DescriberConfiguration
 import CCrashGuard
 import CDescriberFunction
 import CDescriberWorkerProtocol
@@ -6,6 +7,7 @@ import Foundation
 import Logging
 import NIOCore
 import Synchronization
+import DescriberImaging
 
 /// One instance of a function inside its own `describer-worker` process.
 ///

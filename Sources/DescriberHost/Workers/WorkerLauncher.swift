@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import Synchronization
+import DescriberConfiguration
 
 /// The worker-process tier of one function (`isolation: process`): starts
 /// ``WorkerInstance``s, keeps the function's crash record, and backs off
