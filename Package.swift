@@ -14,10 +14,14 @@ let package = Package(
         .executable(name: "speak-this-image", targets: ["speak-this-image"]),
         // The function host, for embedders and for testing plugins against it.
         .library(name: "DescriberHost", targets: ["DescriberHost"]),
+        .library(name: "DescriberConfiguration", targets: ["DescriberConfiguration"]),
+        .library(name: "DescriberImaging", targets: ["DescriberImaging"]),
+        .library(name: "Describing", targets: ["Describing"]),
         // The C ABI header, for functions built outside this package.
         .library(name: "CDescriberFunction", targets: ["CDescriberFunction"]),
         .library(name: "DescriberHTTP", targets: ["DescriberHTTP"]),
         .library(name: "DescriberServer", targets: ["DescriberServer"]),
+        .library(name: "DescriberTesting", targets: ["DescriberTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -144,10 +148,48 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
         ], swiftSettings: swiftSettings),
+        // A function's author tests a plugin against the host alone with
+        // this: building C functions, hosts with in-memory configuration,
+        // and a harness that loads a library and feeds it requests.
+        .target(name: "DescriberTesting", dependencies: [
+            "DescriberHost", "DescriberConfiguration",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], swiftSettings: swiftSettings),
+
+        // The suites' own helpers: this repository's fixtures over
+        // DescriberTesting, and (for the suites above the core) the
+        // deployment, the bundled functions and the built executables.
+        .target(name: "TestSupport", dependencies: [
+            "DescriberTesting", "DescriberHost", "DescriberConfiguration",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .target(name: "ServerTestSupport", dependencies: [
+            "TestSupport", "DescriberTesting", "DescriberServer", "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "Cameras",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], path: "Tests/ServerTestSupport", swiftSettings: swiftSettings),
+
+        // The core alone, on test functions compiled from Tests/Fixtures: no
+        // HTTP, no models, no executables; it runs in seconds.
         .testTarget(name: "DescriberHostTests", dependencies: [
-            "DescriberServer", "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging", "Describing", "Cameras", "DeepStack",
-            // The CLI tests run the built executables.
-            "describer", "speak-this-image",
+            "TestSupport", "DescriberTesting", "DescriberHost", "DescriberConfiguration", "DescriberImaging",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "DescriberHTTPTests", dependencies: [
+            "TestSupport", "ServerTestSupport", "DescriberHTTP", "DescriberServer", "DescriberHost", "DescriberConfiguration", "DescriberImaging",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "CamerasTests", dependencies: [
+            "TestSupport", "ServerTestSupport", "Cameras", "DescriberServer", "DescriberHost", "DescriberConfiguration",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -156,8 +198,29 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
+        ], swiftSettings: swiftSettings),
+        // The bundled functions on their real models and engines (installed
+        // by `make -C functions`), and the applications built on them.
+        .testTarget(name: "FunctionTests", dependencies: [
+            "TestSupport", "ServerTestSupport", "Describing", "Cameras", "DeepStack", "DescriberServer", "DescriberHTTP", "DescriberHost",
+            "DescriberConfiguration", "DescriberImaging",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], exclude: ["Fixtures"], swiftSettings: swiftSettings),
+        ], swiftSettings: swiftSettings),
+        // The built executables, and the third-party clients, run as users run them.
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "TestSupport", "ServerTestSupport", "DescriberTesting", "Describing", "Cameras", "DescriberServer", "DescriberHost",
+            "DescriberConfiguration",
+            "describer", "speak-this-image",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], swiftSettings: swiftSettings),
     ]
 )

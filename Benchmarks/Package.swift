@@ -18,7 +18,10 @@ let package = Package(
             dependencies: [
                 "CJPEGBaseline",
                 .product(name: "CDescriberFunction", package: "describer"),
+                .product(name: "DescriberConfiguration", package: "describer"),
                 .product(name: "DescriberHost", package: "describer"),
+                .product(name: "DescriberImaging", package: "describer"),
+                .product(name: "Describing", package: "describer"),
                 .product(name: "DescriberHTTP", package: "describer"),
                 .product(name: "DescriberServer", package: "describer"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -35,7 +35,7 @@ server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 url="http://127.0.0.1:$port/v1/cameras/bench/events"
-snapshot=Tests/DescriberHostTests/Fixtures/camera/vtest_050.jpg
+snapshot=Tests/Fixtures/camera/vtest_050.jpg
 load() { python3 Benchmarks/camera-load.py "$url" "$1" "$snapshot" "$rate" "$2" --ids "$work/acknowledged"; }
 echo "warm-up:  $(load $token 3)"
 for round in $(seq "$rounds"); do

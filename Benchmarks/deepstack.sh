@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 requests="${1:-60}"
 port=18083
 work=$(mktemp -d)
-djpeg -scale 5/6 Tests/DescriberHostTests/Fixtures/images/dog.jpg | cjpeg -quality 90 >"$work/dog640.jpg"
+djpeg -scale 5/6 Tests/Fixtures/images/dog.jpg | cjpeg -quality 90 >"$work/dog640.jpg"
 "${DESCRIBER:-.build/release/describer}" serve --port "$port" --functions "$PWD/functions" --log-level critical &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -1,5 +1,6 @@
 import CJPEGBaseline
 import DescriberHost
+import DescriberImaging
 import Foundation
 
 /// `describer-bench decode JPEG [SOURCE_JPEG]`

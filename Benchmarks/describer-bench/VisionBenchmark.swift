@@ -15,7 +15,10 @@
 //   swift build -c release --product describer-worker
 //   swift build -c release --product describer-bench
 import CDescriberFunction
+import DescriberConfiguration
 import DescriberHost
+import DescriberImaging
+import Describing
 import Foundation
 import Logging
 import NIOCore

@@ -16,7 +16,9 @@
 //
 // Build with `swift build -c release --product describer-bench`; Benchmarks/run.sh runs everything.
 import CDescriberFunction
+import DescriberHTTP
 import DescriberHost
+import DescriberServer
 import Foundation
 import Hummingbird
 import Logging

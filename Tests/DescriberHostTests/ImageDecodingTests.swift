@@ -1,8 +1,6 @@
 import Foundation
-import HTTPTypes
-import Hummingbird
-import HummingbirdTesting
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -16,47 +14,6 @@ import Testing
 /// corrupted and bomb files) are derived from the fixtures' bytes here.
 @Suite struct ImageDecodingTests {
     // MARK: Fixtures and byte surgery
-
-    static let imagesDirectory = TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/images"
-
-    static func fixture(_ name: String) throws -> [UInt8] {
-        [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(imagesDirectory)/\(name)")))
-    }
-
-    /// The offset of the first marker `matching` in a JPEG's header segments.
-    static func markerOffset(in jpeg: [UInt8], matching: (UInt8) -> Bool) throws -> Int {
-        var offset = 2
-        while offset + 4 <= jpeg.count, jpeg[offset] == 0xFF {
-            if matching(jpeg[offset + 1]) { return offset }
-            offset += 2 + Int(jpeg[offset + 2]) << 8 + Int(jpeg[offset + 3])
-        }
-        throw TestError("marker not found")
-    }
-
-    static func startOfFrame(in jpeg: [UInt8]) throws -> Int {
-        try markerOffset(in: jpeg) { [0xC0, 0xC1, 0xC2].contains($0) }
-    }
-
-    /// A JPEG with a new APP1 Exif segment right after SOI, holding a TIFF
-    /// header and an IFD0 with the orientation tag alone. Readers honour the
-    /// first Exif segment, so it overrides the fixture's own (which says 1).
-    static func withOrientation(_ orientation: UInt16, _ jpeg: [UInt8], littleEndian: Bool = false) -> [UInt8] {
-        func u16(_ value: UInt16) -> [UInt8] { littleEndian ? [UInt8(value & 0xFF), UInt8(value >> 8)] : [UInt8(value >> 8), UInt8(value & 0xFF)] }
-        func u32(_ value: UInt32) -> [UInt8] {
-            littleEndian ? u16(UInt16(value & 0xFFFF)) + u16(UInt16(value >> 16)) : u16(UInt16(value >> 16)) + u16(UInt16(value & 0xFFFF))
-        }
-        var tiff: [UInt8] = littleEndian ? Array("II".utf8) : Array("MM".utf8)
-        tiff += u16(42) + u32(8)  // IFD0 right after the header
-        tiff += u16(1)  // one entry
-        tiff += u16(0x0112) + u16(3) + u32(1) + u16(orientation) + [0, 0]  // SHORT, count 1, value inline
-        tiff += u32(0)  // no next IFD
-        return segment(app1: Array("Exif".utf8) + [0, 0] + tiff, into: jpeg)
-    }
-
-    static func segment(app1 payload: [UInt8], into jpeg: [UInt8]) -> [UInt8] {
-        let length = payload.count + 2
-        return [0xFF, 0xD8, 0xFF, 0xE1, UInt8(length >> 8), UInt8(length & 0xFF)] + payload + jpeg[2...]
-    }
 
     /// A PNG whose IHDR claims `width` x `height`, with a valid CRC so that
     /// only the size can be refused.
@@ -96,7 +53,7 @@ import Testing
     // MARK: Sizes and scaling
 
     @Test func decodesAJPEGAtFullSize() throws {
-        let (image, plan) = try Self.decode(try Self.fixture("dog.jpg"))
+        let (image, plan) = try Self.decode(try TestImages.bytes("dog.jpg"))
         #expect(image.width == 768 && image.height == 576 && image.stride == 768 * 3)
         #expect(image.pixels.readableBytes == 768 * 3 * 576)
         #expect(plan.format == .jpeg && plan.scaleDenominator == 1)
@@ -105,18 +62,18 @@ import Testing
     /// Functions are told the size of the picture as sent (ABI 1.1), so a
     /// decoded copy remembers it through scaling and orientation.
     @Test func decodedPicturesRememberTheSizeTheyWereSentAt() throws {
-        let dog = try Self.fixture("dog.jpg")
+        let dog = try TestImages.bytes("dog.jpg")
         let (scaled, _) = try Self.decode(dog, maxWidth: 320, maxHeight: 320)
         #expect(scaled.width == 320 && scaled.sourceWidth == 768 && scaled.sourceHeight == 576)
         let fitted = try #require(scaled.fitted(maxWidth: 100, maxHeight: 100))
         #expect(fitted.width == 100 && fitted.sourceWidth == 768 && fitted.sourceHeight == 576)
         // Orientation 6: stored 768 x 576, shown turned a quarter.
-        let (turned, _) = try Self.decode(Self.withOrientation(6, dog), maxWidth: 300, maxHeight: 300)
+        let (turned, _) = try Self.decode(TestImages.withOrientation(6, dog), maxWidth: 300, maxHeight: 300)
         #expect(turned.width < turned.height && turned.sourceWidth == 576 && turned.sourceHeight == 768)
     }
 
     @Test func decodesAPNGAtFullSize() throws {
-        let (image, plan) = try Self.decode(try Self.fixture("page.png"))
+        let (image, plan) = try Self.decode(try TestImages.bytes("page.png"))
         #expect(image.width == 384 && image.height == 191 && image.stride == 384 * 3)
         #expect(plan.format == .png)
         // An 8-bit grey PNG becomes RGB with three equal channels.
@@ -148,7 +105,7 @@ import Testing
         Box(maxWidth: 2000, maxHeight: 2000, width: 768, height: 576, denominator: 1),
     ])
     func dctScalingFitsTheBox(_ box: Box) throws {
-        let (image, plan) = try Self.decode(try Self.fixture("dog.jpg"), maxWidth: box.maxWidth, maxHeight: box.maxHeight)
+        let (image, plan) = try Self.decode(try TestImages.bytes("dog.jpg"), maxWidth: box.maxWidth, maxHeight: box.maxHeight)
         #expect(image.width == box.width && image.height == box.height)
         #expect(image.width <= box.maxWidth && image.height <= box.maxHeight)
         #expect(plan.scaleDenominator == box.denominator)
@@ -158,7 +115,7 @@ import Testing
     /// The DCT-scaled path and the full decode plus area resize give
     /// nearly the same picture.
     @Test func dctScalingLooksLikeAFullDecodeResized() throws {
-        let bytes = try Self.fixture("dog.jpg")
+        let bytes = try TestImages.bytes("dog.jpg")
         let (scaled, scaledPlan) = try Self.decode(bytes, maxWidth: 200, maxHeight: 200)
         let (full, fullPlan) = try Self.decode(bytes, maxWidth: 200, maxHeight: 200, dctScaling: false)
         #expect(scaledPlan.scaleDenominator == 2 && fullPlan.scaleDenominator == 1)
@@ -169,14 +126,14 @@ import Testing
     }
 
     @Test func pngIsResizedAndNothingIsEnlarged() throws {
-        let page = try Self.decode(try Self.fixture("page.png"), maxWidth: 100, maxHeight: 100).image
+        let page = try Self.decode(try TestImages.bytes("page.png"), maxWidth: 100, maxHeight: 100).image
         #expect(page.width == 100 && page.height == 50)
-        let small = try Self.decode(try Self.fixture("gray.jpg"), maxWidth: 1000, maxHeight: 1000).image
+        let small = try Self.decode(try TestImages.bytes("gray.jpg"), maxWidth: 1000, maxHeight: 1000).image
         #expect(small.width == 32 && small.height == 24)
     }
 
     @Test func theOverloadsAgree() throws {
-        let bytes = try Self.fixture("text_motion.jpg")
+        let bytes = try TestImages.bytes("text_motion.jpg")
         let fromArray = try ImageDecoder.decode(bytes, maxWidth: 120, maxHeight: 120)
         let fromBuffer = try ImageDecoder.decode(ByteBuffer(bytes: bytes), maxWidth: 120, maxHeight: 120)
         #expect(fromArray == fromBuffer)
@@ -201,9 +158,9 @@ import Testing
 
     @Test(arguments: 1...8)
     func appliesTheEXIFOrientation(_ orientation: Int) throws {
-        let original = try Self.fixture("person.jpg")  // 640 x 424
+        let original = try TestImages.bytes("person.jpg")  // 640 x 424
         let upright = try Self.decode(original).image
-        let (image, plan) = try Self.decode(Self.withOrientation(UInt16(orientation), original, littleEndian: orientation % 2 == 0))
+        let (image, plan) = try Self.decode(TestImages.withOrientation(UInt16(orientation), original, littleEndian: orientation % 2 == 0))
         #expect(plan.orientation == orientation)
         let transposed = orientation >= 5
         #expect(image.width == (transposed ? 424 : 640) && image.height == (transposed ? 640 : 424))
@@ -219,12 +176,12 @@ import Testing
 
     @Test func theBoxAppliesToTheDisplayedOrientation() throws {
         // Stored 640 x 424, displayed 424 x 640 (orientation 6).
-        let image = try Self.decode(Self.withOrientation(6, try Self.fixture("person.jpg")), maxWidth: 100, maxHeight: 200).image
+        let image = try Self.decode(TestImages.withOrientation(6, try TestImages.bytes("person.jpg")), maxWidth: 100, maxHeight: 200).image
         #expect(image.width == 100 && image.height == 151)
     }
 
     @Test func malformedEXIFIsIgnored() throws {
-        let original = try Self.fixture("person.jpg")
+        let original = try TestImages.bytes("person.jpg")
         let cases: [[UInt8]] = [
             Array("Exif".utf8) + [0, 0] + Array("MM".utf8) + [0, 42, 0xFF, 0xFF, 0xFF, 0xF0],  // IFD0 past the end
             Array("Exif".utf8) + [0, 0] + Array("MM".utf8) + [0, 42, 0, 0, 0, 8, 0xFF, 0xFF, 1, 0x12],  // 65535 entries claimed, half of one present
@@ -232,7 +189,7 @@ import Testing
             Array("Exif".utf8) + [0, 0] + Array("XX".utf8),  // no TIFF header
         ]
         for payload in cases {
-            let (image, plan) = try Self.decode(Self.segment(app1: payload, into: original))
+            let (image, plan) = try Self.decode(TestImages.segment(app1: payload, into: original))
             #expect(plan.orientation == 1)
             #expect(image.width == 640 && image.height == 424)
         }
@@ -241,37 +198,37 @@ import Testing
     // MARK: Colour conversions (generated fixtures; see Fixtures/images/NOTICE.md)
 
     @Test func convertsEveryColourModelToRGB8() throws {
-        let rgba = try Self.decode(try Self.fixture("rgba.png")).image
+        let rgba = try Self.decode(try TestImages.bytes("rgba.png")).image
         #expect(rgba.pixel(x: 0, y: 0) == (255, 0, 0))  // opaque red
         #expect(rgba.pixel(x: 31, y: 0) == (255, 255, 255))  // fully transparent: white
         #expect(rgba.pixel(x: 5, y: 23) == (127, 127, 255))  // half-transparent blue on white
 
-        let sixteen = try Self.decode(try Self.fixture("rgb16.png")).image
+        let sixteen = try Self.decode(try TestImages.bytes("rgb16.png")).image
         #expect(sixteen.pixel(x: 3, y: 3) == (255, 128, 0))
 
-        let grey = try Self.decode(try Self.fixture("gray2.png")).image
+        let grey = try Self.decode(try TestImages.bytes("gray2.png")).image
         #expect((0..<4).map { grey.pixel(x: $0, y: 5).red } == [0, 85, 170, 255])
         #expect(grey.pixel(x: 2, y: 5) == (170, 170, 170))
 
-        let palette = try Self.decode(try Self.fixture("palette.png")).image
+        let palette = try Self.decode(try TestImages.bytes("palette.png")).image
         #expect(palette.pixel(x: 0, y: 0) == (255, 0, 0))
         #expect(palette.pixel(x: 0, y: 7) == (0, 255, 0))
         #expect(palette.pixel(x: 0, y: 13) == (0, 0, 255))
         #expect(palette.pixel(x: 0, y: 23) == (255, 255, 255))  // the transparent entry
 
-        let (interlaced, interlacedPlan) = try Self.decode(try Self.fixture("interlaced.png"))
+        let (interlaced, interlacedPlan) = try Self.decode(try TestImages.bytes("interlaced.png"))
         #expect(interlaced.pixel(x: 7, y: 5) == (56, 40, 200))
         #expect(interlaced.pixel(x: 31, y: 23) == (248, 184, 200))
         #expect(interlacedPlan.format == .png)
 
-        let cmyk = try Self.decode(try Self.fixture("cmyk.jpg")).image
+        let cmyk = try Self.decode(try TestImages.bytes("cmyk.jpg")).image
         #expect(Self.close(cmyk.pixel(x: 4, y: 4), (255, 0, 0), tolerance: 6))
         #expect(Self.close(cmyk.pixel(x: 4, y: 20), (128, 128, 128), tolerance: 6))
 
-        let greyJPEG = try Self.decode(try Self.fixture("gray.jpg")).image
+        let greyJPEG = try Self.decode(try TestImages.bytes("gray.jpg")).image
         #expect(greyJPEG.pixel(x: 10, y: 10) == (100, 100, 100))
 
-        let progressive = try Self.decode(try Self.fixture("progressive.jpg")).image
+        let progressive = try Self.decode(try TestImages.bytes("progressive.jpg")).image
         #expect(Self.close(progressive.pixel(x: 3, y: 3), (0, 200, 0), tolerance: 6))
         #expect(Self.close(progressive.pixel(x: 28, y: 20), (40, 40, 160), tolerance: 6))
     }
@@ -289,36 +246,36 @@ import Testing
 
     static let refusals: [Refusal] = [
         Refusal(name: "JPEG cut in half", code: .truncatedImage, mentions: "the JPEG data ends before the image does") {
-            let jpeg = try fixture("dog.jpg")
+            let jpeg = try TestImages.bytes("dog.jpg")
             return Array(jpeg[..<(jpeg.count / 2)])
         },
-        Refusal(name: "JPEG cut inside its headers", code: .truncatedImage, mentions: "truncated") { Array(try fixture("dog.jpg")[..<300]) },
+        Refusal(name: "JPEG cut inside its headers", code: .truncatedImage, mentions: "truncated") { Array(try TestImages.bytes("dog.jpg")[..<300]) },
         Refusal(name: "progressive JPEG cut short", code: .truncatedImage, mentions: "truncated") {
-            let jpeg = try fixture("progressive.jpg")
+            let jpeg = try TestImages.bytes("progressive.jpg")
             return Array(jpeg[..<(jpeg.count - 200)])
         },
         Refusal(name: "PNG cut in half", code: .truncatedImage, mentions: "the PNG data ends before the image does") {
-            let png = try fixture("page.png")
+            let png = try TestImages.bytes("page.png")
             return Array(png[..<(png.count / 2)])
         },
         Refusal(name: "interlaced PNG cut short", code: .truncatedImage, mentions: "truncated") {
-            let png = try fixture("interlaced.png")
+            let png = try TestImages.bytes("interlaced.png")
             return Array(png[..<(png.count - 40)])
         },
         Refusal(name: "EOI marker in the middle of the scan", code: .notAnImage, mentions: "corrupt") {
-            var jpeg = try fixture("dog.jpg")
+            var jpeg = try TestImages.bytes("dog.jpg")
             jpeg.replaceSubrange((jpeg.count / 2)..<(jpeg.count / 2 + 2), with: [0xFF, 0xD9])
             return jpeg
         },
         Refusal(name: "bogus SOF length", code: .notAnImage, mentions: "Bogus marker length") {
-            var jpeg = try fixture("dog.jpg")
-            let sof = try startOfFrame(in: jpeg)
+            var jpeg = try TestImages.bytes("dog.jpg")
+            let sof = try TestImages.startOfFrame(in: jpeg)
             jpeg[sof + 2] = 0
             jpeg[sof + 3] = 1
             return jpeg
         },
         Refusal(name: "PNG with a damaged IHDR", code: .notAnImage, mentions: "CRC") {
-            var png = try fixture("page.png")
+            var png = try TestImages.bytes("page.png")
             png[18] ^= 0x55
             return png
         },
@@ -326,13 +283,13 @@ import Testing
             [0xFF, 0xD8, 0xFF] + (0..<500).map { UInt8(truncatingIfNeeded: $0 * 37 % 251) }
         },
         Refusal(name: "12-bit JPEG", code: .unsupportedFormat, mentions: "precision 12") {
-            var jpeg = try fixture("dog.jpg")
-            jpeg[try startOfFrame(in: jpeg) + 4] = 12
+            var jpeg = try TestImages.bytes("dog.jpg")
+            jpeg[try TestImages.startOfFrame(in: jpeg) + 4] = 12
             return jpeg
         },
         Refusal(name: "lossless JPEG", code: .unsupportedFormat, mentions: "SOF type 0xc3") {
-            var jpeg = try fixture("dog.jpg")
-            jpeg[try startOfFrame(in: jpeg) + 1] = 0xC3
+            var jpeg = try TestImages.bytes("dog.jpg")
+            jpeg[try TestImages.startOfFrame(in: jpeg) + 1] = 0xC3
             return jpeg
         },
         Refusal(name: "zero bytes", code: .notAnImage, mentions: "the input is empty") { [] },
@@ -346,28 +303,28 @@ import Testing
             name: "JPEG header bomb, 65535 x 65535", code: .imageTooLarge,
             mentions: "the JPEG header claims 65535 x 65535 pixels (4294 MP); the limit is 50 MP"
         ) {
-            var jpeg = try fixture("dog.jpg")
-            let sof = try startOfFrame(in: jpeg)
+            var jpeg = try TestImages.bytes("dog.jpg")
+            let sof = try TestImages.startOfFrame(in: jpeg)
             jpeg.replaceSubrange((sof + 5)..<(sof + 9), with: [0xFF, 0xFF, 0xFF, 0xFF])
             return jpeg
         },
         Refusal(name: "JPEG header bomb, 10000 x 10000", code: .imageTooLarge, mentions: "claims 10000 x 10000 pixels (100 MP); the limit is 50 MP") {
-            var jpeg = try fixture("dog.jpg")
-            let sof = try startOfFrame(in: jpeg)
+            var jpeg = try TestImages.bytes("dog.jpg")
+            let sof = try TestImages.startOfFrame(in: jpeg)
             jpeg.replaceSubrange((sof + 5)..<(sof + 9), with: [0x27, 0x10, 0x27, 0x10])
             return jpeg
         },
         Refusal(name: "PNG IHDR bomb", code: .imageTooLarge, mentions: "the PNG header claims 100000 x 100000 pixels (10000 MP)") {
-            pngClaiming(width: 100_000, height: 100_000, try fixture("page.png"))
+            pngClaiming(width: 100_000, height: 100_000, try TestImages.bytes("page.png"))
         },
         Refusal(name: "PNG at the format's maximum", code: .imageTooLarge, mentions: "claims 2147483647 x 2147483647 pixels") {
-            pngClaiming(width: 0x7FFF_FFFF, height: 0x7FFF_FFFF, try fixture("page.png"))
+            pngClaiming(width: 0x7FFF_FFFF, height: 0x7FFF_FFFF, try TestImages.bytes("page.png"))
         },
         Refusal(name: "over the byte limit", code: .imageTooLarge, mentions: "the limit for an image is 1000 bytes", limits: ImageLimits(maxBytes: 1000)) {
-            try fixture("dog.jpg")
+            try TestImages.bytes("dog.jpg")
         },
         Refusal(name: "over a small pixel limit", code: .imageTooLarge, mentions: "claims 640 x 424 pixels (0.2 MP); the limit is 0.1 MP", limits: ImageLimits(maxPixels: 100_000)) {
-            try fixture("person.jpg")
+            try TestImages.bytes("person.jpg")
         },
     ]
 
@@ -396,9 +353,6 @@ import Testing
 
     // MARK: Through the host
 
-    static func rgbManifest(_ extra: String = "") throws -> String {
-        "library: \(try TestSupport.library("rgbfn", source: TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/rgbfn.c"))\n\(extra)"
-    }
 
     static func fields(_ output: InvocationOutput) -> [String: String] {
         var fields: [String: String] = [:]
@@ -410,10 +364,10 @@ import Testing
     }
 
     @Test func anRGB8FunctionGetsDecodedOrientedPixels() async throws {
-        let host = try TestSupport.host(["pixels": try Self.rgbManifest()])
+        let host = try TestSupport.host(["pixels": try TestSupport.rgbManifest()])
         await host.start()
         // text_motion.jpg is 588 x 365; the function's box is 256 x 256.
-        let jpeg = try Self.fixture("text_motion.jpg")
+        let jpeg = try TestImages.bytes("text_motion.jpg")
         let output = try await host.invoke("pixels", InvocationRequest(body: ByteBuffer(bytes: jpeg), contentType: "image/jpeg"))
         let fields = Self.fields(output)
         #expect(fields["geometry"] == "256x159")
@@ -423,20 +377,20 @@ import Testing
         #expect(fields["first"] == "\(expected.red),\(expected.green),\(expected.blue)")
 
         // Sniffed by its bytes, rotated by its EXIF tag, whatever image type it was sent as.
-        let rotated = Self.withOrientation(6, jpeg)
+        let rotated = TestImages.withOrientation(6, jpeg)
         let turned = try await host.invoke("pixels", InvocationRequest(body: ByteBuffer(bytes: rotated), contentType: "image/png"))
         #expect(Self.fields(turned)["geometry"] == "159x256")
 
-        let png = try await host.invoke("pixels", InvocationRequest(body: ByteBuffer(bytes: try Self.fixture("page.png")), contentType: "image/png"))
+        let png = try await host.invoke("pixels", InvocationRequest(body: ByteBuffer(bytes: try TestImages.bytes("page.png")), contentType: "image/png"))
         #expect(Self.fields(png)["geometry"] == "256x127")
         await host.shutdown()
     }
 
     @Test func aBadImageFailsOnlyItsOwnItemInABatch() async throws {
-        let host = try TestSupport.host(["pixels": try Self.rgbManifest("batching: { max_batch_size: 4, max_batch_delay: 300ms }")])
+        let host = try TestSupport.host(["pixels": try TestSupport.rgbManifest("batching: { max_batch_size: 4, max_batch_delay: 300ms }")])
         await host.start()
-        let good = try Self.fixture("gray.jpg")
-        let truncated = Array(try Self.fixture("dog.jpg")[..<5000])
+        let good = try TestImages.bytes("gray.jpg")
+        let truncated = Array(try TestImages.bytes("dog.jpg")[..<5000])
         async let first = host.result("pixels", InvocationRequest(body: ByteBuffer(bytes: good), contentType: "image/jpeg"))
         async let second = host.result("pixels", InvocationRequest(body: ByteBuffer(bytes: truncated), contentType: "image/jpeg"))
         let (a, b) = await (first, second)
@@ -449,78 +403,22 @@ import Testing
 
     @Test func anRGB8FunctionRefusesContentTypesItCannotDecode() throws {
         let host = try TestSupport.host([
-            "pixels": try Self.rgbManifest(),
-            "jpegonly": try Self.rgbManifest("input: { content_types: [image/jpeg] }"),
-            "textonly": try Self.rgbManifest("input: { content_types: [text/plain] }"),
+            "pixels": try TestSupport.rgbManifest(),
+            "jpegonly": try TestSupport.rgbManifest("input: { content_types: [image/jpeg] }"),
+            "textonly": try TestSupport.rgbManifest("input: { content_types: [text/plain] }"),
         ])
         #expect(host.entries["pixels"]?.pool?.limits.contentTypes == ["image/jpeg", "image/png"])
         #expect(host.entries["jpegonly"]?.pool?.limits.contentTypes == ["image/jpeg"])
         #expect(host.entries["textonly"]?.problem?.contains("admits none of the formats the host decodes") == true)
-    }
-
-    struct HTTPCase: Sendable, CustomTestStringConvertible {
-        var name: String
-        var contentType = "image/jpeg"
-        var status: HTTPResponse.Status
-        var code: String
-        var body: @Sendable () throws -> [UInt8]
-        var testDescription: String { "\(name) -> \(status.code) \(code)" }
-    }
-
-    static let httpCases: [HTTPCase] = [
-        HTTPCase(name: "truncated JPEG", status: .badRequest, code: "truncated_image") {
-            let jpeg = try fixture("dog.jpg")
-            return Array(jpeg[..<(jpeg.count / 2)])
-        },
-        HTTPCase(name: "text sent as a JPEG", status: .badRequest, code: "not_an_image") { Array("not a picture".utf8) },
-        HTTPCase(name: "GIF sent as a PNG", contentType: "image/png", status: .unsupportedMediaType, code: "unsupported_format") {
-            Array("GIF89a".utf8) + [1, 0, 1, 0, 0, 0, 0]
-        },
-        HTTPCase(name: "header bomb", status: .contentTooLarge, code: "image_too_large") {
-            var jpeg = try fixture("dog.jpg")
-            let sof = try startOfFrame(in: jpeg)
-            jpeg.replaceSubrange((sof + 5)..<(sof + 9), with: [0xFF, 0xFF, 0xFF, 0xFF])
-            return jpeg
-        },
-        HTTPCase(name: "plain text", contentType: "text/plain", status: .unsupportedMediaType, code: "unsupported_media_type") { Array("hello".utf8) },
-    ]
-
-    @Test(arguments: httpCases)
-    func imageErrorsAnswerOverHTTP(_ httpCase: HTTPCase) async throws {
-        let app = try HTTPTests.application(["pixels": try Self.rgbManifest()])
-        let body = try httpCase.body()
-        try await app.test(.router) { client in
-            try await client.execute(
-                uri: "/v1/functions/pixels/invoke", method: .post, headers: [.contentType: httpCase.contentType], body: ByteBuffer(bytes: body)
-            ) { response in
-                #expect(response.status == httpCase.status)
-                #expect(response.headers[.contentType] == "application/json")
-                let text = String(buffer: response.body)
-                #expect(text.contains("\"code\":\"\(httpCase.code)\""), "\(text)")
-            }
-        }
-    }
-
-    @Test func aJPEGGetsItsGeometryOverHTTP() async throws {
-        let app = try HTTPTests.application(["pixels": try Self.rgbManifest()])
-        let jpeg = try Self.fixture("person.jpg")  // 640 x 424 into 256 x 256
-        try await app.test(.router) { client in
-            try await client.execute(
-                uri: "/v1/functions/pixels/invoke", method: .post, headers: [.contentType: "image/jpeg"], body: ByteBuffer(bytes: jpeg)
-            ) { response in
-                #expect(response.status == .ok)
-                #expect(String(buffer: response.body).hasPrefix("256x170 stride=768 size=\(768 * 170) type=application/x-describer-rgb8"))
-            }
-        }
     }
 }
 
 /// One decode shared by several functions.
 extension ImageDecodingTests {
     @Test func aCallerDecodedImageIsUsedInsteadOfDecodingTheBodyAgain() async throws {
-        let host = try TestSupport.host(["pixels": try Self.rgbManifest()])
+        let host = try TestSupport.host(["pixels": try TestSupport.rgbManifest()])
         await host.start()
-        let jpeg = try Self.fixture("text_motion.jpg")
+        let jpeg = try TestImages.bytes("text_motion.jpg")
         let shared = try ImageDecoder.decode(jpeg, maxWidth: 256, maxHeight: 256)
         // The body is not an image at all: only the shared pixels can answer.
         let request = InvocationRequest(
@@ -540,7 +438,7 @@ extension ImageDecodingTests {
     }
 
     @Test func fittingADecodedImageMatchesDecodingForTheSmallerBox() throws {
-        let jpeg = try Self.fixture("dog.jpg")  // 768 x 576
+        let jpeg = try TestImages.bytes("dog.jpg")  // 768 x 576
         let large = try ImageDecoder.decode(jpeg, maxWidth: 832, maxHeight: 832)
         let fitted = try #require(large.fitted(maxWidth: 640, maxHeight: 640))
         let direct = try ImageDecoder.decode(jpeg, maxWidth: 640, maxHeight: 640)

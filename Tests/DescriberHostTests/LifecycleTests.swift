@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -193,33 +194,6 @@ import Testing
         let rebuilt = try TestSupport.host(["fn": TestSupport.manifest(library: library)], config: config)
         #expect(rebuilt.entries["fn"]?.isolationNotice == nil)
         #expect(rebuilt.entries["fn"]?.config?.isolation == .inProcess)
-    }
-
-    /// The whole story, with real crashes of the `describer` executable.
-    @Test func aHostKilledByAnInProcessCrashRemembersWhichFunction() throws {
-        let functions = try TestSupport.functionsDirectory([
-            "crashy": TestSupport.manifest(library: try TestSupport.library("good"), "  misbehave: { type: string }")
-        ])
-        let data = "\(TestSupport.scratch)/data-\(UUID().uuidString)"
-        let environment = ["DESCRIBER_DATA_DIRECTORY": data, "SWIFT_BACKTRACE": "enable=no"]
-        let crashed = try CLITests.run(
-            ["invoke", "crashy", "-", "--option", "misbehave=segfault", "--functions", functions], input: "x", environment: environment
-        )
-        #expect(crashed.reason == .uncaughtSignal && crashed.status == SIGSEGV, "\(crashed.stderr)")
-        let log = try String(contentsOfFile: Self.crashLog(in: data), encoding: .utf8)
-        #expect(log.hasPrefix("crashy\t") && log.contains("\t\(SIGSEGV)\t"), "\(log)")
-
-        let listed = try CLITests.run(["functions", "--functions", functions], environment: environment)
-        #expect(listed.stdout.contains("crashy\tnotice\truns in worker processes instead of in-process because it crashed the host (SIGSEGV at "), "\(listed.stdout)")
-
-        // The same crash now costs one request, not the host.
-        let contained = try CLITests.run(
-            ["invoke", "crashy", "-", "--option", "misbehave=segfault", "--functions", functions], input: "x", environment: environment
-        )
-        #expect(contained.reason == .exit && contained.status == 1)
-        #expect(contained.stderr.contains("function_crashed"), "\(contained.stderr)")
-        let good = try CLITests.run(["invoke", "crashy", "-", "--functions", functions], input: "x", environment: environment)
-        #expect(good.status == 0 && good.stdout.hasPrefix("instance="), "\(good.stderr)")
     }
 }
 

@@ -1,12 +1,9 @@
 import Foundation
-import HTTPTypes
-import Hummingbird
-import HummingbirdTesting
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import DescriberHost
-@testable import DescriberServer
 @testable import DescriberConfiguration
 
 /// The worker-process tier (`isolation: process`): results equal to the
@@ -17,12 +14,6 @@ import Testing
 /// windows of the suites running beside them.
 @Suite(.serialized) struct ProcessIsolationTests {
     static func good() throws -> String { try TestSupport.library("good") }
-
-    /// The test function in worker processes, with `extra` manifest YAML.
-    static func workerManifest(_ extra: String = "") throws -> String {
-        // The first line continues TestSupport's request_options.
-        TestSupport.manifest(library: try good(), "  misbehave: { type: string, values: [segfault, abort, exit, hang, busy, huge, log, alloc] }\nisolation: process\n\(extra)")
-    }
 
     /// True while a process with this pid exists (a zombie counts: it has not been reaped).
     static func exists(_ pid: pid_t) -> Bool {
@@ -40,7 +31,7 @@ import Testing
         let echoOptions = "request_options:\n  upper: { type: bool }\n  repeat: { type: integer, min: 1, max: 8 }\noptions: { prefix: \"> \" }"
         let host = try TestSupport.host([
             "inside": TestSupport.manifest(library: try Self.good()),
-            "outside": try Self.workerManifest(),
+            "outside": try TestSupport.workerManifest(),
             "echo-inside": "library: \(echo)\n\(echoOptions)",
             "echo-outside": "library: \(echo)\nisolation: process\n\(echoOptions)",
         ])
@@ -76,7 +67,7 @@ import Testing
 
     @Test func batchesCrossTheBoundary() async throws {
         let host = try TestSupport.host([
-            "fn": try Self.workerManifest("scaling: { min_instances: 1, max_instances: 1 }\nbatching: { max_batch_size: 8, max_batch_delay: 2s }")
+            "fn": try TestSupport.workerManifest("scaling: { min_instances: 1, max_instances: 1 }\nbatching: { max_batch_size: 8, max_batch_delay: 2s }")
         ])
         await host.start()
         let outputs = try await withThrowingTaskGroup(of: (Int, InvocationOutput).self) { group in
@@ -94,13 +85,13 @@ import Testing
     }
 
     @Test func anRGB8FunctionGetsDecodedPixelsAcrossTheBoundary() async throws {
-        let library = try TestSupport.library("rgbfn", source: TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/rgbfn.c")
+        let library = try TestSupport.library("rgbfn", source: TestSupport.fixtures + "/rgbfn.c")
         let host = try TestSupport.host([
             "inside": "library: \(library)",
             "outside": "library: \(library)\nisolation: process",
         ])
         await host.start()
-        let jpeg = try ImageDecodingTests.fixture("text_motion.jpg")
+        let jpeg = try TestImages.bytes("text_motion.jpg")
         let request = InvocationRequest(body: ByteBuffer(bytes: jpeg), contentType: "image/jpeg")
         let inside = try await host.invoke("inside", request)
         let outside = try await host.invoke("outside", request)
@@ -124,7 +115,7 @@ import Testing
 
     @Test(arguments: crashes)
     func aCrashFailsItsRequestWith502AndTheNextRequestSucceeds(_ crash: Crash) async throws {
-        let host = try TestSupport.host(["fn": try Self.workerManifest()])
+        let host = try TestSupport.host(["fn": try TestSupport.workerManifest()])
         await host.start()
         _ = try await host.invoke("fn", TestSupport.request())
         let before = host.workerProcessIDs(of: "fn")
@@ -140,38 +131,9 @@ import Testing
         await host.shutdown()
     }
 
-    @Test func aHundredCrashesInterleavedWithGoodRequestsOverHTTP() async throws {
-        let host = try TestSupport.host(["fn": try Self.workerManifest("scaling: { max_instances: 2 }")])
-        let app = buildApplication(host: host, logger: TestSupport.logger)
-        try await app.test(.router) { client in
-            let kinds = ["segfault", "abort", "exit"]
-            for round in 0..<100 {
-                try await client.execute(
-                    uri: "/v1/functions/fn/invoke?misbehave=\(kinds[round % 3])", method: .post,
-                    headers: [.contentType: "text/plain"], body: ByteBuffer(string: "boom")
-                ) { response in
-                    #expect(response.status == .badGateway)
-                    #expect(response.headers[.contentType] == "application/json")
-                    let body = String(buffer: response.body)
-                    #expect(body.hasPrefix(#"{"error":{"code":"function_crashed","message":"the function's worker process "#), "\(body)")
-                }
-                try await client.execute(
-                    uri: "/v1/functions/fn/invoke", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "fine")
-                ) { response in
-                    #expect(response.status == .ok)
-                    #expect(String(buffer: response.body).hasPrefix("instance=1 batch=1 index=0 size=4"))
-                }
-            }
-            try await client.execute(uri: "/v1/functions/fn", method: .get) { response in
-                let body = String(buffer: response.body)
-                #expect(body.contains(#""state":"ready""#), "good requests in between keep it out of a crash loop: \(body)")
-                #expect(body.contains(#""crashes":100"#))
-            }
-        }
-    }
 
     @Test func aRequestHangingPastItsDeadlineGets504AndItsWorkerIsKilled() async throws {
-        let host = try TestSupport.host(["fn": try Self.workerManifest("timeout: { default: 5s, maximum: 10s }")])
+        let host = try TestSupport.host(["fn": try TestSupport.workerManifest("timeout: { default: 5s, maximum: 10s }")])
         await host.start()
         _ = try await host.invoke("fn", TestSupport.request())
         let pid = try #require(host.workerProcessIDs(of: "fn").first)
@@ -188,7 +150,7 @@ import Testing
 
     @Test func aWorkerKilledFromOutsideWhileIdleIsReplacedAndNothingIsLost() async throws {
         // The OOM killer or an operator: the worker dies between requests.
-        let host = try TestSupport.host(["fn": try Self.workerManifest("scaling: { min_instances: 1, max_instances: 1 }")])
+        let host = try TestSupport.host(["fn": try TestSupport.workerManifest("scaling: { min_instances: 1, max_instances: 1 }")])
         await host.start()
         _ = try await host.invoke("fn", TestSupport.request())
         let pids = host.workerProcessIDs(of: "fn")
@@ -205,7 +167,7 @@ import Testing
     }
 
     @Test func idleWorkersExitAfterTheIdleTimeout() async throws {
-        let host = try TestSupport.host(["fn": try Self.workerManifest("scaling: { max_instances: 2, idle_timeout: 150ms }")])
+        let host = try TestSupport.host(["fn": try TestSupport.workerManifest("scaling: { max_instances: 2, idle_timeout: 150ms }")])
         await host.start()
         #expect(host.workerProcessIDs(of: "fn").isEmpty, "min_instances 0 starts no worker")
         _ = try await host.invoke("fn", TestSupport.request())
@@ -219,7 +181,7 @@ import Testing
     }
 
     @Test func minInstancesArePrewarmedAndShutdownStopsEveryWorker() async throws {
-        let host = try TestSupport.host(["fn": try Self.workerManifest("scaling: { min_instances: 2, max_instances: 2 }")])
+        let host = try TestSupport.host(["fn": try TestSupport.workerManifest("scaling: { min_instances: 2, max_instances: 2 }")])
         await host.start()
         let pids = host.workerProcessIDs(of: "fn")
         #expect(pids.count == 2)
@@ -233,7 +195,7 @@ import Testing
 
     @Test func shutdownKillsAWorkerStillBusyAfterTheGracePeriod() async throws {
         // TestSupport sets shutdown_grace to 2 s; the request would hang for 30 s.
-        let host = try TestSupport.host(["fn": try Self.workerManifest("timeout: { default: 30s }")])
+        let host = try TestSupport.host(["fn": try TestSupport.workerManifest("timeout: { default: 30s }")])
         await host.start()
         async let hung = host.result("fn", Self.misbehave("hang"))
         try await waitUntil { host.snapshot(of: "fn")?.busy == 1 }
@@ -245,7 +207,7 @@ import Testing
     }
 
     @Test func aCrashLoopBacksOffAndIsReported() async throws {
-        let host = try TestSupport.host(["fn": try Self.workerManifest("options: { create_crash: true }")])
+        let host = try TestSupport.host(["fn": try TestSupport.workerManifest("options: { create_crash: true }")])
         await host.start()
         for attempt in 1...4 {
             let error = try #require(await host.result("fn", TestSupport.request()).failure)
@@ -267,7 +229,7 @@ import Testing
     @Test func aWorkerOverItsCPULimitIsKilledAndReported() async throws {
         // Normal priority: at nice 19 on a machine busy with builds the worker
         // could wait longer than the deadline for its one second of CPU.
-        let host = try TestSupport.host(["fn": try Self.workerManifest("process: { cpu_seconds: 1 }\ntimeout: { default: 30s }")])
+        let host = try TestSupport.host(["fn": try TestSupport.workerManifest("process: { cpu_seconds: 1 }\ntimeout: { default: 30s }")])
         await host.start()
         let error = try #require(await host.result("fn", Self.misbehave("busy")).failure)
         #expect(error.code == .functionCrashed)
@@ -278,7 +240,7 @@ import Testing
     }
 
     @Test func aWorkerOverItsMemoryLimitIsReportedAsSuch() async throws {
-        let host = try TestSupport.host(["fn": try Self.workerManifest("process: { memory: 256MiB }")])
+        let host = try TestSupport.host(["fn": try TestSupport.workerManifest("process: { memory: 256MiB }")])
         await host.start()
         let error = try #require(await host.result("fn", Self.misbehave("alloc")).failure)
         #expect(error.code == .functionCrashed)
@@ -288,7 +250,7 @@ import Testing
     }
 
     @Test func anOutputOverTheLimitFailsOnlyItsRequest() async throws {
-        let host = try TestSupport.host(["fn": try Self.workerManifest("output: { max_bytes: 1MiB }")])
+        let host = try TestSupport.host(["fn": try TestSupport.workerManifest("output: { max_bytes: 1MiB }")])
         await host.start()
         let error = try #require(await host.result("fn", Self.misbehave("huge")).failure)
         #expect(error.code == .functionFailed)
@@ -303,7 +265,7 @@ import Testing
         let directory = TestSupport.scratch + "/workdir-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let host = try TestSupport.host([
-            "fn": try Self.workerManifest(
+            "fn": try TestSupport.workerManifest(
                 "process: { memory: 512MiB, open_files: 64, nice: 5, working_directory: \(directory) }\nenvironment: { DESCRIBER_TEST_WORKER_VARIABLE: hello }"
             )
         ])
@@ -328,12 +290,12 @@ import Testing
     @Test func manifestsAreValidatedForTheProcessTier() throws {
         let library = try Self.good()
         let host = try TestSupport.host([
-            "concurrent": try Self.workerManifest("scaling: { concurrency: 2 }"),
+            "concurrent": try TestSupport.workerManifest("scaling: { concurrency: 2 }"),
             "missing": "library: /nonexistent/libnothing.so\nisolation: process",
             "limits": TestSupport.manifest(library: library, "process: { memory: 1GiB }"),
-            "tiny": try Self.workerManifest("process: { memory: 1KiB }"),
-            "unknown": try Self.workerManifest("process: { swap: 1GiB }"),
-            "folder": try Self.workerManifest("process: { working_directory: nowhere }"),
+            "tiny": try TestSupport.workerManifest("process: { memory: 1KiB }"),
+            "unknown": try TestSupport.workerManifest("process: { swap: 1GiB }"),
+            "folder": try TestSupport.workerManifest("process: { working_directory: nowhere }"),
             "major2": TestSupport.manifest(library: try TestSupport.library("major2", defines: ["TESTFN_ABI_MAJOR=2"]), "isolation: process"),
         ])
         #expect(host.entries["concurrent"]?.problem?.contains("scaling.concurrency must be 1 with isolation 'process'") == true)

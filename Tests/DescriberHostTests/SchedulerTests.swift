@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -297,12 +298,3 @@ extension SchedulerTests {
     }
 }
 
-/// Polls `condition` every 10 ms for up to 10 s; a test that depends on a
-/// background transition waits for it instead of sleeping a fixed time.
-func waitUntil(_ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-    for _ in 0..<1000 {
-        if condition() { return }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    Issue.record("condition not met within 10 s", sourceLocation: sourceLocation)
-}

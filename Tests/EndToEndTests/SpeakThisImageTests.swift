@@ -1,47 +1,40 @@
+import DescriberTesting
+import DescriberServer
+import Describing
 import Foundation
+import HummingbirdTesting
 import NIOCore
+import ServerTestSupport
+import TestSupport
 import Testing
 
 /// `speak-this-image`, run as its users run it: the built executable, its
 /// output streams and its documented exit codes.
 @Suite struct SpeakThisImageTests {
-    static var executable: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("speak-this-image").path
-    }
+    static var executable: String { Executables.path(of: "speak-this-image") }
 
-    static let images = TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/images"
+    static let images = TestSupport.fixtures + "/images"
 
     /// A functions folder with the real caption and speak functions, built from source.
     static func functions() throws -> String {
         try TestSupport.functionsDirectory([
-            "caption": try DescribingTests.captionManifest(),
-            "speak": try SpeechTests.manifest(),
+            "caption": try BundledFunctions.caption(),
+            "speak": try BundledFunctions.speak(),
         ])
     }
 
     /// Runs the program with its own cache folder and, unless `environment`
     /// provides one, no audio output.
-    static func run(_ arguments: [String], cache: String? = nil, environment extra: [String: String] = [:]) throws -> CLITests.Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments + ["--functions", try functions(), "--voices", TestSupport.packageRoot + "/voices"]
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DESCRIBER_") }
-        environment["XDG_CACHE_HOME"] = cache ?? TestSupport.scratch + "/cache-\(UUID().uuidString)"
+    static func run(_ arguments: [String], cache: String? = nil, environment extra: [String: String] = [:]) throws -> Executables.Run {
+        var environment = ["XDG_CACHE_HOME": cache ?? TestSupport.scratch + "/cache-\(UUID().uuidString)"]
         // No sound server and no PATH to a player: the program must say so and fall back.
         environment["XDG_RUNTIME_DIR"] = TestSupport.scratch + "/no-runtime"
         environment["PATH"] = "/nonexistent"
-        environment.removeValue(forKey: "PULSE_SERVER")
         environment.merge(extra) { $1 }
-        process.environment = environment
-        let stdout = Pipe(), stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLITests.Run(status: process.terminationStatus, reason: process.terminationReason, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+        return try Executables.run(
+            executable, arguments + ["--functions", try functions(), "--voices", TestSupport.packageRoot + "/voices"], environment: environment,
+            unset: ["PULSE_SERVER"]
+        )
     }
 
     @Test func textPrintsTheDescriptionOnly() throws {
@@ -120,12 +113,34 @@ import Testing
         ([], 2, "Name a photo to describe"),
         (["--text", "--json", "x.jpg"], 2, "Choose one of --text and --json."),
         (["--rate", "2000", "x.jpg"], 2, "between 80 and 900"),
-        (["--voice", "robot", "--output", "/dev/null", TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/images/dog.jpg"], 6, "there is no voice 'robot'; the voices are: default, fast"),
+        (["--voice", "robot", "--output", "/dev/null", TestSupport.fixtures + "/images/dog.jpg"], 6, "there is no voice 'robot'; the voices are: default, fast"),
     ])
     func failuresArePlainSentencesWithTheirExitCodes(_ arguments: [String], _ status: Int32, _ message: String) throws {
         let result = try Self.run(arguments)
         #expect(result.status == status, "\(result.stderr)")
         #expect(result.stderr.contains(message), "\(result.stderr)")
         #expect(result.stdout.isEmpty)
+    }
+
+    @Test func speakThisImageUsesARunningServiceWithServer() async throws {
+        let host = try TestSupport.host(["speak": try BundledFunctions.speak(), "caption": try BundledFunctions.caption()])
+        let voices = try VoiceLibrary.load(directory: TestSupport.packageRoot + "/voices")
+        try await buildApplication(host: host, voices: voices, logger: TestSupport.logger).test(.live) { client in
+            let server = "http://127.0.0.1:\(try #require(client.port))"
+            let photo = (TestSupport.fixtures + "/images") + "/dog.jpg"
+            let text = try Self.run(["--server", server, "--text", photo])
+            #expect(text.status == 0, "\(text.stderr)")
+            #expect(text.stdout.hasPrefix("A well-lit, sharp photo"))
+            let wavPath = TestSupport.scratch + "/remote-\(UUID().uuidString).wav"
+            let spoken = try Self.run(["--server", server, "--output", wavPath, photo])
+            #expect(spoken.status == 0, "\(spoken.stderr)")
+            let wav = try WAV(ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: wavPath))))
+            #expect(wav.duration > 1)
+            let notAPhoto = try Self.run(["--server", server, "--text", TestSupport.packageRoot + "/Package.swift"])
+            #expect(notAPhoto.status == 3)
+        }
+        let unreachable = try Self.run(["--server", "http://127.0.0.1:9", "--text", (TestSupport.fixtures + "/images") + "/dog.jpg"])
+        #expect(unreachable.status == 5)
+        #expect(unreachable.stderr.contains("cannot be reached"))
     }
 }

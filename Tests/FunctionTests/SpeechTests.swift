@@ -1,9 +1,12 @@
+@testable import DescriberTesting
 @testable import DescriberConfiguration
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import ServerTestSupport
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -16,25 +19,8 @@ import Testing
 /// holds one speak instance at a time; the in-process test below relies on
 /// that, and each test shuts its host down.
 @Suite(.serialized) struct SpeechTests {
-    static let speakDirectory = TestSupport.packageRoot + "/functions/speak"
-
-    /// libspeak.so built from the function's own sources.
-    static func speakLibrary() throws -> String {
-        try TestSupport.library(
-            "speak", source: speakDirectory + "/speak.c",
-            extraFlags: ["-D_GNU_SOURCE", speakDirectory + "/text.c"], libraries: ["-lespeak-ng", "-lpthread"]
-        )
-    }
-
-    /// The function's real manifest, pointed at the freshly built library.
-    static func manifest(_ extra: String = "") throws -> String {
-        var manifest = try String(contentsOfFile: speakDirectory + "/function.yaml", encoding: .utf8)
-        manifest = manifest.replacingOccurrences(of: "library: libspeak.so", with: "library: \(try speakLibrary())")
-        return manifest + "\n" + extra
-    }
-
     static func withHost<T>(_ extra: String = "", _ body: (FunctionHost) async throws -> T) async throws -> T {
-        let host = try TestSupport.host(["speak": try manifest(extra)])
+        let host = try TestSupport.host(["speak": try BundledFunctions.speak(extra)])
         return try await host.run(body)
     }
 
@@ -178,7 +164,7 @@ import Testing
         // The manifest without its process tier: isolation in-process, no `process:` limits.
         var inProcess: [Substring] = []
         var inProcessBlock = false
-        for line in try Self.manifest().split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in try BundledFunctions.speak().split(separator: "\n", omittingEmptySubsequences: false) {
             if line == "process:" { inProcessBlock = true; continue }
             if inProcessBlock && line.hasPrefix("  ") { continue }
             inProcessBlock = false
@@ -243,7 +229,7 @@ extension SpeechTests {
 /// Nested in ``SpeechTests`` so that it never runs beside another speak instance.
 @Suite struct HTTP {
     static func application() throws -> some ApplicationProtocol {
-        let host = try TestSupport.host(["speak": try SpeechTests.manifest()])
+        let host = try TestSupport.host(["speak": try BundledFunctions.speak()])
         let voices = try VoiceLibrary.load(directory: TestSupport.packageRoot + "/voices")
         return buildApplication(host: host, voices: voices, logger: TestSupport.logger)
     }
@@ -283,10 +269,10 @@ extension SpeechTests {
     }
 
     @Test func describeAnswersSpeechWhenAskedForWAV() async throws {
-        let host = try TestSupport.host(["speak": try SpeechTests.manifest(), "caption": try DescribingTests.captionManifest()])
+        let host = try TestSupport.host(["speak": try BundledFunctions.speak(), "caption": try BundledFunctions.caption()])
         let voices = try VoiceLibrary.load(directory: TestSupport.packageRoot + "/voices")
         try await buildApplication(host: host, voices: voices, logger: TestSupport.logger).test(.router) { client in
-            let photo = try DescribingTests.file(DescribingTests.images + "/dog.jpg")
+            let photo = try TestSupport.buffer((TestSupport.fixtures + "/images") + "/dog.jpg")
             try await client.execute(uri: "/v1/describe?voice=fast", method: .post, headers: [.accept: "audio/wav"], body: photo) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "audio/wav")
@@ -294,28 +280,6 @@ extension SpeechTests {
                 #expect(wav.duration > 1)
             }
         }
-    }
-
-    @Test func speakThisImageUsesARunningServiceWithServer() async throws {
-        let host = try TestSupport.host(["speak": try SpeechTests.manifest(), "caption": try DescribingTests.captionManifest()])
-        let voices = try VoiceLibrary.load(directory: TestSupport.packageRoot + "/voices")
-        try await buildApplication(host: host, voices: voices, logger: TestSupport.logger).test(.live) { client in
-            let server = "http://127.0.0.1:\(try #require(client.port))"
-            let photo = DescribingTests.images + "/dog.jpg"
-            let text = try SpeakThisImageTests.run(["--server", server, "--text", photo])
-            #expect(text.status == 0, "\(text.stderr)")
-            #expect(text.stdout.hasPrefix("A well-lit, sharp photo"))
-            let wavPath = TestSupport.scratch + "/remote-\(UUID().uuidString).wav"
-            let spoken = try SpeakThisImageTests.run(["--server", server, "--output", wavPath, photo])
-            #expect(spoken.status == 0, "\(spoken.stderr)")
-            let wav = try WAV(ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: wavPath))))
-            #expect(wav.duration > 1)
-            let notAPhoto = try SpeakThisImageTests.run(["--server", server, "--text", TestSupport.packageRoot + "/Package.swift"])
-            #expect(notAPhoto.status == 3)
-        }
-        let unreachable = try SpeakThisImageTests.run(["--server", "http://127.0.0.1:9", "--text", DescribingTests.images + "/dog.jpg"])
-        #expect(unreachable.status == 5)
-        #expect(unreachable.stderr.contains("cannot be reached"))
     }
 
     @Test func listsTheVoices() async throws {
@@ -329,39 +293,4 @@ extension SpeechTests {
         }
     }
 }
-}
-
-/// The parts of a RIFF WAV header a client relies on, checked strictly.
-struct WAV {
-    var format: UInt16
-    var channels: UInt16
-    var sampleRate: UInt32
-    var bitsPerSample: UInt16
-    var samples: Int
-    var duration: Double { Double(samples) / Double(sampleRate) }
-
-    init(_ buffer: ByteBuffer) throws {
-        let bytes = Array(buffer.readableBytesView)
-        func u32(_ offset: Int) -> UInt32 { UInt32(bytes[offset]) | UInt32(bytes[offset + 1]) << 8 | UInt32(bytes[offset + 2]) << 16 | UInt32(bytes[offset + 3]) << 24 }
-        func u16(_ offset: Int) -> UInt16 { UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8 }
-        func tag(_ offset: Int) -> String { String(decoding: bytes[offset..<offset + 4], as: UTF8.self) }
-        guard bytes.count >= 44, tag(0) == "RIFF", tag(8) == "WAVE", tag(12) == "fmt ", tag(36) == "data" else {
-            throw TestError("not a canonical WAV header")
-        }
-        guard Int(u32(4)) == bytes.count - 8, Int(u32(40)) == bytes.count - 44, u32(16) == 16 else {
-            throw TestError("WAV sizes do not match the file: riff \(u32(4)), data \(u32(40)), file \(bytes.count)")
-        }
-        format = u16(20)
-        channels = u16(22)
-        sampleRate = u32(24)
-        bitsPerSample = u16(34)
-        guard u32(28) == sampleRate * UInt32(channels) * UInt32(bitsPerSample) / 8, u16(32) == channels * bitsPerSample / 8 else {
-            throw TestError("WAV byte rate or block align is inconsistent")
-        }
-        samples = (bytes.count - 44) / Int(u16(32))
-    }
-}
-
-extension Data {
-    init(buffer: ByteBuffer) { self.init(buffer.readableBytesView) }
 }

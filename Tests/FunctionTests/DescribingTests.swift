@@ -3,6 +3,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import ServerTestSupport
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -12,17 +14,8 @@ import Testing
 /// The `caption` function's quality gate and scene text, and the describer
 /// that composes the describing functions' answers.
 @Suite struct DescribingTests {
-    static let captionDirectory = TestSupport.packageRoot + "/functions/caption"
-    static let images = TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/images"
-    static let degraded = TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/quality"
-
-    static func captionManifest() throws -> String {
-        let library = try TestSupport.library(
-            "caption", source: captionDirectory + "/caption.c", extraFlags: [captionDirectory + "/image_facts.c"], libraries: ["-lm"]
-        )
-        return try String(contentsOfFile: captionDirectory + "/function.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "library: libcaption.so", with: "library: \(library)")
-    }
+    static let images = TestSupport.fixtures + "/images"
+    static let degraded = TestSupport.fixtures + "/quality"
 
     static func file(_ path: String) throws -> ByteBuffer {
         ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -44,7 +37,7 @@ import Testing
 
     @Test(arguments: ["dog.jpg", "person.jpg", "page.png"])
     func sharpWellLitPhotosAreUsableAndDescribed(_ name: String) async throws {
-        let host = try TestSupport.host(["caption": try Self.captionManifest()])
+        let host = try TestSupport.host(["caption": try BundledFunctions.caption()])
         await host.start()
         let answer = try await Self.caption(host, Self.images + "/" + name)
         await host.shutdown()
@@ -61,9 +54,9 @@ import Testing
         ("quality/dog_dark.jpg", "too dark", "light"),
     ])
     func unusablePhotosAreReportedWithAdviceNotDescribed(_ path: String, _ problem: String, _ advice: String) async throws {
-        let host = try TestSupport.host(["caption": try Self.captionManifest()])
+        let host = try TestSupport.host(["caption": try BundledFunctions.caption()])
         await host.start()
-        let answer = try await Self.caption(host, TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/" + path)
+        let answer = try await Self.caption(host, TestSupport.fixtures + "/" + path)
         await host.shutdown()
         #expect(!answer.quality.usable)
         #expect(answer.quality.problems == [problem])
@@ -72,7 +65,7 @@ import Testing
     }
 
     @Test func verbositySetsHowMuchIsSaid() async throws {
-        let host = try TestSupport.host(["caption": try Self.captionManifest()])
+        let host = try TestSupport.host(["caption": try BundledFunctions.caption()])
         await host.start()
         let brief = try await Self.caption(host, Self.images + "/dog.jpg", verbosity: "brief")
         let normal = try await Self.caption(host, Self.images + "/dog.jpg", verbosity: "normal")
@@ -83,7 +76,7 @@ import Testing
     }
 
     @Test func theDescriberComposesAndIsHonestAboutUnusablePhotos() async throws {
-        let host = try TestSupport.host(["caption": try Self.captionManifest()])
+        let host = try TestSupport.host(["caption": try BundledFunctions.caption()])
         await host.start()
         let describer = ImageDescriber(host: host)
         #expect(describer.installedFunctions == ["caption"])
@@ -137,7 +130,7 @@ import Testing
     /// with `text`, for any photo, so the order can be checked exactly.
     static func ocrManifest(text: String, coverage: Double, lowConfidence: Bool = false, extra: String = "") throws -> String {
         let library = try TestSupport.library(
-            "ocrfn", source: TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/ocrfn.c", defines: ["_GNU_SOURCE"]
+            "ocrfn", source: TestSupport.fixtures + "/ocrfn.c", defines: ["_GNU_SOURCE"]
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = .withoutEscapingSlashes
@@ -156,7 +149,7 @@ import Testing
     static let verbatim = "Fire exit\n>>> markers = np.zeros_like(coins)\n\"Keep clear\" — 24/7"
 
     @Test func aPhotoWithLittleTextIsTheSceneThenTheTextVerbatim() async throws {
-        let host = try TestSupport.host(["caption": try Self.captionManifest(), "ocr": try Self.ocrManifest(text: Self.verbatim, coverage: 0.02)])
+        let host = try TestSupport.host(["caption": try BundledFunctions.caption(), "ocr": try Self.ocrManifest(text: Self.verbatim, coverage: 0.02)])
         let description = try await host.run { host in
             try await ImageDescriber(host: host).describe(try Self.file(Self.images + "/dog.jpg"))
         }
@@ -171,7 +164,7 @@ import Testing
         (0.01, Array(repeating: "word", count: ImageDescriber.textLeadingWords).joined(separator: " ")),  // a notice from afar
     ])
     func aPhotoThatIsMostlyTextHasTheTextFirst(_ coverage: Double, _ text: String) async throws {
-        let host = try TestSupport.host(["caption": try Self.captionManifest(), "ocr": try Self.ocrManifest(text: text, coverage: coverage)])
+        let host = try TestSupport.host(["caption": try BundledFunctions.caption(), "ocr": try Self.ocrManifest(text: text, coverage: coverage)])
         let description = try await host.run { host in
             try await ImageDescriber(host: host).describe(try Self.file(Self.images + "/page.png"))
         }
@@ -182,7 +175,7 @@ import Testing
     @Test(arguments: [false, true])
     func anUnusablePhotoWarnsFirstAndKeepsOnlyConfidentText(_ lowConfidence: Bool) async throws {
         let host = try TestSupport.host([
-            "caption": try Self.captionManifest(), "ocr": try Self.ocrManifest(text: Self.verbatim, coverage: 0.5, lowConfidence: lowConfidence),
+            "caption": try BundledFunctions.caption(), "ocr": try Self.ocrManifest(text: Self.verbatim, coverage: 0.5, lowConfidence: lowConfidence),
         ])
         let description = try await host.run { host in
             try await ImageDescriber(host: host).describe(try Self.file(Self.images + "/text_motion.jpg"))
@@ -200,7 +193,7 @@ import Testing
     @Test func aReaderThatFailsIsSaidNotSilent() async throws {
         // An answer over its output limit fails the request (502), as a real reader's could.
         let ocr = try Self.ocrManifest(text: Self.verbatim, coverage: 0.5, extra: "output: { max_bytes: 16 }")
-        let host = try TestSupport.host(["caption": try Self.captionManifest(), "ocr": ocr])
+        let host = try TestSupport.host(["caption": try BundledFunctions.caption(), "ocr": ocr])
         let description = try await host.run { host in
             try await ImageDescriber(host: host).describe(try Self.file(Self.images + "/dog.jpg"))
         }
@@ -211,7 +204,7 @@ import Testing
     static func sentence(_ text: String) -> String { ImageDescriber.sentence(text) }
 
     @Test func describeOverHTTPAnswersJSONAndTypedErrors() async throws {
-        let host = try TestSupport.host(["caption": try Self.captionManifest()])
+        let host = try TestSupport.host(["caption": try BundledFunctions.caption()])
         try await buildApplication(host: host, logger: TestSupport.logger).test(.router) { client in
             try await client.execute(uri: "/v1/describe?verbosity=brief", method: .post, headers: [.contentType: "image/jpeg"], body: try Self.file(Self.images + "/dog.jpg")) { response in
                 #expect(response.status == .ok)

@@ -1,8 +1,11 @@
+@testable import DescriberTesting
 import Foundation
 import GRDB
 import Hummingbird
 import HummingbirdTesting
 import Synchronization
+import ServerTestSupport
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -38,23 +41,23 @@ import Testing
     }
 
     @Test func homeAssistantsDeepStackClientDetectsObjects() async throws {
-        let host = try TestSupport.host(["detect": try DetectTests.manifest()])
+        let host = try TestSupport.host(["detect": try BundledFunctions.detect()])
         try await buildApplication(host: host, logger: TestSupport.logger).test(.live) { client in
-            let output = try Self.clients(["deepstack", "127.0.0.1", "\(client.port!)", DetectTests.fixtures + "/images/dog.jpg", "dog"])
+            let output = try Self.clients(["deepstack", "127.0.0.1", "\(client.port!)", TestSupport.fixtures + "/images/dog.jpg", "dog"])
             #expect(output.contains("\"dog\""), "\(output)")
         }
     }
 
     @Test func theReferenceVerifierAcceptsOurSignatures() async throws {
-        let receiver = WebhookTests.Receiver([(200, [:])])
+        let receiver = WebhookReceiver([(200, [:])])
         try await receiver.application.test(.live) { target in
-            let database = try WebhookTests.database(WebhookTests.scratchDatabase())
+            let database = try WebhookFixture.database(WebhookFixture.scratchDatabase())
             let outbox = WebhookOutbox(database: database)
             let payload = Data(#"{"type":"alert.created","timestamp":"2026-11-25T14:02:00Z","data":{"text":"Person at Front Door, 14:02"}}"#.utf8)
             try await database.write { db in
                 _ = try WebhookOutbox.enqueue(db, cameraID: "front-door", urls: ["http://127.0.0.1:\(target.port!)/hook"], payload: payload, at: Date())
             }
-            #expect(try await WebhookTests.forwarder(outbox).deliverDue(now: Date()) == 1)
+            #expect(try await WebhookFixture.forwarder(outbox).deliverDue(now: Date()) == 1)
             let captured = receiver.received.withLock { received in
                 received.map { ["headers": $0.headers, "body_base64": $0.body.base64EncodedString()] as [String: Any] }
             }

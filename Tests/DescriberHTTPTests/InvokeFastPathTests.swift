@@ -1,3 +1,4 @@
+@testable import DescriberTesting
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -5,6 +6,8 @@ import HummingbirdTesting
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import ServerTestSupport
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -104,7 +107,7 @@ import Testing
                 }
             }
         }
-        let port = try DeepStackTests.freePort()
+        let port = try TestSupport.freePort()
         let host = try Self.host()
         try await Self.serve(host, port: port) {
             // A chunked body has no Content-Length to check against the limit.
@@ -115,7 +118,7 @@ import Testing
     }
 
     @Test func answersPipelinedRequestsInOrder() async throws {
-        let port = try DeepStackTests.freePort()
+        let port = try TestSupport.freePort()
         try await Self.serve(Self.host(), port: port) {
             let requests = [
                 RawHTTP.invoke("one"),
@@ -137,7 +140,7 @@ import Testing
     /// Reading resumes once held requests are answered, and a body may
     /// come in pieces, or be empty.
     @Test func readsOnAfterPipelinedRequestsAndTakesBodiesInPieces() async throws {
-        let port = try DeepStackTests.freePort()
+        let port = try TestSupport.freePort()
         try await Self.serve(Self.host(), port: port) {
             try await RawHTTP.session(port: port) { connection in
                 try await connection.send(RawHTTP.invoke("a", function: "slow", query: "?sleep_ms=50") + RawHTTP.invoke("b") + RawHTTP.invoke(""))
@@ -156,7 +159,7 @@ import Testing
     /// A router answer that comes before its request's body has arrived,
     /// and a parse error behind an invocation, keep the connection's order.
     @Test func keepsOrderAroundEarlyAnswersAndParseErrors() async throws {
-        let port = try DeepStackTests.freePort()
+        let port = try TestSupport.freePort()
         try await Self.serve(Self.host(), port: port) {
             try await RawHTTP.session(port: port) { connection in
                 try await connection.send("POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab")
@@ -172,7 +175,7 @@ import Testing
     }
 
     @Test func closesTheConnectionWhenAskedToAndTakesNothingAfter() async throws {
-        let port = try DeepStackTests.freePort()
+        let port = try TestSupport.freePort()
         let host = try Self.host()
         try await Self.serve(host, port: port) {
             let requests = RawHTTP.invoke("bye", headers: "Connection: close\r\n") + RawHTTP.invoke("ignored", function: "slow")
@@ -189,7 +192,7 @@ import Testing
     }
 
     @Test func answersAHalfClosedConnectionAndClosesOneCutOffMidBody() async throws {
-        let port = try DeepStackTests.freePort()
+        let port = try TestSupport.freePort()
         try await Self.serve(Self.host(), port: port) {
             // The client has said all it will; the answer still comes, after the function's 200 ms.
             let halfClosed = try await RawHTTP.exchange(
@@ -207,7 +210,7 @@ import Testing
     /// A caller that hangs up while queued gives its place back: with a
     /// queue of one, the next caller is admitted rather than refused.
     @Test func aCallerThatHangsUpLeavesTheQueue() async throws {
-        let port = try DeepStackTests.freePort()
+        let port = try TestSupport.freePort()
         let host = try Self.host()
         try await Self.serve(host, port: port) {
             try await withThrowingTaskGroup(of: Int.self) { group in
@@ -232,7 +235,7 @@ import Testing
 
     /// A full queue is refused at once, as through the router.
     @Test func aFullQueueAnswers429WithRetryAfter() async throws {
-        let port = try DeepStackTests.freePort()
+        let port = try TestSupport.freePort()
         let host = try Self.host()
         try await Self.serve(host, port: port) {
             try await withThrowingTaskGroup(of: Int.self) { group in
@@ -262,7 +265,7 @@ import Testing
     /// gets its answer, and the answer to the request held behind it,
     /// before it is closed.
     @Test func aGracefulShutdownLetsTheAnswerOut() async throws {
-        let port = try DeepStackTests.freePort()
+        let port = try TestSupport.freePort()
         let host = try Self.host()
         let application = Self.application(host, port: port)
         let services = ServiceGroup(services: [application], logger: TestSupport.logger)

@@ -1,8 +1,11 @@
+@testable import DescriberTesting
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import ServerTestSupport
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -56,7 +59,7 @@ import Testing
     }
 
     @Test func aFixedCameraSeesMotionPeopleAndParkedVehicles() async throws {
-        let (host, deployment) = try TestSupport.deployment(["security-events": try Self.manifest()], config: Self.config(database: CameraTests.databasePath()))
+        let (host, deployment) = try TestSupport.deployment(["security-events": try Self.manifest()], config: Self.config(database: CameraFixture.databasePath()))
         let system = try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger)
         let frames = ["vtest_background.jpg", "vtest_background.jpg", "vtest_040.jpg", "vtest_050.jpg", "vtest_060.jpg", "vtest_background.jpg"]
         try await buildApplication(host: host, cameras: system, logger: TestSupport.logger).test(.router) { client in
@@ -65,7 +68,7 @@ import Testing
                 try await client.execute(
                     uri: "/v1/cameras/street/events", method: .post,
                     headers: [.contentType: "image/jpeg", HTTPField.Name("Idempotency-Key")!: "frame-\(index)"],
-                    body: ByteBuffer(bytes: try CameraTests.file(frame))
+                    body: ByteBuffer(bytes: try CameraFixture.file(frame))
                 ) { response in
                     #expect(response.status == .accepted, "\(String(buffer: response.body))")
                 }
@@ -75,7 +78,7 @@ import Testing
             await host.shutdown()
 
             let events = try await client.execute(uri: "/v1/cameras/street/events", method: .get) { response in
-                try CameraTests.decode(CameraTests.EventPage.self, response).events
+                try CameraFixture.decode(CameraFixture.EventPage.self, response).events
             }
             #expect(events.count == frames.count)
             #expect(events.allSatisfy { $0.status == "processed" && $0.detector == "security-events" }, "\(events.map(\.error))")
@@ -109,7 +112,7 @@ import Testing
     @Test func aBadCameraContextIsRefusedAndABadStateStartsAfresh() async throws {
         let host = try TestSupport.host(["security-events": try Self.manifest()])
         try await host.run { host in
-            let image = ByteBuffer(bytes: try CameraTests.file("vtest_050.jpg"))
+            let image = ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg"))
             let bad = await host.result("security-events", InvocationRequest(body: image, contentType: "image/jpeg", options: [("camera", "[not json")]))
             #expect(bad.failure?.code == .invalidInput, "\(String(describing: bad))")
             let fresh = await host.result(

@@ -7,6 +7,8 @@ import HummingbirdTesting
 import Logging
 import Prometheus
 import Synchronization
+import ServerTestSupport
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -40,70 +42,18 @@ import Testing
         #expect(WebhookForwarder.retryAfter("soon") == nil)
     }
 
-    static func database(_ path: String) throws -> DatabasePool {
-        let pool = try DatabasePool(path: path)
-        var migrator = DatabaseMigrator()
-        WebhookOutbox.registerMigrations(&migrator)
-        try migrator.migrate(pool)
-        return pool
-    }
-
-    static func scratchDatabase() -> String { "\(TestSupport.scratch)/outbox-\(UUID().uuidString).sqlite" }
-
-    /// A receiver that answers each POST with the next of `statuses` (the
-    /// last one repeating) and keeps what it received.
-    final class Receiver: Sendable {
-        struct Received: Sendable {
-            var headers: [String: String]
-            var body: Data
-        }
-
-        let statuses: [(Int, [String: String])]
-        let received = Mutex<[Received]>([])
-
-        init(_ statuses: [(Int, [String: String])]) { self.statuses = statuses }
-
-        var application: some ApplicationProtocol {
-            let router = Router()
-            router.post("/hook") { request, _ -> Response in
-                let body = try await request.body.collect(upTo: 1 << 20)
-                var headers: [String: String] = [:]
-                for field in request.headers { headers[field.name.canonicalName] = field.value }
-                let index = self.received.withLock { received in
-                    received.append(Received(headers: headers, body: Data(buffer: body)))
-                    return received.count - 1
-                }
-                let (status, extra) = self.statuses[min(index, self.statuses.count - 1)]
-                var fields = HTTPFields()
-                for (name, value) in extra { fields[HTTPField.Name(name)!] = value }
-                return Response(status: .init(code: status), headers: fields)
-            }
-            return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
-        }
-    }
-
-    static func forwarder(
-        _ outbox: WebhookOutbox, secret: String? = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", configured: Bool = true, timeout: Duration = .seconds(5),
-        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
-    ) -> WebhookForwarder {
-        WebhookForwarder(
-            outbox: outbox, lookup: { _, _ in configured ? .some(secret) : nil }, timeout: timeout,
-            metrics: metrics, logger: TestSupport.logger
-        )
-    }
-
     @Test func aDeliveryIsSignedAndSurvivesARestartUntilSent() async throws {
-        let receiver = Receiver([(204, [:])])
+        let receiver = WebhookReceiver([(204, [:])])
         try await receiver.application.test(.live) { client in
             let url = "http://127.0.0.1:\(client.port!)/hook"
-            let path = Self.scratchDatabase()
+            let path = WebhookFixture.scratchDatabase()
             let payload = Data(#"{"type":"alert.created","data":{"text":"Person at Front Door, 14:02"}}"#.utf8)
-            let messageID = try await Self.database(path).write { db in
+            let messageID = try await WebhookFixture.database(path).write { db in
                 try WebhookOutbox.enqueue(db, cameraID: "front-door", urls: [url], payload: payload, at: Date())
             }
             // A new process: the queued delivery is still there and goes out.
-            let outbox = WebhookOutbox(database: try Self.database(path))
-            #expect(try await Self.forwarder(outbox).deliverDue(now: Date()) == 1)
+            let outbox = WebhookOutbox(database: try WebhookFixture.database(path))
+            #expect(try await WebhookFixture.forwarder(outbox).deliverDue(now: Date()) == 1)
             let got = try #require(receiver.received.withLock { $0.first })
             #expect(got.body == payload)
             #expect(got.headers["webhook-id"] == messageID)
@@ -119,14 +69,14 @@ import Testing
     }
 
     @Test func aFailingTargetIsRetriedThenDeadLettered() async throws {
-        let receiver = Receiver([(500, [:]), (429, ["Retry-After": "90"]), (503, [:])])
+        let receiver = WebhookReceiver([(500, [:]), (429, ["Retry-After": "90"]), (503, [:])])
         try await receiver.application.test(.live) { client in
             let url = "http://127.0.0.1:\(client.port!)/hook"
-            let database = try Self.database(Self.scratchDatabase())
+            let database = try WebhookFixture.database(WebhookFixture.scratchDatabase())
             let outbox = WebhookOutbox(database: database, retry: .init(maxAttempts: 3, firstDelay: .seconds(10), maxDelay: .seconds(60)))
             try await database.write { db in _ = try WebhookOutbox.enqueue(db, cameraID: "c", urls: [url], payload: Data("{}".utf8), at: Date()) }
             let metrics = PrometheusCollectorRegistry()
-            let forwarder = Self.forwarder(outbox, metrics: metrics)
+            let forwarder = WebhookFixture.forwarder(outbox, metrics: metrics)
 
             var now = Date()
             #expect(try await forwarder.deliverDue(now: now) == 1)
@@ -159,16 +109,16 @@ import Testing
     }
 
     @Test func goneAndUnconfiguredTargetsAreFinal() async throws {
-        let receiver = Receiver([(410, [:])])
+        let receiver = WebhookReceiver([(410, [:])])
         try await receiver.application.test(.live) { client in
             let url = "http://127.0.0.1:\(client.port!)/hook"
-            let database = try Self.database(Self.scratchDatabase())
+            let database = try WebhookFixture.database(WebhookFixture.scratchDatabase())
             let outbox = WebhookOutbox(database: database)
             try await database.write { db in _ = try WebhookOutbox.enqueue(db, cameraID: "c", urls: [url, url], payload: Data("{}".utf8), at: Date()) }
             let gone = try #require(try await outbox.due(at: Date(), limit: 1).first)
-            try await outbox.record(gone, await Self.forwarder(outbox).attempt(gone), at: Date())
+            try await outbox.record(gone, await WebhookFixture.forwarder(outbox).attempt(gone), at: Date())
             #expect(try await outbox.deliveries(state: .dead, limit: 5).first?.lastStatus == 410)
-            #expect(try await Self.forwarder(outbox, configured: false).deliverDue(now: Date()) == 1)
+            #expect(try await WebhookFixture.forwarder(outbox, configured: false).deliverDue(now: Date()) == 1)
             let removed = try #require(try await outbox.deliveries(state: .dead, limit: 5).first)
             #expect(removed.lastError?.contains("no longer configured") == true)
             #expect(receiver.received.withLock { $0.count } == 1, "nothing is sent to a target that was removed")
@@ -176,11 +126,11 @@ import Testing
     }
 
     @Test func anUnreachableTargetIsRetried() async throws {
-        let database = try Self.database(Self.scratchDatabase())
+        let database = try WebhookFixture.database(WebhookFixture.scratchDatabase())
         let outbox = WebhookOutbox(database: database)
         // Port 9 (discard) on loopback: nothing listens, the connection is refused.
         try await database.write { db in _ = try WebhookOutbox.enqueue(db, cameraID: "c", urls: ["http://127.0.0.1:9/hook"], payload: Data("{}".utf8), at: Date()) }
-        #expect(try await Self.forwarder(outbox, timeout: .seconds(1)).deliverDue(now: Date()) == 1)
+        #expect(try await WebhookFixture.forwarder(outbox, timeout: .seconds(1)).deliverDue(now: Date()) == 1)
         let delivery = try #require(try await outbox.deliveries(state: .pending, limit: 1).first)
         #expect(delivery.attempts == 1 && delivery.lastStatus == nil && delivery.lastError != nil)
     }

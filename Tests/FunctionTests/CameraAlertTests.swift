@@ -5,6 +5,8 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Synchronization
+import ServerTestSupport
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -22,7 +24,7 @@ import Testing
         cameras:
           front-door:
             name: Front Door
-            credentials: { token: \(CameraTests.token) }
+            credentials: { token: \(CameraFixture.token) }
             rules: { labels: [person], min_score: 0.4, cooldown: 90s }
             alert_targets:
               - { url: "\(target)", secret: \(secret) }
@@ -58,17 +60,17 @@ import Testing
     }
 
     @Test func peopleWalkingPastAreOneIncidentAndItsAlertArrivesSigned() async throws {
-        let receiver = WebhookTests.Receiver([(200, [:])])
+        let receiver = WebhookReceiver([(200, [:])])
         try await receiver.application.test(.live) { target in
             let url = "http://127.0.0.1:\(target.port!)/hook"
-            var manifests = try CameraTests.detectManifests()
-            manifests["speak"] = try SpeechTests.manifest()
-            let (host, deployment) = try TestSupport.deployment(manifests, config: Self.config(database: CameraTests.databasePath(), target: url))
+            var manifests = try CameraProcessingTests.detectManifests()
+            manifests["speak"] = try BundledFunctions.speak()
+            let (host, deployment) = try TestSupport.deployment(manifests, config: Self.config(database: CameraFixture.databasePath(), target: url))
             let system = try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger)
             let voices = try VoiceLibrary.load(directory: TestSupport.packageRoot + "/voices")
             try await buildApplication(host: host, voices: voices, cameras: system, logger: TestSupport.logger).test(.router) { client in
                 for frame in ["vtest_040.jpg", "vtest_050.jpg", "vtest_060.jpg", "vtest_background.jpg"] {
-                    try await CameraTests.post(client, ByteBuffer(bytes: try CameraTests.file(frame)), contentType: "image/jpeg")
+                    try await CameraFixture.post(client, ByteBuffer(bytes: try CameraFixture.file(frame)), contentType: "image/jpeg")
                 }
                 await host.start()
                 #expect(await system.service.processPending() == 4)

@@ -1,5 +1,7 @@
 import Foundation
 import NIOCore
+import ServerTestSupport
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -9,32 +11,6 @@ import Testing
 /// `scripts/setup` through functions/detect/fetch-model), and the
 /// describer speaking what it finds.
 @Suite struct DetectTests {
-    static let detectDirectory = TestSupport.packageRoot + "/functions/detect"
-    static let fixtures = TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures"
-
-    /// The function's own manifest and library, as `make -C functions` built them.
-    static func manifest(modelDirectory: String? = nil, options: [String] = [], batching: String? = nil) throws -> String {
-        let library = detectDirectory + "/libdetect.so"
-        guard FileManager.default.fileExists(atPath: library) else {
-            throw TestError("\(library) is not built: run `make -C functions` (scripts/setup does)")
-        }
-        var manifest = try String(contentsOfFile: detectDirectory + "/function.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "library: libdetect.so", with: "library: \(library)")
-        if let modelDirectory {
-            manifest = manifest.replacingOccurrences(of: "model_directory: model ", with: "model_directory: \(modelDirectory) ")
-        }
-        for option in options {
-            let key = String(option.prefix { $0 != ":" })
-            manifest = manifest.split(separator: "\n", omittingEmptySubsequences: false)
-                .filter { !$0.hasPrefix("  \(key):") }.joined(separator: "\n")
-                .replacingOccurrences(of: "\noptions:\n", with: "\noptions:\n  \(option)\n")
-        }
-        if let batching {
-            manifest = manifest.replacingOccurrences(of: "  max_batch_delay: 5ms", with: "  max_batch_delay: \(batching)")
-        }
-        return manifest
-    }
-
     struct Answer: Decodable {
         var objects: [Object]
         var text: String
@@ -48,18 +24,18 @@ import Testing
     }
 
     static func detect(_ host: FunctionHost, _ path: String, options: [(String, String)] = []) async throws -> Answer {
-        let output = try await host.invoke("detect", InvocationRequest(body: try DescribingTests.file(path), contentType: "image/jpeg", options: options))
+        let output = try await host.invoke("detect", InvocationRequest(body: try TestSupport.buffer(path), contentType: "image/jpeg", options: options))
         return try JSONDecoder().decode(Answer.self, from: Data(output.body.readableBytesView))
     }
 
     @Test func findsWhatThePhotosShowAndNothingTheyDoNot() async throws {
-        let host = try TestSupport.host(["detect": try Self.manifest()])
+        let host = try TestSupport.host(["detect": try BundledFunctions.detect()])
         await host.start()
-        let dog = try await Self.detect(host, Self.fixtures + "/images/dog.jpg")
-        let person = try await Self.detect(host, Self.fixtures + "/images/person.jpg")
-        let street = try await Self.detect(host, Self.fixtures + "/camera/vtest_050.jpg")
-        let empty = try await Self.detect(host, Self.fixtures + "/camera/vtest_background.jpg")
-        let lowered = try await Self.detect(host, Self.fixtures + "/images/dog.jpg", options: [("min_confidence", "0.6")])
+        let dog = try await Self.detect(host, TestSupport.fixtures + "/images/dog.jpg")
+        let person = try await Self.detect(host, TestSupport.fixtures + "/images/person.jpg")
+        let street = try await Self.detect(host, TestSupport.fixtures + "/camera/vtest_050.jpg")
+        let empty = try await Self.detect(host, TestSupport.fixtures + "/camera/vtest_background.jpg")
+        let lowered = try await Self.detect(host, TestSupport.fixtures + "/images/dog.jpg", options: [("min_confidence", "0.6")])
         await host.shutdown()
 
         let dogLabels = Set(dog.objects.map(\.label))
@@ -88,10 +64,10 @@ import Testing
     /// through a worker process, which is told the size over its socket.
     @Test(arguments: ["in-process", "process"])
     func boxesAreAlsoInThePixelsOfThePictureAsSent(isolation: String) async throws {
-        let manifest = try Self.manifest().replacingOccurrences(of: "isolation: in-process", with: "isolation: \(isolation)")
-        let dog = try DescribingTests.file(Self.fixtures + "/images/dog.jpg")
+        let manifest = try BundledFunctions.detect().replacingOccurrences(of: "isolation: in-process", with: "isolation: \(isolation)")
+        let dog = try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg")
         // Orientation 6: stored 768 x 576, shown (and detected) 576 x 768.
-        let turned = ByteBuffer(bytes: ImageDecodingTests.withOrientation(6, Array(dog.readableBytesView)))
+        let turned = ByteBuffer(bytes: TestImages.withOrientation(6, Array(dog.readableBytesView)))
         let answers = try await TestSupport.host(["detect": manifest]).run { host in
             var answers: [(Answer, width: Double, height: Double)] = []
             for (body, width, height) in [(dog, 768.0, 576.0), (turned, 576.0, 768.0)] {
@@ -121,8 +97,8 @@ import Testing
     }
 
     @Test func verbositySetsHowMuchIsSaidAndWhereThingsAre() async throws {
-        let host = try TestSupport.host(["detect": try Self.manifest()])
-        let photo = Self.fixtures + "/images/person.jpg"
+        let host = try TestSupport.host(["detect": try BundledFunctions.detect()])
+        let photo = TestSupport.fixtures + "/images/person.jpg"
         let (brief, normal, detailed) = try await host.run { host in
             (try await Self.detect(host, photo, options: [("verbosity", "brief")]),
              try await Self.detect(host, photo, options: [("verbosity", "normal")]),
@@ -142,9 +118,9 @@ import Testing
     }
 
     @Test func positionsFollowTheBoxes() async throws {
-        let host = try TestSupport.host(["detect": try Self.manifest()])
+        let host = try TestSupport.host(["detect": try BundledFunctions.detect()])
         let dog = try await host.run { host in
-            try await Self.detect(host, Self.fixtures + "/images/dog.jpg", options: [("verbosity", "detailed")])
+            try await Self.detect(host, TestSupport.fixtures + "/images/dog.jpg", options: [("verbosity", "detailed")])
         }
         // Each single thing's sentence names the third its box's centre is in.
         for object in dog.objects where dog.objects.filter({ $0.label == object.label }).count == 1 {
@@ -157,13 +133,13 @@ import Testing
     static func startFailure(_ manifest: String) async throws -> (InvocationError.Code?, String) {
         let host = try TestSupport.host(["detect": manifest])
         await host.start()
-        let result = await host.result("detect", InvocationRequest(body: try DescribingTests.file(Self.fixtures + "/images/dog.jpg"), contentType: "image/jpeg"))
+        let result = await host.result("detect", InvocationRequest(body: try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg"), contentType: "image/jpeg"))
         await host.shutdown()
         return (result.failure?.code, result.failure?.message ?? "")
     }
 
     @Test func aMissingModelIsAClearStartFailure() async throws {
-        let (code, message) = try await Self.startFailure(try Self.manifest(modelDirectory: TestSupport.scratch + "/no-model"))
+        let (code, message) = try await Self.startFailure(try BundledFunctions.detect(modelDirectory: TestSupport.scratch + "/no-model"))
         #expect(code == .initFailed)
         #expect(message.contains("the model is not installed in \(TestSupport.scratch)/no-model (make -C functions/detect, which scripts/setup runs, installs it)"), "\(message)")
     }
@@ -173,37 +149,37 @@ import Testing
         let damaged = TestSupport.scratch + "/damaged-model-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: damaged, withIntermediateDirectories: true)
         for name in ["yolov3-tiny.cfg", "coco.names"] {
-            try FileManager.default.copyItem(atPath: Self.detectDirectory + "/model/" + name, toPath: damaged + "/" + name)
+            try FileManager.default.copyItem(atPath: BundledFunctions.detectDirectory + "/model/" + name, toPath: damaged + "/" + name)
         }
-        let weights = try Data(contentsOf: URL(fileURLWithPath: Self.detectDirectory + "/model/yolov3-tiny.weights"))
+        let weights = try Data(contentsOf: URL(fileURLWithPath: BundledFunctions.detectDirectory + "/model/yolov3-tiny.weights"))
         try weights.prefix(weights.count / 2).write(to: URL(fileURLWithPath: damaged + "/yolov3-tiny.weights"))
-        let (code, truncated) = try await Self.startFailure(try Self.manifest(modelDirectory: damaged))
+        let (code, truncated) = try await Self.startFailure(try BundledFunctions.detect(modelDirectory: damaged))
         #expect(code == .initFailed)
         #expect(truncated.contains("yolov3-tiny.weights is shorter than the cfg's layers need"), "\(truncated)")
 
         // A cfg the converter cannot follow is refused by name, not half built.
-        let cfg = try String(contentsOfFile: Self.detectDirectory + "/model/yolov3-tiny.cfg", encoding: .utf8)
+        let cfg = try String(contentsOfFile: BundledFunctions.detectDirectory + "/model/yolov3-tiny.cfg", encoding: .utf8)
         for (edit, mentions) in [
             ({ (text: String) in text.replacingOccurrences(of: "filters=16", with: "filters=sixteen") }, "filters has 'sixteen', not a number"),
             ({ (text: String) in text + "\n[shortcut]\nfrom=-3\n" }, "[shortcut] at line"),
         ] {
             try edit(cfg).write(toFile: damaged + "/yolov3-tiny.cfg", atomically: true, encoding: .utf8)
             try weights.write(to: URL(fileURLWithPath: damaged + "/yolov3-tiny.weights"))
-            let (_, message) = try await Self.startFailure(try Self.manifest(modelDirectory: damaged))
+            let (_, message) = try await Self.startFailure(try BundledFunctions.detect(modelDirectory: damaged))
             #expect(message.contains(mentions), "\(message)")
         }
 
         // In a worker process of its own: this test process has opened the
         // real runtime already, and a process opens it only once.
-        let isolated = try Self.manifest(options: ["runtime_directory: \(TestSupport.scratch)/no-runtime"])
+        let isolated = try BundledFunctions.detect(options: ["runtime_directory: \(TestSupport.scratch)/no-runtime"])
             .replacingOccurrences(of: "isolation: in-process", with: "isolation: process")
         let (_, noRuntime) = try await Self.startFailure(isolated)
         #expect(noRuntime.contains("the OpenVINO runtime could not be loaded from \(TestSupport.scratch)/no-runtime/lib"), "\(noRuntime)")
         #expect(noRuntime.contains("make -C functions/openvino (which scripts/setup runs) installs it"), "\(noRuntime)")
 
-        let (_, backend) = try await Self.startFailure(try Self.manifest(options: ["backend: tensorflow"]))
+        let (_, backend) = try await Self.startFailure(try BundledFunctions.detect(options: ["backend: tensorflow"]))
         #expect(backend.contains("backend must be openvino or opencv"), "\(backend)")
-        let (_, size) = try await Self.startFailure(try Self.manifest(options: ["input_size: 500"]))
+        let (_, size) = try await Self.startFailure(try BundledFunctions.detect(options: ["input_size: 500"]))
         #expect(size.contains("input_size must be 320..608 in steps of 32, not 500"), "\(size)")
     }
 
@@ -214,10 +190,10 @@ import Testing
     /// bfloat16 (0.77 against 0.735 for the horse-as-sheep at 608 px), while
     /// a converter mistake moves boxes and labels, not the second decimal.
     @Test func theOpenVINONetworkFindsWhatOpenCVsFinds() async throws {
-        let photos = ["/images/dog.jpg", "/images/person.jpg", "/camera/vtest_050.jpg", "/camera/vtest_060.jpg"].map { Self.fixtures + $0 }
+        let photos = ["/images/dog.jpg", "/images/person.jpg", "/camera/vtest_050.jpg", "/camera/vtest_060.jpg"].map { TestSupport.fixtures + $0 }
         for size in ["416", "608"] {
             func answers(_ options: [String]) async throws -> [Answer] {
-                try await TestSupport.host(["detect": try Self.manifest(options: options)]).run { host in
+                try await TestSupport.host(["detect": try BundledFunctions.detect(options: options)]).run { host in
                     var answers: [Answer] = []
                     for photo in photos { answers.append(try await Self.detect(host, photo, options: [("min_confidence", "0.3")])) }
                     return answers
@@ -247,19 +223,19 @@ import Testing
     /// gets its own answer, with its own min_confidence: on both engines.
     @Test(arguments: ["openvino", "opencv"])
     func aBatchIsOneForwardPassWithAnAnswerPerPhoto(backend: String) async throws {
-        let photos = ["/images/dog.jpg", "/images/person.jpg", "/images/dog.jpg", "/camera/vtest_050.jpg"].map { Self.fixtures + $0 }
+        let photos = ["/images/dog.jpg", "/images/person.jpg", "/images/dog.jpg", "/camera/vtest_050.jpg"].map { TestSupport.fixtures + $0 }
         let options: [[(String, String)]] = [[], [], [("min_confidence", "0.6")], []]
-        let alone = try TestSupport.host(["detect": try Self.manifest(options: ["backend: \(backend)"])])
+        let alone = try TestSupport.host(["detect": try BundledFunctions.detect(options: ["backend: \(backend)"])])
         var expected: [[Answer.Object]] = []
         try await alone.run { host in
             for (photo, option) in zip(photos, options) { expected.append(try await Self.detect(host, photo, options: option).objects) }
         }
-        let batching = try TestSupport.host(["detect": try Self.manifest(options: ["backend: \(backend)"], batching: "2s")])
+        let batching = try TestSupport.host(["detect": try BundledFunctions.detect(options: ["backend: \(backend)"], batching: "2s")])
         let (answers, batchSizes) = try await batching.run { host in
             try await withThrowingTaskGroup(of: (Int, [Answer.Object], Int).self) { group in
                 for (index, (photo, option)) in zip(photos, options).enumerated() {
                     group.addTask {
-                        let body = try DescribingTests.file(photo)
+                        let body = try TestSupport.buffer(photo)
                         let output = try await host.invoke("detect", InvocationRequest(body: body, contentType: "image/jpeg", options: option))
                         let answer = try JSONDecoder().decode(Answer.self, from: Data(output.body.readableBytesView))
                         return (index, answer.objects, output.timings.batchSize)
@@ -288,12 +264,12 @@ import Testing
     }
 
     @Test func theDescriberSaysWhatIsInThePhotoFirst() async throws {
-        let host = try TestSupport.host(["detect": try Self.manifest(), "caption": try DescribingTests.captionManifest()])
+        let host = try TestSupport.host(["detect": try BundledFunctions.detect(), "caption": try BundledFunctions.caption()])
         await host.start()
         let describer = ImageDescriber(host: host)
-        let dog = try await describer.describe(try DescribingTests.file(Self.fixtures + "/images/dog.jpg"))
-        let empty = try await describer.describe(try DescribingTests.file(Self.fixtures + "/camera/vtest_background.jpg"))
-        let blurry = try await describer.describe(try DescribingTests.file(Self.fixtures + "/images/text_motion.jpg"))
+        let dog = try await describer.describe(try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg"))
+        let empty = try await describer.describe(try TestSupport.buffer(TestSupport.fixtures + "/camera/vtest_background.jpg"))
+        let blurry = try await describer.describe(try TestSupport.buffer(TestSupport.fixtures + "/images/text_motion.jpg"))
         await host.shutdown()
         #expect(dog.parts.map(\.function) == ["detect", "caption"])
         let named = Set((dog.objects ?? []).map(\.label))
@@ -306,13 +282,13 @@ import Testing
     }
 
     @Test func aSmallPhotosObjectsComeWithAWarning() async throws {
-        let host = try TestSupport.host(["detect": try Self.manifest(), "caption": try DescribingTests.captionManifest()])
+        let host = try TestSupport.host(["detect": try BundledFunctions.detect(), "caption": try BundledFunctions.caption()])
         await host.start()
         let describer = ImageDescriber(host: host)
         // dog.jpg scaled to 160 x 120: the detector no longer finds the dog.
-        let small = try await describer.describe(try DescribingTests.file(Self.fixtures + "/quality/dog_small.jpg"))
-        let brief = try await describer.describe(try DescribingTests.file(Self.fixtures + "/quality/dog_small.jpg"), verbosity: .brief)
-        let full = try await describer.describe(try DescribingTests.file(Self.fixtures + "/images/dog.jpg"))
+        let small = try await describer.describe(try TestSupport.buffer(TestSupport.fixtures + "/quality/dog_small.jpg"))
+        let brief = try await describer.describe(try TestSupport.buffer(TestSupport.fixtures + "/quality/dog_small.jpg"), verbosity: .brief)
+        let full = try await describer.describe(try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg"))
         await host.shutdown()
         #expect(small.usable, "a small photo is still described")
         #expect(small.spokenText.hasPrefix("The photo is small, 160 by 120 pixels, so things in it may be missed or misnamed"), "\(small.spokenText)")

@@ -1,3 +1,4 @@
+@testable import DescriberTesting
 @testable import DeepStack
 import Foundation
 #if canImport(FoundationNetworking)
@@ -7,6 +8,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import ServerTestSupport
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -37,7 +40,7 @@ import Testing
     static let headers: HTTPFields = [.contentType: "multipart/form-data; boundary=\(boundary)"]
 
     static func application(config: String? = nil) throws -> some ApplicationProtocol {
-        let (host, deployment) = try TestSupport.deployment(["detect": try DetectTests.manifest()], config: config)
+        let (host, deployment) = try TestSupport.deployment(["detect": try BundledFunctions.detect()], config: config)
         return buildApplication(host: host, deepStack: deployment.deepStack, logger: TestSupport.logger)
     }
 
@@ -46,7 +49,7 @@ import Testing
     }
 
     @Test func detectionAnswersInThePixelsOfTheSubmittedImage() async throws {
-        let dog = try DescribingTests.file(DetectTests.fixtures + "/images/dog.jpg")  // 768 x 576
+        let dog = try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg")  // 768 x 576
         try await Self.application().test(.router) { client in
             try await client.execute(uri: "/v1/vision/detection", method: .post, headers: Self.headers,
                                      body: Self.form(files: [("image", "dog.jpg", dog)], fields: [("api_key", "")])) { response in
@@ -92,7 +95,7 @@ import Testing
         ("image", "jpeg", "1.5", .badRequest, "min_confidence cannot be greater than 1"),
     ])
     func errorsAreJSONWithEmptyPredictions(_ part: String, _ content: String, _ minConfidence: String, _ status: HTTPResponse.Status, _ message: String) async throws {
-        let dog = try DescribingTests.file(DetectTests.fixtures + "/images/dog.jpg")
+        let dog = try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg")
         let files = part == "none" ? [] : [(part, "x.jpg", content == "jpeg" ? dog : ByteBuffer(string: content))]
         try await Self.application().test(.router) { client in
             try await client.execute(uri: "/v1/vision/detection", method: .post, headers: Self.headers,
@@ -113,7 +116,7 @@ import Testing
     }
 
     @Test func aConfiguredAPIKeyIsRequired() async throws {
-        let dog = try DescribingTests.file(DetectTests.fixtures + "/images/dog.jpg")
+        let dog = try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg")
         try await Self.application(config: "deepstack: { api_key: s3cret }").test(.router) { client in
             try await client.execute(uri: "/v1/vision/detection", method: .post, headers: Self.headers,
                                      body: Self.form(files: [("image", "dog.jpg", dog)], fields: [("api_key", "wrong")])) { response in
@@ -149,10 +152,10 @@ import Testing
     /// `deepstack.ports`: clients that assume CodeProject.AI's port get the
     /// DeepStack API there, and only that.
     @Test func theAPIIsAlsoServedOnTheConfiguredPorts() async throws {
-        let extra = try Self.freePort()
-        let (host, deployment) = try TestSupport.deployment(["detect": try DetectTests.manifest()], config: "deepstack: { ports: [\(extra)] }")
+        let extra = try TestSupport.freePort()
+        let (host, deployment) = try TestSupport.deployment(["detect": try BundledFunctions.detect()], config: "deepstack: { ports: [\(extra)] }")
         #expect(deployment.deepStack.ports == [extra])
-        let dog = try DescribingTests.file(DetectTests.fixtures + "/images/dog.jpg")
+        let dog = try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg")
         try await buildApplication(host: host, deepStack: deployment.deepStack, logger: TestSupport.logger).test(.live) { _ in
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(extra)/v1/vision/detection")!)
             request.httpMethod = "POST"
@@ -170,19 +173,5 @@ import Testing
             let (_, other) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(extra)/v1/functions")!)
             #expect((other as? HTTPURLResponse)?.statusCode == 404, "only the DeepStack API is on that port")
         }
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw TestError("cannot find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -1,4 +1,7 @@
+@testable import DescriberTesting
 import Foundation
+import ServerTestSupport
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -63,8 +66,8 @@ import Testing
     /// The real detect and caption on the committed fixtures, through the
     /// built `describer eval`: floors, not exact figures.
     @Test func evalOnTheFixturesMeetsItsFloors() throws {
-        let functions = try TestSupport.functionsDirectory(["detect": try DetectTests.manifest(), "caption": try DescribingTests.captionManifest()])
-        let run = try CLITests.run(["eval", DescribingTests.images, "--functions", functions, "--runs", "1", "--json"])
+        let functions = try TestSupport.functionsDirectory(["detect": try BundledFunctions.detect(), "caption": try BundledFunctions.caption()])
+        let run = try Executables.run(["eval", (TestSupport.fixtures + "/images"), "--functions", functions, "--runs", "1", "--json"])
         #expect(run.status == 0, "\(run.stderr)")
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
@@ -79,7 +82,7 @@ import Testing
         #expect(Double(report.overall.mustMentioned) >= 0.6 * Double(report.overall.mustTotal))
         #expect(report.images.allSatisfy { $0.latencyMs != nil })
 
-        let text = try CLITests.run(["eval", DescribingTests.images, "--functions", functions, "--runs", "1"])
+        let text = try Executables.run(["eval", (TestSupport.fixtures + "/images"), "--functions", functions, "--runs", "1"])
         #expect(text.stdout.contains("must_not claimed:     0/"), "\(text.stdout)")
         #expect(text.stdout.contains("ocr not installed"))
     }
@@ -87,10 +90,10 @@ import Testing
     @Test func evalExplainsWhatItCannotRun() throws {
         let noFunctions = TestSupport.scratch + "/no-functions-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: noFunctions, withIntermediateDirectories: true)
-        let missing = try CLITests.run(["eval", noFunctions, "--functions", noFunctions])
+        let missing = try Executables.run(["eval", noFunctions, "--functions", noFunctions])
         #expect(missing.status == 1)
         #expect(missing.stderr == "describer: There is no expectations file at \(noFunctions)/expected.json.\n")
-        let empty = try CLITests.run(["eval", DescribingTests.images, "--functions", noFunctions])
+        let empty = try Executables.run(["eval", (TestSupport.fixtures + "/images"), "--functions", noFunctions])
         #expect(empty.status == 1)
         #expect(empty.stderr.contains("No describing functions are installed"))
     }

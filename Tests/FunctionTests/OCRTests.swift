@@ -1,5 +1,8 @@
+@testable import DescriberTesting
 import Foundation
 import NIOCore
+import ServerTestSupport
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -14,7 +17,7 @@ import Testing
 @Suite(.serialized) struct OCRTests {
     static let ocrDirectory = TestSupport.packageRoot + "/functions/ocr"
     static let runtimeLibraries = TestSupport.packageRoot + "/functions/openvino/runtime/lib"
-    static let fixtures = TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures"
+    static let fixtures = TestSupport.fixtures
     /// A cold start compiles both networks, which takes seconds on a busy machine.
     static let timeout = Duration.seconds(60)
 
@@ -59,7 +62,7 @@ import Testing
     }
 
     static func read(_ host: FunctionHost, _ path: String, options: [(String, String)] = []) async throws -> Answer {
-        let body = try DescribingTests.file(path)
+        let body = try TestSupport.buffer(path)
         let type = path.hasSuffix(".png") ? "image/png" : "image/jpeg"
         return try decode(try await host.invoke("ocr", InvocationRequest(body: body, contentType: type, options: options, timeout: timeout)))
     }
@@ -111,7 +114,7 @@ import Testing
     }
 
     @Test func readsARotatedPage() async throws {
-        let original = try ImageDecoder.decode(try DescribingTests.file(Self.fixtures + "/images/page.png"))
+        let original = try ImageDecoder.decode(try TestSupport.buffer(Self.fixtures + "/images/page.png"))
         let host = try TestSupport.host(["ocr": try Self.manifest()])
         await host.start()
         var answers: [(Double, Answer, RGBImage)] = []
@@ -119,7 +122,7 @@ import Testing
             let turned = Self.rotated(original, degrees: degrees)
             // Handed over decoded, as the describe pipeline does: the body is not decoded again.
             let request = InvocationRequest(
-                body: try DescribingTests.file(Self.fixtures + "/images/page.png"), contentType: "image/png", timeout: Self.timeout,
+                body: try TestSupport.buffer(Self.fixtures + "/images/page.png"), contentType: "image/png", timeout: Self.timeout,
                 decodedImage: DecodedImage(image: turned, maxWidth: 2048, maxHeight: 2048)
             )
             answers.append((degrees, try Self.decode(try await host.invoke("ocr", request)), turned))
@@ -155,7 +158,7 @@ import Testing
     @Test func badOptionsAreRefusedBeforeReading() async throws {
         let host = try TestSupport.host(["ocr": try Self.manifest()])
         await host.start()
-        let page = try DescribingTests.file(Self.fixtures + "/images/page.png")
+        let page = try TestSupport.buffer(Self.fixtures + "/images/page.png")
         let tooHigh = await host.result("ocr", InvocationRequest(body: page, contentType: "image/png", options: [("min_confidence", "1.5")]))
         let unknown = await host.result("ocr", InvocationRequest(body: page, contentType: "image/png", options: [("language", "en")]))
         let notAnImage = await host.result("ocr", InvocationRequest(body: ByteBuffer(string: "not a picture"), contentType: "image/png", timeout: Self.timeout))
@@ -169,7 +172,7 @@ import Testing
         let host = try TestSupport.host(["ocr": manifest])
         await host.start()
         let result = await host.result(
-            "ocr", InvocationRequest(body: try DescribingTests.file(fixtures + "/images/page.png"), contentType: "image/png", timeout: timeout)
+            "ocr", InvocationRequest(body: try TestSupport.buffer(fixtures + "/images/page.png"), contentType: "image/png", timeout: timeout)
         )
         await host.shutdown()
         #expect(result.failure?.code == .initFailed, "\(result)")

@@ -1,43 +1,11 @@
+import DescriberTesting
 import Foundation
+import ServerTestSupport
+import TestSupport
 import Testing
 
 /// The `describer` executable, run as a user would.
 @Suite struct CLITests {
-    static var executable: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("describer").path
-    }
-
-    struct Run {
-        var status: Int32
-        var reason: Process.TerminationReason
-        var stdout: String
-        var stderr: String
-    }
-
-    static func run(_ arguments: [String], input: String? = nil, environment extra: [String: String] = [:]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment = environment.filter { !$0.key.hasPrefix("DESCRIBER_") }
-        environment["DESCRIBER_DATA_DIRECTORY"] = TestSupport.scratch + "/data"
-        environment.merge(extra) { $1 }
-        process.environment = environment
-        let stdout = Pipe()
-        let stderr = Pipe()
-        let stdin = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = stdin
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try stdin.fileHandleForWriting.close()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, reason: process.terminationReason, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
-    }
-
     static func functions() throws -> String {
         try TestSupport.functionsDirectory([
             "echo": """
@@ -50,7 +18,7 @@ import Testing
     }
 
     @Test func functionsListsAndValidates() throws {
-        let result = try Self.run(["functions", "--functions", try Self.functions()])
+        let result = try Executables.run(["functions", "--functions", try Self.functions()])
         #expect(result.status == 1, "an invalid manifest fails validation")
         #expect(result.stdout.contains("echo\tready\t1.0.0\techo for the CLI test"))
         #expect(result.stdout.contains("broken\tUNAVAILABLE\t"))
@@ -58,13 +26,13 @@ import Testing
     }
 
     @Test func invokeRunsTheHostEmbeddedAndPrintsTheOutput() throws {
-        let result = try Self.run(["invoke", "echo", "-", "--option", "upper=true", "--functions", try Self.functions()], input: "quiet please")
+        let result = try Executables.run(["invoke", "echo", "-", "--option", "upper=true", "--functions", try Self.functions()], input: "quiet please")
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout == "QUIET PLEASE")
     }
 
     @Test func invokeExplainsFailuresOnStandardError() throws {
-        let result = try Self.run(["invoke", "echo", "-", "--option", "loud=yes", "--functions", try Self.functions()], input: "x")
+        let result = try Executables.run(["invoke", "echo", "-", "--option", "loud=yes", "--functions", try Self.functions()], input: "x")
         #expect(result.status == 1)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains("describer: echo failed (bad_option): unknown option 'loud' for 'echo'; it takes: upper"))
@@ -74,7 +42,7 @@ import Testing
 extension CLITests {
     @Test func serveShutsDownGracefullyOnSIGTERM() async throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.executableURL = URL(fileURLWithPath: Executables.executable)
         process.arguments = ["serve", "--port", "0", "--functions", try Self.functions()]
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DESCRIBER_") }
         let log = TestSupport.scratch + "/serve-\(UUID().uuidString).log"

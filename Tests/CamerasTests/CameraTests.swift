@@ -5,6 +5,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import ServerTestSupport
+import TestSupport
 import Testing
 
 @testable import DescriberHost
@@ -17,130 +19,15 @@ import Testing
 /// with the real detector, and reading events back. HTTP goes through the
 /// real application factory.
 @Suite struct CameraTests {
-    static let fixtures = TestSupport.packageRoot + "/Tests/DescriberHostTests/Fixtures/camera"
-    static let token = "front-door-token-0123456789"
-    static let secret = "front-door-hmac-secret-abcdef"
-    static let events = "/v1/cameras/front-door/events"
-
-    static func databasePath() -> String { "\(TestSupport.scratch)/cameras-\(UUID().uuidString)/events.sqlite" }
-
-    /// A deployment with one camera, `front-door`, split into a left and a
-    /// right zone and a strip along the top where nobody can stand.
-    static func config(database: String, processing: Bool, rateLimit: String = "{ events_per_second: 1000, burst: 1000 }", extra: String = "") -> String {
-        """
-        cameras:
-          front-door:
-            name: Front Door
-            credentials:
-              token: \(token)
-              hmac_secret: \(secret)
-            zones:
-              left: [[0, 0.1], [0.5, 0.1], [0.5, 1], [0, 1]]
-              right: [[0.5, 0.1], [1, 0.1], [1, 1], [0.5, 1]]
-              sky: [[0, 0], [1, 0], [1, 0.1], [0, 0.1]]
-            rules: { labels: [person, vehicle], zones: [left], min_score: 0.4, cooldown: 90s, quiet_hours: [{ from: "23:30", to: "06:00" }] }
-            alert_targets:
-              - { url: "https://user:pass@hooks.example.net/describer?key=hidden", secret: whsec_abc }
-            speech: { enabled: true, voice: default }
-            time_zone: Europe/London
-            locale: en-GB
-            rate_limit: \(rateLimit)
-          porch:
-            authentication: none
-        camera_events:
-          database: \(database)
-          processing: { enabled: \(processing) }
-        \(extra)
-        """
-    }
-
-    static func system(_ manifests: [String: String] = [:], database: String, processing: Bool = false, rateLimit: String? = nil) throws -> (FunctionHost, CameraSystem) {
-        let config = rateLimit.map { Self.config(database: database, processing: processing, rateLimit: $0) } ?? Self.config(database: database, processing: processing)
-        let (host, deployment) = try TestSupport.deployment(manifests, config: config)
-        return (host, try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger))
-    }
-
-    static func application(_ manifests: [String: String] = [:], database: String = databasePath(), processing: Bool = false, rateLimit: String? = nil) throws -> some ApplicationProtocol {
-        let (host, cameras) = try system(manifests, database: database, processing: processing, rateLimit: rateLimit)
-        return buildApplication(host: host, cameras: cameras, logger: TestSupport.logger)
-    }
-
-    static func file(_ name: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: "\(fixtures)/\(name)")) }
-
-    static let boundary = "describer-test-boundary"
-
-    static func multipart(_ parts: [(name: String, filename: String?, contentType: String, body: Data)]) -> ByteBuffer {
-        var body = Data()
-        for part in parts {
-            var head = "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(part.name)\""
-            if let filename = part.filename { head += "; filename=\"\(filename)\"" }
-            head += "\r\nContent-Type: \(part.contentType)\r\n\r\n"
-            body.append(Data(head.utf8))
-            body.append(part.body)
-            body.append(Data("\r\n".utf8))
-        }
-        body.append(Data("--\(boundary)--\r\n".utf8))
-        return ByteBuffer(bytes: body)
-    }
-
-    static let multipartType = "multipart/form-data; boundary=\(boundary)"
-
-    struct Accepted: Decodable {
-        var event_id: Int
-        var status: String
-    }
-
-    struct EventPage: Decodable {
-        var events: [Event]
-        var next: String?
-        struct Event: Decodable {
-            var id: Int
-            var source: String
-            var status: String
-            var detector: String?
-            var vendor: [String: JSONValue]
-            var snapshot: Snapshot?
-            var detections: [CameraDetection]
-            var error: String?
-        }
-        struct Snapshot: Decodable {
-            var content_type: String
-            var bytes: Int
-            var url: String
-        }
-    }
-
-    static func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
-        try JSONDecoder().decode(type, from: Data(response.body.readableBytesView))
-    }
-
-    /// Posts with the camera's bearer token and answers the decoded acknowledgement.
-    @discardableResult
-    static func post(_ client: some TestClientProtocol, _ body: ByteBuffer, contentType: String, headers extra: HTTPFields = [:], expect status: HTTPResponse.Status = .accepted) async throws -> Accepted {
-        var headers: HTTPFields = [.contentType: contentType, .authorization: "Bearer \(token)"]
-        headers.append(contentsOf: extra)
-        return try await client.execute(uri: events, method: .post, headers: headers, body: body) { response in
-            #expect(response.status == status, "\(String(buffer: response.body))")
-            return try decode(Accepted.self, response)
-        }
-    }
-
-    static func page(_ client: some TestClientProtocol, _ query: String = "") async throws -> EventPage {
-        try await client.execute(uri: events + query, method: .get) { response in
-            #expect(response.status == .ok, "\(String(buffer: response.body))")
-            return try decode(EventPage.self, response)
-        }
-    }
-
     // MARK: Configuration
 
     @Test func readsEveryCameraSetting() throws {
-        let settings = try TestSupport.deployment([:], config: Self.config(database: "/tmp/x.sqlite", processing: true)).deployment.cameras
+        let settings = try TestSupport.deployment([:], config: CameraFixture.config(database: "/tmp/x.sqlite", processing: true)).deployment.cameras
         let cameras = settings.cameras
         #expect(cameras.map(\.id) == ["front-door", "porch"])
         let camera = cameras[0]
         #expect(camera.name == "Front Door")
-        #expect(camera.tokens == [Self.token] && camera.hmacSecrets == [Self.secret])
+        #expect(camera.tokens == [CameraFixture.token] && camera.hmacSecrets == [CameraFixture.secret])
         #expect(camera.zones.map(\.name) == ["left", "right", "sky"])
         #expect(camera.zones[0].polygon[1] == CameraConfig.Point(x: 0.5, y: 0.1))
         #expect(camera.rules.labels == ["person", "vehicle"] && camera.rules.zones == ["left"] && camera.rules.minScore == 0.4)
@@ -188,34 +75,34 @@ import Testing
     // MARK: Ingestion formats
 
     @Test func acceptsEveryFormatAndStoresItBeforeAnswering() async throws {
-        let jpeg = try Self.file("vtest_050.jpg")
-        let xml = try Self.file("hikvision_fielddetection.xml")
-        try await Self.application().test(.router) { client in
-            let raw = try await Self.post(client, ByteBuffer(bytes: jpeg), contentType: "image/jpeg")
-            let form = try await Self.post(
-                client, Self.multipart([("image", "snapshot.jpg", "image/jpeg", try Self.file("vtest_background.jpg"))]), contentType: Self.multipartType
+        let jpeg = try CameraFixture.file("vtest_050.jpg")
+        let xml = try CameraFixture.file("hikvision_fielddetection.xml")
+        try await CameraFixture.application().test(.router) { client in
+            let raw = try await CameraFixture.post(client, ByteBuffer(bytes: jpeg), contentType: "image/jpeg")
+            let form = try await CameraFixture.post(
+                client, CameraFixture.multipart([("image", "snapshot.jpg", "image/jpeg", try CameraFixture.file("vtest_background.jpg"))]), contentType: CameraFixture.multipartType
             )
-            let hikvision = try await Self.post(
+            let hikvision = try await CameraFixture.post(
                 client,
-                Self.multipart([
+                CameraFixture.multipart([
                     ("fielddetection.xml", "fielddetection.xml", "application/xml", xml),
                     ("fielddetection.jpg", "fielddetection.jpg", "image/jpeg", jpeg),
                 ]),
-                contentType: Self.multipartType
+                contentType: CameraFixture.multipartType
             )
-            let xmlOnly = try await Self.post(
+            let xmlOnly = try await CameraFixture.post(
                 client, ByteBuffer(bytes: Data(String(decoding: xml, as: UTF8.self).replacingOccurrences(of: "<activePostCount>1<", with: "<activePostCount>2<").utf8)),
                 contentType: "application/xml; charset=\"UTF-8\""
             )
             #expect(Set([raw.event_id, form.event_id, hikvision.event_id, xmlOnly.event_id]).count == 4)
             let heartbeat = "<EventNotificationAlert><eventType>videoloss</eventType><eventState>inactive</eventState></EventNotificationAlert>"
             try await client.execute(
-                uri: Self.events, method: .post, headers: [.contentType: "application/xml", .authorization: "Bearer \(Self.token)"], body: ByteBuffer(string: heartbeat)
+                uri: CameraFixture.events, method: .post, headers: [.contentType: "application/xml", .authorization: "Bearer \(CameraFixture.token)"], body: ByteBuffer(string: heartbeat)
             ) { response in
                 #expect(response.status == .ok && String(buffer: response.body) == #"{"status":"heartbeat"}"#)
             }
 
-            let page = try await Self.page(client)
+            let page = try await CameraFixture.page(client)
             #expect(page.events.map(\.id) == [raw.event_id, form.event_id, hikvision.event_id, xmlOnly.event_id])
             #expect(page.events.map(\.source) == ["image", "multipart", "hikvision", "hikvision"])
             #expect(page.events.allSatisfy { $0.status == "pending" && $0.detections.isEmpty })
@@ -240,27 +127,27 @@ import Testing
         ("text/plain", "hello", HTTPResponse.Status.unsupportedMediaType, "unsupported_media_type"),
         ("image/jpeg", "not a jpeg at all", .badRequest, "not_an_image"),
         ("application/xml", "<html>nope</html>", .badRequest, "invalid_event"),
-        (multipartType, "--describer-test-boundary\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--describer-test-boundary--\r\n", .badRequest, "not_an_image"),
+        (CameraFixture.multipartType, "--describer-test-boundary\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--describer-test-boundary--\r\n", .badRequest, "not_an_image"),
         ("multipart/form-data", "no boundary", .badRequest, "invalid_event"),
     ])
     func refusesWhatIsNotAnEvent(_ contentType: String, _ body: String, _ status: HTTPResponse.Status, _ code: String) async throws {
-        try await Self.application().test(.router) { client in
-            try await client.execute(uri: Self.events, method: .post, headers: [.contentType: contentType, .authorization: "Bearer \(Self.token)"], body: ByteBuffer(string: body)) { response in
+        try await CameraFixture.application().test(.router) { client in
+            try await client.execute(uri: CameraFixture.events, method: .post, headers: [.contentType: contentType, .authorization: "Bearer \(CameraFixture.token)"], body: ByteBuffer(string: body)) { response in
                 #expect(response.status == status)
                 #expect(String(buffer: response.body).contains("\"code\":\"\(code)\""), "\(String(buffer: response.body))")
             }
-            #expect(try await Self.page(client).events.isEmpty)
+            #expect(try await CameraFixture.page(client).events.isEmpty)
         }
     }
 
     @Test func refusesABodyOverTheLimit() async throws {
-        let database = Self.databasePath()
-        let (host, deployment) = try TestSupport.deployment([:], config: Self.config(database: database, processing: false, extra: "  max_body_size: 64KiB"))
+        let database = CameraFixture.databasePath()
+        let (host, deployment) = try TestSupport.deployment([:], config: CameraFixture.config(database: database, processing: false, extra: "  max_body_size: 64KiB"))
         let app = buildApplication(host: host, cameras: try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger), logger: TestSupport.logger)
         try await app.test(.router) { client in
             try await client.execute(
-                uri: Self.events, method: .post, headers: [.contentType: "image/jpeg", .authorization: "Bearer \(Self.token)"],
-                body: ByteBuffer(bytes: try Self.file("vtest_050.jpg"))
+                uri: CameraFixture.events, method: .post, headers: [.contentType: "image/jpeg", .authorization: "Bearer \(CameraFixture.token)"],
+                body: ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg"))
             ) { response in
                 #expect(response.status == .contentTooLarge)
             }
@@ -269,7 +156,7 @@ import Testing
 
     // MARK: Authentication
 
-    static func signed(_ body: Data, timestamp: Int64, secret: String = secret) -> HTTPFields {
+    static func signed(_ body: Data, timestamp: Int64, secret: String = CameraFixture.secret) -> HTTPFields {
         var message = Data(String(timestamp).utf8)
         message.append(UInt8(ascii: "."))
         message.append(body)
@@ -282,7 +169,7 @@ import Testing
 
     struct AuthCase: Sendable, CustomTestStringConvertible {
         var name: String
-        var path = CameraTests.events
+        var path = CameraFixture.events
         var headers: @Sendable (Data) -> HTTPFields
         var status: HTTPResponse.Status
         var testDescription: String { name }
@@ -292,23 +179,23 @@ import Testing
         AuthCase(name: "no credentials", headers: { _ in [:] }, status: .unauthorized),
         AuthCase(name: "wrong token", headers: { _ in [.authorization: "Bearer front-door-token-0123456780"] }, status: .unauthorized),
         AuthCase(name: "token of another length", headers: { _ in [.authorization: "Bearer x"] }, status: .unauthorized),
-        AuthCase(name: "wrong token in the path", path: CameraTests.events + "/front-door-token-9999999999", headers: { _ in [:] }, status: .unauthorized),
-        AuthCase(name: "unknown camera", path: "/v1/cameras/garage/events", headers: { _ in [.authorization: "Bearer \(CameraTests.token)"] }, status: .unauthorized),
+        AuthCase(name: "wrong token in the path", path: CameraFixture.events + "/front-door-token-9999999999", headers: { _ in [:] }, status: .unauthorized),
+        AuthCase(name: "unknown camera", path: "/v1/cameras/garage/events", headers: { _ in [.authorization: "Bearer \(CameraFixture.token)"] }, status: .unauthorized),
         AuthCase(name: "signature with the wrong secret", headers: { signed($0, timestamp: Int64(Date().timeIntervalSince1970), secret: "another-secret-0123456") }, status: .unauthorized),
         AuthCase(name: "signature over another body", headers: { _ in signed(Data("other".utf8), timestamp: Int64(Date().timeIntervalSince1970)) }, status: .unauthorized),
         AuthCase(name: "stale timestamp", headers: { signed($0, timestamp: Int64(Date().timeIntervalSince1970) - 330) }, status: .unauthorized),
         AuthCase(name: "timestamp from the future", headers: { signed($0, timestamp: Int64(Date().timeIntervalSince1970) + 330) }, status: .unauthorized),
-        AuthCase(name: "bearer token", headers: { _ in [.authorization: "Bearer \(CameraTests.token)"] }, status: .accepted),
-        AuthCase(name: "token in the path", path: CameraTests.events + "/" + CameraTests.token, headers: { _ in [:] }, status: .accepted),
-        AuthCase(name: "token in the query", path: CameraTests.events + "?token=" + CameraTests.token, headers: { _ in [:] }, status: .accepted),
+        AuthCase(name: "bearer token", headers: { _ in [.authorization: "Bearer \(CameraFixture.token)"] }, status: .accepted),
+        AuthCase(name: "token in the path", path: CameraFixture.events + "/" + CameraFixture.token, headers: { _ in [:] }, status: .accepted),
+        AuthCase(name: "token in the query", path: CameraFixture.events + "?token=" + CameraFixture.token, headers: { _ in [:] }, status: .accepted),
         AuthCase(name: "valid signature", headers: { signed($0, timestamp: Int64(Date().timeIntervalSince1970) - 200) }, status: .accepted),
         AuthCase(name: "camera without authentication", path: "/v1/cameras/porch/events", headers: { _ in [:] }, status: .accepted),
     ]
 
     @Test(arguments: authCases)
     func authenticatesWithoutSayingWhy(_ authCase: AuthCase) async throws {
-        let jpeg = try Self.file("vtest_background.jpg")
-        try await Self.application().test(.router) { client in
+        let jpeg = try CameraFixture.file("vtest_background.jpg")
+        try await CameraFixture.application().test(.router) { client in
             var headers: HTTPFields = [.contentType: "image/jpeg"]
             headers.append(contentsOf: authCase.headers(jpeg))
             try await client.execute(uri: authCase.path, method: .post, headers: headers, body: ByteBuffer(bytes: jpeg)) { response in
@@ -318,31 +205,31 @@ import Testing
                     #expect(String(buffer: response.body) == #"{"error":{"code":"unauthorized","message":"authentication failed"}}"#)
                 }
             }
-            let stored = try await Self.page(client).events.count
-            #expect(stored == (authCase.status == .accepted && authCase.path.hasPrefix(Self.events) ? 1 : 0))
+            let stored = try await CameraFixture.page(client).events.count
+            #expect(stored == (authCase.status == .accepted && authCase.path.hasPrefix(CameraFixture.events) ? 1 : 0))
         }
     }
 
     // MARK: Rate limit and idempotency
 
     @Test func limitsTheRatePerCamera() async throws {
-        try await Self.application(rateLimit: "{ events_per_second: 0.01, burst: 2 }").test(.router) { client in
+        try await CameraFixture.application(rateLimit: "{ events_per_second: 0.01, burst: 2 }").test(.router) { client in
             for index in 0..<2 {
-                try await Self.post(client, ByteBuffer(bytes: try Self.file("vtest_050.jpg")), contentType: "image/jpeg", headers: [.idempotencyKey: "event-\(index)"])
+                try await CameraFixture.post(client, ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg")), contentType: "image/jpeg", headers: [.idempotencyKey: "event-\(index)"])
             }
             try await client.execute(
-                uri: Self.events, method: .post, headers: [.contentType: "image/jpeg", .authorization: "Bearer \(Self.token)", .idempotencyKey: "event-2"],
-                body: ByteBuffer(bytes: try Self.file("vtest_050.jpg"))
+                uri: CameraFixture.events, method: .post, headers: [.contentType: "image/jpeg", .authorization: "Bearer \(CameraFixture.token)", .idempotencyKey: "event-2"],
+                body: ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg"))
             ) { response in
                 #expect(response.status == .tooManyRequests)
                 let retryAfter = try #require(response.headers[.retryAfter].flatMap(Int.init))
                 #expect(retryAfter >= 1 && retryAfter <= 100)
             }
             // Another camera has its own bucket.
-            try await client.execute(uri: "/v1/cameras/porch/events", method: .post, headers: [.contentType: "image/jpeg"], body: ByteBuffer(bytes: try Self.file("vtest_050.jpg"))) { response in
+            try await client.execute(uri: "/v1/cameras/porch/events", method: .post, headers: [.contentType: "image/jpeg"], body: ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg"))) { response in
                 #expect(response.status == .accepted)
             }
-            #expect(try await Self.page(client).events.count == 2)
+            #expect(try await CameraFixture.page(client).events.count == 2)
             try await client.execute(uri: "/metrics", method: .get) { response in
                 let text = String(buffer: response.body)
                 #expect(text.contains(#"describer_camera_requests_total{camera="front-door",outcome="accepted"} 2"#), "\(text)")
@@ -353,29 +240,29 @@ import Testing
     }
 
     @Test func aRepeatedEventAnswersTheOriginalID() async throws {
-        let jpeg = try Self.file("vtest_050.jpg")
-        let background = try Self.file("vtest_background.jpg")
-        let xml = try Self.file("hikvision_fielddetection.xml")
-        try await Self.application().test(.router) { client in
+        let jpeg = try CameraFixture.file("vtest_050.jpg")
+        let background = try CameraFixture.file("vtest_background.jpg")
+        let xml = try CameraFixture.file("hikvision_fielddetection.xml")
+        try await CameraFixture.application().test(.router) { client in
             // By Idempotency-Key: the same key is the same event, whatever the body.
-            let first = try await Self.post(client, ByteBuffer(bytes: jpeg), contentType: "image/jpeg", headers: [.idempotencyKey: "delivery-1"])
-            let again = try await Self.post(client, ByteBuffer(bytes: background), contentType: "image/jpeg", headers: [.idempotencyKey: "delivery-1"], expect: .ok)
+            let first = try await CameraFixture.post(client, ByteBuffer(bytes: jpeg), contentType: "image/jpeg", headers: [.idempotencyKey: "delivery-1"])
+            let again = try await CameraFixture.post(client, ByteBuffer(bytes: background), contentType: "image/jpeg", headers: [.idempotencyKey: "delivery-1"], expect: .ok)
             #expect(again.event_id == first.event_id && again.status == "duplicate")
             // By content: the same body without a key.
-            let byContent = try await Self.post(client, ByteBuffer(bytes: background), contentType: "image/jpeg")
-            let byContentAgain = try await Self.post(client, ByteBuffer(bytes: background), contentType: "image/jpeg", expect: .ok)
+            let byContent = try await CameraFixture.post(client, ByteBuffer(bytes: background), contentType: "image/jpeg")
+            let byContentAgain = try await CameraFixture.post(client, ByteBuffer(bytes: background), contentType: "image/jpeg", expect: .ok)
             #expect(byContentAgain.event_id == byContent.event_id && byContent.event_id != first.event_id)
             // By the camera's own event identity: a retransmitted alert, even with another picture.
-            let alert = try await Self.post(client, Self.multipart([("a.xml", "a.xml", "application/xml", xml), ("a.jpg", "a.jpg", "image/jpeg", jpeg)]), contentType: Self.multipartType)
-            let retransmitted = try await Self.post(
-                client, Self.multipart([("a.xml", "a.xml", "application/xml", xml), ("a.jpg", "a.jpg", "image/jpeg", background)]), contentType: Self.multipartType, expect: .ok
+            let alert = try await CameraFixture.post(client, CameraFixture.multipart([("a.xml", "a.xml", "application/xml", xml), ("a.jpg", "a.jpg", "image/jpeg", jpeg)]), contentType: CameraFixture.multipartType)
+            let retransmitted = try await CameraFixture.post(
+                client, CameraFixture.multipart([("a.xml", "a.xml", "application/xml", xml), ("a.jpg", "a.jpg", "image/jpeg", background)]), contentType: CameraFixture.multipartType, expect: .ok
             )
             #expect(retransmitted.event_id == alert.event_id)
-            let page = try await Self.page(client)
+            let page = try await CameraFixture.page(client)
             #expect(page.events.map(\.id) == [first.event_id, byContent.event_id, alert.event_id])
             // A key not fit for a header value is refused, not stored.
             try await client.execute(
-                uri: Self.events, method: .post, headers: [.contentType: "image/jpeg", .authorization: "Bearer \(Self.token)", .idempotencyKey: String(repeating: "k", count: 256)],
+                uri: CameraFixture.events, method: .post, headers: [.contentType: "image/jpeg", .authorization: "Bearer \(CameraFixture.token)", .idempotencyKey: String(repeating: "k", count: 256)],
                 body: ByteBuffer(bytes: jpeg)
             ) { response in
                 #expect(response.status == .badRequest)
@@ -383,176 +270,11 @@ import Testing
         }
     }
 
-    // MARK: Processing
-
-    static func detectManifests() throws -> [String: String] { ["detect": try DetectTests.manifest()] }
-
-    @Test func processesWithTheDetectorAndRecordsZonesByTheBottomCentre() async throws {
-        let database = Self.databasePath()
-        let (host, system) = try Self.system(try Self.detectManifests(), database: database)
-        let app = buildApplication(host: host, cameras: system, logger: TestSupport.logger)
-        try await app.test(.router) { client in
-            let street = try await Self.post(client, ByteBuffer(bytes: try Self.file("vtest_050.jpg")), contentType: "image/jpeg")
-            let empty = try await Self.post(client, ByteBuffer(bytes: try Self.file("vtest_background.jpg")), contentType: "image/jpeg")
-            let xmlOnly = try await Self.post(client, ByteBuffer(bytes: try Self.file("hikvision_fielddetection.xml")), contentType: "text/xml")
-            await host.start()
-            #expect(await system.service.processPending() == 3)
-            // Nothing is processed twice.
-            #expect(await system.service.processPending() == 0)
-            await host.shutdown()
-
-            let events = try await Self.page(client).events
-            #expect(events.map(\.id) == [street.event_id, empty.event_id, xmlOnly.event_id])
-            #expect(events.allSatisfy { $0.status == "processed" })
-            #expect(events.map(\.detector) == ["detect", "detect", "camera"])
-
-            let people = events[0].detections.filter { $0.kind == "person" }
-            #expect(people.count >= 2, "\(events[0].detections)")
-            for detection in events[0].detections {
-                let box = try #require(detection.box)
-                #expect(["person", "vehicle", "animal"].contains(detection.kind) && detection.label != nil)
-                // The zones split the frame at x = 0.5 below y = 0.1: the bottom centre alone decides.
-                let x = box.x + box.width / 2, y = box.y + box.height
-                let expected = y < 0.1 ? ["sky"] : [x < 0.5 ? "left" : "right"]
-                #expect(detection.zones == expected, "\(detection)")
-            }
-            #expect(!events[1].detections.contains { $0.kind == "person" }, "\(events[1].detections)")
-            #expect(events[1].detections.contains { $0.kind == "vehicle" }, "\(events[1].detections)")
-            #expect(events[2].detections.map(\.kind) == ["person"] && events[2].detections[0].box == nil)
-        }
-    }
-
-    @Test func anUndecodablePictureFailsItsEventOnly() async throws {
-        let (host, system) = try Self.system(try Self.detectManifests(), database: Self.databasePath())
-        try await buildApplication(host: host, cameras: system, logger: TestSupport.logger).test(.router) { client in
-            var truncated = try Self.file("vtest_050.jpg")
-            truncated = truncated.prefix(600)
-            try await Self.post(client, ByteBuffer(bytes: truncated), contentType: "image/jpeg")
-            try await Self.post(client, ByteBuffer(bytes: try Self.file("vtest_050.jpg")), contentType: "image/jpeg")
-            await host.start()
-            await system.service.processPending()
-            await host.shutdown()
-            let events = try await Self.page(client).events
-            #expect(events.map(\.status) == ["failed", "processed"])
-            #expect(events[0].error?.isEmpty == false)
-        }
-    }
-
-    /// The camera service runs as the application's service: an event
-    /// accepted by a service that stopped before processing it (here one
-    /// that only ingests) is processed by the next service to open the
-    /// same database, and a repeat delivery is still recognised.
-    @Test func anAcknowledgedEventIsProcessedAfterARestart() async throws {
-        let database = Self.databasePath()
-        let jpeg = try Self.file("vtest_050.jpg")
-        let accepted = try await Self.application(try Self.detectManifests(), database: database, processing: false).test(.router) { client in
-            let accepted = try await Self.post(client, ByteBuffer(bytes: jpeg), contentType: "image/jpeg")
-            #expect(try await Self.page(client).events.map(\.status) == ["pending"])
-            return accepted
-        }
-        try await Self.application(try Self.detectManifests(), database: database, processing: true).test(.router) { client in
-            var events: [EventPage.Event] = []
-            for _ in 0..<600 {
-                events = try await Self.page(client).events
-                if events.first?.status != "pending" { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            #expect(events.map(\.id) == [accepted.event_id])
-            #expect(events.first?.status == "processed" && events.first?.detector == "detect")
-            #expect(events.first?.detections.contains { $0.kind == "person" } == true)
-            let again = try await Self.post(client, ByteBuffer(bytes: jpeg), contentType: "image/jpeg", expect: .ok)
-            #expect(again.event_id == accepted.event_id)
-        }
-    }
-
-    /// A real `describer serve` killed with SIGKILL right after it
-    /// acknowledged an event: the next server on the same data folder
-    /// processes it. The first one only ingests, so the kill certainly falls
-    /// between the acknowledgement and the processing.
-    @Test func anEventSurvivesSIGKILLOfTheServerThatAcceptedIt() async throws {
-        let data = "\(TestSupport.scratch)/kill-\(UUID().uuidString)"
-        let config = "\(data).yaml"
-        try """
-        data_directory: \(data)
-        cameras:
-          front-door:
-            credentials: { token: \(Self.token) }
-        camera_events:
-          processing: { enabled: false }
-        """.write(toFile: config, atomically: true, encoding: .utf8)
-        let functions = try TestSupport.functionsDirectory(try Self.detectManifests())
-        let jpeg = try Self.file("vtest_050.jpg")
-
-        let first = try await Server.start(config: config, functions: functions)
-        let accepted = try await TestClient.withClient(host: "127.0.0.1", port: first.port) { client in
-            let response = try await client.post(Self.events, headers: [.contentType: "image/jpeg", .authorization: "Bearer \(Self.token)"], body: ByteBuffer(bytes: jpeg))
-            #expect(response.head.status == .accepted)
-            return try JSONDecoder().decode(Accepted.self, from: Data((response.body ?? ByteBuffer()).readableBytesView))
-        }
-        kill(first.process.processIdentifier, SIGKILL)
-        first.process.waitUntilExit()
-        #expect(first.process.terminationReason == .uncaughtSignal && first.process.terminationStatus == SIGKILL)
-
-        let second = try await Server.start(config: config, functions: functions, environment: ["DESCRIBER_CAMERA_EVENTS__PROCESSING__ENABLED": "true"])
-        defer {
-            second.process.terminate()
-            second.process.waitUntilExit()
-        }
-        let events = try await TestClient.withClient(host: "127.0.0.1", port: second.port) { client in
-            var events: [EventPage.Event] = []
-            for _ in 0..<600 {
-                let response = try await client.get(Self.events)
-                events = try JSONDecoder().decode(EventPage.self, from: Data((response.body ?? ByteBuffer()).readableBytesView)).events
-                if events.first?.status != "pending" { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            return events
-        }
-        #expect(events.map(\.id) == [accepted.event_id])
-        #expect(events.first?.status == "processed" && events.first?.detector == "detect", "\(events)")
-    }
-
-    /// A `describer serve` child process and the port it listens on.
-    struct Server {
-        var process: Process
-        var port: Int
-
-        static func start(config: String, functions: String, environment: [String: String] = [:]) async throws -> Server {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: CLITests.executable)
-            process.arguments = ["serve", "--config", config, "--functions", functions, "--port", "0"]
-            process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DESCRIBER_") }.merging(environment) { $1 }
-            let log = "\(config)-\(UUID().uuidString).log"
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            process.standardError = handle
-            process.standardOutput = handle
-            try process.run()
-            var port: Int?
-            for _ in 0..<1000 where port == nil {
-                port = Self.listeningPort(in: (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
-                if port == nil { try await Task.sleep(for: .milliseconds(10)) }
-            }
-            guard let port else {
-                process.terminate()
-                throw TestError("describer serve did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
-            }
-            return Server(process: process, port: port)
-        }
-
-        /// The port from Hummingbird's "Server started and listening" line.
-        static func listeningPort(in log: String) -> Int? {
-            guard let line = log.split(separator: "\n").first(where: { $0.contains("Server started and listening") }),
-                  let colon = line.range(of: "127.0.0.1:", options: .backwards)
-            else { return nil }
-            return Int(line[colon.upperBound...].prefix { $0.isNumber })
-        }
-    }
 
     @Test func storedResultsAreNotOverwrittenByASecondDelivery() async throws {
-        let store = try CameraEventStore(path: Self.databasePath())
+        let store = try CameraEventStore(path: CameraFixture.databasePath())
         let event = IncomingCameraEvent(
-            cameraID: "front-door", source: .image, snapshot: try Self.file("vtest_050.jpg"), snapshotContentType: "image/jpeg", vendor: [:],
+            cameraID: "front-door", source: .image, snapshot: try CameraFixture.file("vtest_050.jpg"), snapshotContentType: "image/jpeg", vendor: [:],
             idempotencyKey: IdempotencyKey(kind: .header, value: "x")
         )
         let id = try await store.accept(event, at: Date(), window: .seconds(60)).eventID
@@ -566,9 +288,9 @@ import Testing
     }
 
     @Test func concurrentEventsAreCommittedInGroupsWithoutLosingOrDoublingAny() async throws {
-        let store = try CameraEventStore(path: Self.databasePath())
+        let store = try CameraEventStore(path: CameraFixture.databasePath())
         let writer = CameraEventWriter(store: store, idempotencyWindow: .seconds(60))
-        let snapshot = try Self.file("vtest_050.jpg")
+        let snapshot = try CameraFixture.file("vtest_050.jpg")
         // 300 deliveries of 100 events: each event arrives three times, at once.
         let answers = try await withThrowingTaskGroup(of: (String, CameraEventStore.Acceptance).self) { group in
             for index in 0..<300 {
@@ -601,9 +323,9 @@ import Testing
     @Test func theLogIsCheckpointedBesideTheCommitsAndStaysBounded() async throws {
         // A restart threshold of 1 MB (256 pages) and a checkpoint every
         // 10 ms, so that a test-sized stream crosses both many times.
-        let store = try CameraEventStore(path: Self.databasePath(), walRestartFrames: 256, walCheckpointInterval: .milliseconds(10))
+        let store = try CameraEventStore(path: CameraFixture.databasePath(), walRestartFrames: 256, walCheckpointInterval: .milliseconds(10))
         let writer = CameraEventWriter(store: store, idempotencyWindow: .seconds(60))
-        let snapshot = try Self.file("vtest_050.jpg")
+        let snapshot = try CameraFixture.file("vtest_050.jpg")
         let mainFileBefore = try Self.size(store.path)
         // About 30 MB, committed back to back: dozens of checkpoint
         // intervals, with no pause for the log to drain in.
@@ -634,7 +356,7 @@ import Testing
     }
 
     @Test func retentionDropsOldSnapshotsButNeverPendingOnes() async throws {
-        let store = try CameraEventStore(path: Self.databasePath())
+        let store = try CameraEventStore(path: CameraFixture.databasePath())
         var ids: [Int64] = []
         for index in 0..<4 {
             let event = IncomingCameraEvent(
@@ -664,15 +386,15 @@ import Testing
 
     @Test func anAPITokenGuardsTheReadBackAndTheAPIButNotTheWebhookOrMonitoring() async throws {
         let apiToken = "api-token-0123456789abcdef"
-        let config = Self.config(database: Self.databasePath(), processing: false, extra: "server: { api_token: \(apiToken) }")
+        let config = CameraFixture.config(database: CameraFixture.databasePath(), processing: false, extra: "server: { api_token: \(apiToken) }")
         let (host, deployment) = try TestSupport.deployment([:], config: config)
         let app = buildApplication(host: host, cameras: try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger), logger: TestSupport.logger)
         try await app.test(.router) { client in
             // The camera authenticates itself; it never needs the API token.
-            let accepted = try await Self.post(client, ByteBuffer(bytes: try Self.file("vtest_050.jpg")), contentType: "image/jpeg")
+            let accepted = try await CameraFixture.post(client, ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg")), contentType: "image/jpeg")
             let guarded = ["/v1/cameras", "/v1/cameras/front-door/events", "/v1/cameras/front-door/snapshots/\(accepted.event_id)", "/v1/alerts", "/v1/functions", "/v1/voices"]
             for uri in guarded {
-                for authorization in [nil, "Bearer \(Self.token)", "Bearer \(apiToken)x", "Basic \(apiToken)"] {
+                for authorization in [nil, "Bearer \(CameraFixture.token)", "Bearer \(apiToken)x", "Basic \(apiToken)"] {
                     let headers: HTTPFields = authorization.map { [.authorization: $0] } ?? [:]
                     try await client.execute(uri: uri, method: .get, headers: headers) { response in
                         #expect(response.status == .unauthorized, "\(uri) with \(authorization ?? "nothing")")
@@ -696,13 +418,13 @@ import Testing
     }
 
     @Test func listsCamerasWithoutSecrets() async throws {
-        try await Self.application().test(.router) { client in
-            try await Self.post(client, ByteBuffer(bytes: try Self.file("vtest_050.jpg")), contentType: "image/jpeg")
+        try await CameraFixture.application().test(.router) { client in
+            try await CameraFixture.post(client, ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg")), contentType: "image/jpeg")
             try await client.execute(uri: "/v1/cameras", method: .get) { response in
                 #expect(response.status == .ok)
                 let text = String(buffer: response.body)
-                for secret in [Self.token, Self.secret, "whsec_abc", "hidden", "pass"] { #expect(!text.contains(secret), "\(secret) leaked") }
-                let json = try Self.decode(JSONValue.self, response)
+                for secret in [CameraFixture.token, CameraFixture.secret, "whsec_abc", "hidden", "pass"] { #expect(!text.contains(secret), "\(secret) leaked") }
+                let json = try CameraFixture.decode(JSONValue.self, response)
                 guard case .object(let root) = json, case .array(let cameras)? = root["cameras"], case .object(let camera)? = cameras.first else {
                     Issue.record("unexpected shape: \(text)")
                     return
@@ -722,26 +444,26 @@ import Testing
 
     @Test func pagesThroughEventsSinceATime() async throws {
         let start = Date()
-        try await Self.application().test(.router) { client in
+        try await CameraFixture.application().test(.router) { client in
             var ids: [Int] = []
             for index in 0..<5 {
-                ids.append(try await Self.post(client, ByteBuffer(bytes: try Self.file("vtest_050.jpg")), contentType: "image/jpeg", headers: [.idempotencyKey: "page-\(index)"]).event_id)
+                ids.append(try await CameraFixture.post(client, ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg")), contentType: "image/jpeg", headers: [.idempotencyKey: "page-\(index)"]).event_id)
             }
             var seen: [Int] = []
             var query = "?limit=2"
             while true {
-                let page = try await Self.page(client, query)
+                let page = try await CameraFixture.page(client, query)
                 seen += page.events.map(\.id)
                 guard let next = page.next else { break }
-                query = String(next.dropFirst(Self.events.count))
+                query = String(next.dropFirst(CameraFixture.events.count))
             }
             #expect(seen == ids)
-            #expect(try await Self.page(client, "?since=\(Int(start.timeIntervalSince1970) + 3600)").events.isEmpty)
-            #expect(try await Self.page(client, "?since=\(Int(start.timeIntervalSince1970) - 1)").events.map(\.id) == ids)
+            #expect(try await CameraFixture.page(client, "?since=\(Int(start.timeIntervalSince1970) + 3600)").events.isEmpty)
+            #expect(try await CameraFixture.page(client, "?since=\(Int(start.timeIntervalSince1970) - 1)").events.map(\.id) == ids)
             let iso = ISO8601DateFormatter().string(from: start.addingTimeInterval(-1))
-            #expect(try await Self.page(client, "?since=\(iso)").events.count == 5)
+            #expect(try await CameraFixture.page(client, "?since=\(iso)").events.count == 5)
             for bad in ["?limit=0", "?limit=501", "?since=yesterday", "?after=-1"] {
-                try await client.execute(uri: Self.events + bad, method: .get) { response in
+                try await client.execute(uri: CameraFixture.events + bad, method: .get) { response in
                     #expect(response.status == .badRequest, "\(bad)")
                 }
             }
@@ -764,7 +486,7 @@ import Testing
     }
 
     @Test func readsHikvisionAlertsEvenWithAnUnescapedAmpersand() throws {
-        let alert = try #require(HikvisionAlert(xml: String(decoding: try Self.file("hikvision_fielddetection.xml"), as: UTF8.self)))
+        let alert = try #require(HikvisionAlert(xml: String(decoding: try CameraFixture.file("hikvision_fielddetection.xml"), as: UTF8.self)))
         #expect(alert.eventType == "fielddetection" && alert.eventState == "active" && alert.channelID == "1")
         #expect(alert.channelName == "Garden & Path")
         #expect(alert.detectionTargets == ["human"])
