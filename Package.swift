@@ -41,80 +41,96 @@ let package = Package(
     targets: [
         // Configuration: the YAML and environment layer, its errors with file
         // and line, JSON values, duration and size parsers.
-        .target(name: "DescriberConfiguration", dependencies: [
-            "CLibUV",
-            .product(name: "Yams", package: "Yams"),
-        ], swiftSettings: swiftSettings),
+        .target(
+            name: "DescriberConfiguration",
+            dependencies: [
+                "CLibUV",
+                .product(name: "Yams", package: "Yams"),
+            ], swiftSettings: swiftSettings),
         // Imaging: JPEG and PNG decoding with limits and typed errors.
-        .target(name: "DescriberImaging", dependencies: [
-            "CImageDecode",
-            .product(name: "NIOCore", package: "swift-nio"),
-        ], swiftSettings: swiftSettings),
+        .target(
+            name: "DescriberImaging",
+            dependencies: [
+                "CImageDecode",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ], swiftSettings: swiftSettings),
         // The function host: the C ABI, scheduling, worker processes,
         // lifecycle, function configuration and metrics. No HTTP, no storage.
-        .target(name: "DescriberHost", dependencies: [
-            "DescriberConfiguration", "DescriberImaging",
-            "CCrashGuard", "CDescriberFunction", "CDescriberWorkerProtocol", "CLibUV",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-        ], swiftSettings: swiftSettings),
+        .target(
+            name: "DescriberHost",
+            dependencies: [
+                "DescriberConfiguration", "DescriberImaging",
+                "CCrashGuard", "CDescriberFunction", "CDescriberWorkerProtocol", "CLibUV",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ], swiftSettings: swiftSettings),
         // HTTP for functions: the invoke fast path, the function routes, API
         // errors, the token middleware and form data, which the applications' routes share.
-        .target(name: "DescriberHTTP", dependencies: [
-            "DescriberHost", "DescriberConfiguration", "DescriberImaging",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdCore", package: "hummingbird"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "MultipartKit", package: "multipart-kit"),
-            .product(name: "Crypto", package: "swift-crypto"),
-        ], swiftSettings: swiftSettings),
+        .target(
+            name: "DescriberHTTP",
+            dependencies: [
+                "DescriberHost", "DescriberConfiguration", "DescriberImaging",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ], swiftSettings: swiftSettings),
         // Describing photos and speaking: the describer over detect, caption
         // and ocr, voice profiles, and the evaluation. No HTTP.
-        .target(name: "Describing", dependencies: [
-            "DescriberHost", "DescriberConfiguration", "DescriberImaging",
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-        ], swiftSettings: swiftSettings),
+        .target(
+            name: "Describing",
+            dependencies: [
+                "DescriberHost", "DescriberConfiguration", "DescriberImaging",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ], swiftSettings: swiftSettings),
         // Cameras: the webhook, durable events, incidents, alerts and their
         // signed deliveries.
-        .target(name: "Cameras", dependencies: [
-            "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging", "Describing",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "AsyncHTTPClient", package: "async-http-client"),
-        ], exclude: ["Events/SECURITY-EVENTS.md"], swiftSettings: swiftSettings),
+        .target(
+            name: "Cameras",
+            dependencies: [
+                "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging", "Describing",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ], exclude: ["Events/SECURITY-EVENTS.md"], swiftSettings: swiftSettings),
         // The DeepStack / CodeProject.AI detection API.
-        .target(name: "DeepStack", dependencies: [
-            "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "Crypto", package: "swift-crypto"),
-        ], swiftSettings: swiftSettings),
+        .target(
+            name: "DeepStack",
+            dependencies: [
+                "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ], swiftSettings: swiftSettings),
         // The server: the deployment's configuration and the application
         // factory that composes every application's routes and services.
-        .target(name: "DescriberServer", dependencies: [
-            "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging", "Describing", "Cameras", "DeepStack",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: swiftSettings),
+        .target(
+            name: "DescriberServer",
+            dependencies: [
+                "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging", "Describing", "Cameras", "DeepStack",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: swiftSettings),
         .target(name: "CDescriberFunction"),
         // The signal handler that remembers which in-process function crashed
         // the host. C, because a signal handler may only do async-signal-safe work.
@@ -125,102 +141,126 @@ let package = Package(
         // starts in a millisecond or two; the only Swift in it is the shared
         // runtime SwiftPM links every executable against, which a Swift
         // function loaded into it shares.
-        .executableTarget(name: "describer-worker", dependencies: [
-            "CDescriberFunction", "CDescriberWorkerProtocol",
-        ], linkerSettings: [.linkedLibrary("uv"), .linkedLibrary("pthread")]),
+        .executableTarget(
+            name: "describer-worker",
+            dependencies: [
+                "CDescriberFunction", "CDescriberWorkerProtocol",
+            ], linkerSettings: [.linkedLibrary("uv"), .linkedLibrary("pthread")]),
         // JPEG and PNG decoding. C, not Swift, because libjpeg and libpng report
         // errors with setjmp/longjmp, which must never cross Swift frames.
         // Debian: libjpeg-dev (libjpeg-turbo) and libpng-dev.
-        .target(name: "CImageDecode", linkerSettings: [
-            .linkedLibrary("jpeg"), .linkedLibrary("png16"),
-        ]),
+        .target(
+            name: "CImageDecode",
+            linkerSettings: [
+                .linkedLibrary("jpeg"), .linkedLibrary("png16"),
+            ]),
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
-        .executableTarget(name: "describer", dependencies: [
-            "DescriberServer", "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "Describing", "Cameras", "DeepStack",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-        ], swiftSettings: swiftSettings),
-        .executableTarget(name: "speak-this-image", dependencies: [
-            "Describing", "DescriberHost", "DescriberConfiguration", "DescriberImaging",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-        ], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "describer",
+            dependencies: [
+                "DescriberServer", "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "Describing", "Cameras", "DeepStack",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "speak-this-image",
+            dependencies: [
+                "Describing", "DescriberHost", "DescriberConfiguration", "DescriberImaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ], swiftSettings: swiftSettings),
         // A function's author tests a plugin against the host alone with
         // this: building C functions, hosts with in-memory configuration,
         // and a harness that loads a library and feeds it requests.
-        .target(name: "DescriberTesting", dependencies: [
-            "DescriberHost", "DescriberConfiguration",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-        ], swiftSettings: swiftSettings),
+        .target(
+            name: "DescriberTesting",
+            dependencies: [
+                "DescriberHost", "DescriberConfiguration",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ], swiftSettings: swiftSettings),
 
         // The suites' own helpers: this repository's fixtures over
         // DescriberTesting, and (for the suites above the core) the
         // deployment, the bundled functions and the built executables.
-        .target(name: "TestSupport", dependencies: [
-            "DescriberTesting", "DescriberHost", "DescriberConfiguration",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-        ], path: "Tests/TestSupport", swiftSettings: swiftSettings),
-        .target(name: "ServerTestSupport", dependencies: [
-            "TestSupport", "DescriberTesting", "DescriberServer", "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "Cameras",
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "NIOCore", package: "swift-nio"),
-        ], path: "Tests/ServerTestSupport", swiftSettings: swiftSettings),
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "DescriberTesting", "DescriberHost", "DescriberConfiguration",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .target(
+            name: "ServerTestSupport",
+            dependencies: [
+                "TestSupport", "DescriberTesting", "DescriberServer", "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "Cameras",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ], path: "Tests/ServerTestSupport", swiftSettings: swiftSettings),
 
         // The core alone, on test functions compiled from Tests/Fixtures: no
         // HTTP, no models, no executables; it runs in seconds.
-        .testTarget(name: "DescriberHostTests", dependencies: [
-            "TestSupport", "DescriberTesting", "DescriberHost", "DescriberConfiguration", "DescriberImaging",
-            .product(name: "NIOCore", package: "swift-nio"),
-        ], swiftSettings: swiftSettings),
-        .testTarget(name: "DescriberHTTPTests", dependencies: [
-            "TestSupport", "ServerTestSupport", "DescriberHTTP", "DescriberServer", "DescriberHost", "DescriberConfiguration", "DescriberImaging",
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: swiftSettings),
-        .testTarget(name: "CamerasTests", dependencies: [
-            "TestSupport", "ServerTestSupport", "Cameras", "DescriberServer", "DescriberHost", "DescriberConfiguration",
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "NIOCore", package: "swift-nio"),
-        ], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DescriberHostTests",
+            dependencies: [
+                "TestSupport", "DescriberTesting", "DescriberHost", "DescriberConfiguration", "DescriberImaging",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DescriberHTTPTests",
+            dependencies: [
+                "TestSupport", "ServerTestSupport", "DescriberHTTP", "DescriberServer", "DescriberHost", "DescriberConfiguration", "DescriberImaging",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CamerasTests",
+            dependencies: [
+                "TestSupport", "ServerTestSupport", "Cameras", "DescriberServer", "DescriberHost", "DescriberConfiguration",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ], swiftSettings: swiftSettings),
         // The bundled functions on their real models and engines (installed
         // by `make -C functions`), and the applications built on them.
-        .testTarget(name: "FunctionTests", dependencies: [
-            "TestSupport", "ServerTestSupport", "Describing", "Cameras", "DeepStack", "DescriberServer", "DescriberHTTP", "DescriberHost",
-            "DescriberConfiguration", "DescriberImaging",
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FunctionTests",
+            dependencies: [
+                "TestSupport", "ServerTestSupport", "Describing", "Cameras", "DeepStack", "DescriberServer", "DescriberHTTP", "DescriberHost",
+                "DescriberConfiguration", "DescriberImaging",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: swiftSettings),
         // The built executables, and the third-party clients, run as users run them.
-        .testTarget(name: "EndToEndTests", dependencies: [
-            "TestSupport", "ServerTestSupport", "DescriberTesting", "Describing", "Cameras", "DescriberServer", "DescriberHost",
-            "DescriberConfiguration",
-            "describer", "speak-this-image",
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "NIOCore", package: "swift-nio"),
-        ], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "TestSupport", "ServerTestSupport", "DescriberTesting", "Describing", "Cameras", "DescriberServer", "DescriberHost",
+                "DescriberConfiguration",
+                "describer", "speak-this-image",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ], swiftSettings: swiftSettings),
     ]
 )

@@ -75,10 +75,11 @@ enum DecodeBenchmark {
         var djpegBig: [Double] = []
         var box = (0, 0)
         for _ in 0..<7 {
-            scaled.append(perIteration(5) {
-                let image = try? ImageDecoder.decode(bigBytes, maxWidth: 1024, maxHeight: 1024)
-                box = (image?.width ?? 0, image?.height ?? 0)
-            })
+            scaled.append(
+                perIteration(5) {
+                    let image = try? ImageDecoder.decode(bigBytes, maxWidth: 1024, maxHeight: 1024)
+                    box = (image?.width ?? 0, image?.height ?? 0)
+                })
             resized.append(perIteration(5) { _ = try? ImageDecoder.decode(bigBytes, maxWidth: 1024, maxHeight: 1024, dctScaling: false) })
             fullSize.append(perIteration(5) { _ = try? ImageDecoder.decode(bigBytes) })
             bare.append(perIteration(5) { libjpeg(bigBytes, into: &bigPixels) })

@@ -1,4 +1,5 @@
 import CDescriberFunction
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +12,8 @@ nonisolated(unsafe) var sinkCount = 0
 /// between: the baseline the host's figures are compared with. Its host
 /// table does the minimum a host must: it copies the start of each answer.
 final class DirectFunction {
-    typealias Create = @convention(c) (UnsafePointer<describer_host>?, OpaquePointer?, UnsafePointer<CChar>?, Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32
+    typealias Create =
+        @convention(c) (UnsafePointer<describer_host>?, OpaquePointer?, UnsafePointer<CChar>?, Int, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32
     typealias Process = @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<describer_request>?, Int) -> Int32
 
     private let instance: UnsafeMutableRawPointer?

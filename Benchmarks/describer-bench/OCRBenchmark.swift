@@ -55,14 +55,17 @@ enum OCRBenchmark {
         let text = String(buffer: first.body).prefix(160).replacingOccurrences(of: "\n", with: " ")
         print("answer: \(text)…")
         print(String(format: "cold start (first invocation, instance creation included): %.0f ms", coldMilliseconds))
-        print(String(
-            format: "warm, %d invocations: end to end p50 %.1f ms, p90 %.1f ms, min %.1f ms; inside the function p50 %.1f ms",
-            iterations, percentile(endToEnd, 0.5), percentile(endToEnd, 0.9), endToEnd[0], percentile(inside, 0.5)
-        ))
-        print(String(format: "CPU time per warm invocation: %.0f ms", cpuPerInvocation)
-            + (readers.isEmpty ? " (this whole process)" : " (in the worker process)"))
-        print("peak resident memory: " + peaks.map { String(format: "%.0f MiB", Double($0) / 1024) }.joined(separator: ", ")
-            + (readers.isEmpty ? " (this process, function in-process)" : " (per worker process)"))
+        print(
+            String(
+                format: "warm, %d invocations: end to end p50 %.1f ms, p90 %.1f ms, min %.1f ms; inside the function p50 %.1f ms",
+                iterations, percentile(endToEnd, 0.5), percentile(endToEnd, 0.9), endToEnd[0], percentile(inside, 0.5)
+            ))
+        print(
+            String(format: "CPU time per warm invocation: %.0f ms", cpuPerInvocation)
+                + (readers.isEmpty ? " (this whole process)" : " (in the worker process)"))
+        print(
+            "peak resident memory: " + peaks.map { String(format: "%.0f MiB", Double($0) / 1024) }.joined(separator: ", ")
+                + (readers.isEmpty ? " (this process, function in-process)" : " (per worker process)"))
     }
 
     /// Live children of this process whose command name is `name`.
@@ -71,7 +74,8 @@ enum OCRBenchmark {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap(Int.init).filter { pid in
             guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.range(of: ")", options: .backwards) else { return false }
+                let close = stat.range(of: ")", options: .backwards)
+            else { return false }
             let command = stat[stat.index(after: stat.firstIndex(of: "(")!)..<close.lowerBound]
             let fields = stat[close.upperBound...].split(separator: " ")
             return command == name && fields.count > 2 && Int32(fields[1]) == parent
@@ -81,7 +85,8 @@ enum OCRBenchmark {
     /// User and system CPU time of /proc/`pid` so far, in seconds.
     static func cpuSeconds(of pid: String) -> Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.range(of: ")", options: .backwards) else { return 0 }
+            let close = stat.range(of: ")", options: .backwards)
+        else { return 0 }
         // After the command: state is field 3; utime and stime are fields 14 and 15.
         let fields = stat[close.upperBound...].split(separator: " ")
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }

@@ -104,7 +104,8 @@ enum ProcessBenchmark {
                 let coldTime = Double(monotonicNanoseconds() - start)
                 guard let output, output.coldStart else { continue }
                 cold.append(coldTime)
-                initialization.append(Double(output.timings.initialization.components.attoseconds) / 1e9 + Double(output.timings.initialization.components.seconds) * 1e9)
+                initialization.append(
+                    Double(output.timings.initialization.components.attoseconds) / 1e9 + Double(output.timings.initialization.components.seconds) * 1e9)
                 let warmStart = monotonicNanoseconds()
                 _ = try await coldHost.invoke("echo", request)
                 warm.append(Double(monotonicNanoseconds() - warmStart))

@@ -50,10 +50,11 @@ enum SpeechBenchmark {
             }
             ratios.sort()
             executionRatios.sort()
-            print(String(
-                format: "%3d wpm: %.1f s of audio; real-time factor %.5f end to end, %.5f inside the function (medians of 15)",
-                rate, audioSeconds, ratios[ratios.count / 2], executionRatios[executionRatios.count / 2]
-            ))
+            print(
+                String(
+                    format: "%3d wpm: %.1f s of audio; real-time factor %.5f end to end, %.5f inside the function (medians of 15)",
+                    rate, audioSeconds, ratios[ratios.count / 2], executionRatios[executionRatios.count / 2]
+                ))
         }
         await host.shutdown()
     }

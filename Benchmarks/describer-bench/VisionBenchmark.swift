@@ -112,7 +112,9 @@ enum VisionBenchmark {
                 }
                 return (wall, execution)
             }.value
-            say(String(format: "    end to end:        p50 %6.1f ms, p90 %6.1f ms (60 runs; target p50 <= 60 ms)", percentile(wall, 0.5), percentile(wall, 0.9)))
+            say(
+                String(format: "    end to end:        p50 %6.1f ms, p90 %6.1f ms (60 runs; target p50 <= 60 ms)", percentile(wall, 0.5), percentile(wall, 0.9))
+            )
             say(String(format: "    inside the call:   p50 %6.1f ms (decode on the instance's thread + detect's own work)", percentile(execution, 0.5)))
         }
         // The baseline, right after: libdetect.so called directly on pixels
@@ -131,7 +133,9 @@ enum VisionBenchmark {
         for (name, options) in engines {
             let direct = try directCalls(library, pixels, options: options, count: 30)
             medians.append(percentile(direct, 0.5))
-            say("    direct C call, \(name): " + String(format: "p50 %6.1f ms, p90 %6.1f ms (decoded pixels, no host)", percentile(direct, 0.5), percentile(direct, 0.9)))
+            say(
+                "    direct C call, \(name): "
+                    + String(format: "p50 %6.1f ms, p90 %6.1f ms (decoded pixels, no host)", percentile(direct, 0.5), percentile(direct, 0.9)))
         }
         say(String(format: "    OpenCV / OpenVINO, same run: %.2fx at 1 thread, %.2fx at 2 threads", medians[2] / medians[0], medians[3] / medians[1]))
     }
@@ -188,7 +192,9 @@ enum VisionBenchmark {
                 }.value
                 medians.append(percentile(times, 0.5))
                 let name = photo.padding(toLength: 16, withPad: " ", startingAt: 0)
-                say("    \(name)" + String(format: "p50 %6.1f ms, p90 %6.1f ms", percentile(times, 0.5), percentile(times, 0.9)) + (usable ? "" : "  (judged unusable)"))
+                say(
+                    "    \(name)" + String(format: "p50 %6.1f ms, p90 %6.1f ms", percentile(times, 0.5), percentile(times, 0.9))
+                        + (usable ? "" : "  (judged unusable)"))
             }
             say(String(format: "    worst p50 %.1f ms over %d photos (15 runs each; target p50 <= 500 ms)", medians.max() ?? 0, photos.count))
         }
@@ -233,7 +239,8 @@ enum VisionBenchmark {
             let host = try host(functions, overrides: "\(name): { isolation: process, scaling: { min_instances: 1, max_instances: 1, concurrency: 1 } }")
             try require(host, [name])
             try await host.run { host in
-                let request = name == "echo"
+                let request =
+                    name == "echo"
                     ? InvocationRequest(body: ByteBuffer(string: "hello"), contentType: "text/plain")
                     : InvocationRequest(body: photo, contentType: "image/jpeg")
                 for _ in 0..<10 { _ = try await host.invoke(name, request) }
@@ -242,9 +249,12 @@ enum VisionBenchmark {
                     throw BenchError("expected one worker process for \(name), found \(workers.count)")
                 }
                 func field(_ key: String) -> String {
-                    status.split(separator: "\n").first { $0.hasPrefix(key + ":") }.map { $0.dropFirst(key.count + 1).trimmingCharacters(in: .whitespaces) } ?? "?"
+                    status.split(separator: "\n").first { $0.hasPrefix(key + ":") }.map { $0.dropFirst(key.count + 1).trimmingCharacters(in: .whitespaces) }
+                        ?? "?"
                 }
-                say("    \(name.padding(toLength: 8, withPad: " ", startingAt: 0)) peak \(field("VmHWM")), now \(field("VmRSS")) (10 invocations\(name == "echo" ? ", the worker's own baseline" : " on dog.jpg"))")
+                say(
+                    "    \(name.padding(toLength: 8, withPad: " ", startingAt: 0)) peak \(field("VmHWM")), now \(field("VmRSS")) (10 invocations\(name == "echo" ? ", the worker's own baseline" : " on dog.jpg"))"
+                )
             }
         }
     }
@@ -255,7 +265,7 @@ enum VisionBenchmark {
         let me = getpid()
         return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
             guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
+                let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")")
             else { return nil }
             let command = stat[stat.index(after: open)..<close]
             let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")

@@ -26,7 +26,10 @@ import NIOCore
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 3 else {
-    FileHandle.standardError.write(Data("usage: describer-bench overhead|coldstart|serve ECHO_LIBRARY [PORT]\n       describer-bench decode JPEG [SOURCE_JPEG]\n       describer-bench speak FUNCTIONS_DIRECTORY\n       describer-bench ocr FUNCTIONS_DIRECTORY IMAGE [ITERATIONS]\n       describer-bench vision FUNCTIONS_DIRECTORY IMAGES_DIRECTORY\n".utf8))
+    FileHandle.standardError.write(
+        Data(
+            "usage: describer-bench overhead|coldstart|serve ECHO_LIBRARY [PORT]\n       describer-bench decode JPEG [SOURCE_JPEG]\n       describer-bench speak FUNCTIONS_DIRECTORY\n       describer-bench ocr FUNCTIONS_DIRECTORY IMAGE [ITERATIONS]\n       describer-bench vision FUNCTIONS_DIRECTORY IMAGES_DIRECTORY\n"
+                .utf8))
     exit(2)
 }
 let mode = arguments[1]
@@ -120,7 +123,8 @@ case "overhead":
     func latency(_ fraction: Double) -> Double { Double(latencies[min(iterations - 1, Int(Double(iterations) * fraction))]) / 1000 }
     let slow = latencies.filter { $0 > 10_000 }
     // Many callers at once: the per-call cost when the host can batch.
-    let concurrentHost = try makeHost("scaling: { min_instances: 1, max_instances: 1, concurrency: 1 }\nbatching: { max_batch_size: 64 }\nqueue: { max_depth: 4096 }")
+    let concurrentHost = try makeHost(
+        "scaling: { min_instances: 1, max_instances: 1, concurrency: 1 }\nbatching: { max_batch_size: 64 }\nqueue: { max_depth: 4096 }")
     await concurrentHost.start()
     var concurrent: [Double] = []
     let callers = 64
@@ -140,10 +144,11 @@ case "overhead":
     print(String(format: "direct C call:                      %8.1f ns/call (median of 5 x %d)", d, iterations))
     print(String(format: "host.invoke, one caller:            %8.1f ns/call -> overhead %.2f us/call", h, (h - d) / 1000))
     print(String(format: "host.invoke, %d callers, batch<=64: %8.1f ns/call -> overhead %.2f us/call", callers, c, (c - d) / 1000))
-    print(String(
-        format: "one caller, single calls: p50 %.2f us, p90 %.2f us, p99 %.2f us; %.2f%% over 10 us, costing %.2f us/call on average",
-        latency(0.5), latency(0.9), latency(0.99), Double(slow.count) * 100 / Double(iterations), Double(slow.reduce(0, +)) / 1000 / Double(iterations)
-    ))
+    print(
+        String(
+            format: "one caller, single calls: p50 %.2f us, p90 %.2f us, p99 %.2f us; %.2f%% over 10 us, costing %.2f us/call on average",
+            latency(0.5), latency(0.9), latency(0.99), Double(slow.count) * 100 / Double(iterations), Double(slow.reduce(0, +)) / 1000 / Double(iterations)
+        ))
     await host.shutdown()
     await concurrentHost.shutdown()
 
@@ -181,7 +186,8 @@ case "serve":
     let port = arguments.count > 3 ? Int(arguments[3]) ?? 8081 : 8081
     // The echo function's settings: one instance, one thread, batches of up
     // to 64 sent at once; or a whole manifest body of the caller's choosing.
-    let settings = arguments.count > 4
+    let settings =
+        arguments.count > 4
         ? arguments[4]
         : "scaling: { min_instances: 1, max_instances: 1, concurrency: 1 }\nbatching: { max_batch_size: 64 }\nqueue: { max_depth: 4096 }"
     let host = try makeHost(settings, port: port)

@@ -1,11 +1,11 @@
 import Crypto
+import DescriberHTTP
+import DescriberHost
+import DescriberImaging
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import DescriberImaging
-import DescriberHost
-import DescriberHTTP
 
 /// The DeepStack / CodeProject.AI object-detection API, so NVRs and hubs
 /// that already call such a server (Blue Iris, Agent DVR, Home Assistant's
@@ -188,7 +188,8 @@ package struct DeepStackRoutes: Sendable {
         switch error.code {
         case .queueFull, .unavailable: failure(.serviceUnavailable, error.message)
         case .deadlineExceeded: failure(.gatewayTimeout, error.message)
-        case .notAnImage, .truncatedImage, .unsupportedFormat, .invalidInput, .unsupportedMediaType: failure(.badRequest, "invalid image file: \(error.message)")
+        case .notAnImage, .truncatedImage, .unsupportedFormat, .invalidInput, .unsupportedMediaType:
+            failure(.badRequest, "invalid image file: \(error.message)")
         case .payloadTooLarge, .imageTooLarge: failure(.contentTooLarge, error.message)
         default: failure(.internalServerError, error.message)
         }

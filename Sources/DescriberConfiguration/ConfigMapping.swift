@@ -52,50 +52,50 @@ package struct ConfigMapping {
     }
 
     package func bool(_ key: String, default defaultValue: Bool) throws(ConfigError) -> Bool {
-        guard let (text, kind, _) = try scalar(key) else { return defaultValue }
-        guard kind == .bool else { throw error(key, "must be true or false, got '\(text)'") }
+        guard let (text, kind, node) = try scalar(key) else { return defaultValue }
+        guard kind == .bool else { throw error(key, "must be true or false, got '\(node.shownText)'") }
         return ["true", "yes", "on", "y"].contains(text.lowercased())
     }
 
     package func int(_ key: String, default defaultValue: Int, in range: ClosedRange<Int>) throws(ConfigError) -> Int {
-        guard let (text, kind, _) = try scalar(key) else { return defaultValue }
+        guard let (text, kind, node) = try scalar(key) else { return defaultValue }
         guard kind == .int, let value = Int(text) else {
-            throw error(key, "must be a whole number, got '\(text)'")
+            throw error(key, "must be a whole number, got '\(node.shownText)'")
         }
         guard range.contains(value) else {
-            throw error(key, "must be between \(range.lowerBound) and \(range.upperBound), got \(value)")
+            throw error(key, "must be between \(range.lowerBound) and \(range.upperBound), got \(node.shownText)")
         }
         return value
     }
 
     package func double(_ key: String) throws(ConfigError) -> Double? {
-        guard let (text, kind, _) = try scalar(key) else { return nil }
+        guard let (text, kind, node) = try scalar(key) else { return nil }
         guard kind == .int || kind == .float, let value = Double(text) else {
-            throw error(key, "must be a number, got '\(text)'")
+            throw error(key, "must be a number, got '\(node.shownText)'")
         }
         return value
     }
 
     /// A duration written with a unit: `250ms`, `5s`, `1.5s`, `2m`, `100us`, `7d`, or `0`.
     package func duration(_ key: String, default defaultValue: Duration, in range: ClosedRange<Duration>) throws(ConfigError) -> Duration {
-        guard let (text, _, _) = try scalar(key) else { return defaultValue }
+        guard let (text, _, node) = try scalar(key) else { return defaultValue }
         guard let value = ConfigMapping.parseDuration(text) else {
-            throw error(key, "must be a duration with a unit such as 500ms, 5s or 2m, got '\(text)'")
+            throw error(key, "must be a duration with a unit such as 500ms, 5s or 2m, got '\(node.shownText)'")
         }
         guard range.contains(value) else {
-            throw error(key, "must be between \(ConfigMapping.format(range.lowerBound)) and \(ConfigMapping.format(range.upperBound)), got \(text)")
+            throw error(key, "must be between \(ConfigMapping.format(range.lowerBound)) and \(ConfigMapping.format(range.upperBound)), got \(node.shownText)")
         }
         return value
     }
 
     /// A size in bytes: `1048576`, `512KiB`, `20MiB`, `20MB`, `1GiB`.
     package func byteCount(_ key: String, default defaultValue: Int, in range: ClosedRange<Int>) throws(ConfigError) -> Int {
-        guard let (text, _, _) = try scalar(key) else { return defaultValue }
+        guard let (text, _, node) = try scalar(key) else { return defaultValue }
         guard let value = ConfigMapping.parseByteCount(text) else {
-            throw error(key, "must be a size such as 1048576, 512KiB or 20MB, got '\(text)'")
+            throw error(key, "must be a size such as 1048576, 512KiB or 20MB, got '\(node.shownText)'")
         }
         guard range.contains(value) else {
-            throw error(key, "must be between \(range.lowerBound) and \(range.upperBound) bytes, got \(text)")
+            throw error(key, "must be between \(range.lowerBound) and \(range.upperBound) bytes, got \(node.shownText)")
         }
         return value
     }

@@ -6,10 +6,15 @@ public struct ConfigOrigin: Sendable, Hashable, CustomStringConvertible {
     public var source: String
     /// The 1-based line in `source`, when it is a file.
     public var line: Int?
+    /// The value was marked secret (YAML's `!secret` tag) where it was
+    /// written, or laid over one that was: listings, logs and error
+    /// messages show it as ``ConfigNode/redacted``, never as written.
+    public var isSecret: Bool
 
-    public init(source: String, line: Int?) {
+    public init(source: String, line: Int?, isSecret: Bool = false) {
         self.source = source
         self.line = line
+        self.isSecret = isSecret
     }
 
     public var description: String {
@@ -38,16 +43,45 @@ public indirect enum ConfigNode: Sendable {
         }
     }
 
+    /// Whether the value is a secret (see ``ConfigOrigin/isSecret``).
+    public var isSecret: Bool { origin.isSecret }
+
+    /// What is shown in place of a secret value.
+    public static let redacted = "(secret)"
+
+    /// This node and everything in it, marked secret.
+    public func markedSecret() -> ConfigNode {
+        switch self {
+        case .scalar(let text, let kind, var origin):
+            origin.isSecret = true
+            return .scalar(text, kind, origin)
+        case .sequence(let items, var origin):
+            origin.isSecret = true
+            return .sequence(items.map { $0.markedSecret() }, origin)
+        case .mapping(let entries, var origin):
+            origin.isSecret = true
+            return .mapping(entries.map { ($0.key, $0.value.markedSecret()) }, origin)
+        }
+    }
+
+    /// The text of a scalar for a message: the text itself, or
+    /// ``redacted`` for a secret.
+    package var shownText: String {
+        guard case .scalar(let text, _, _) = self, !isSecret else { return Self.redacted }
+        return text
+    }
+
     /// The value under `key`, for mappings.
     public subscript(key: String) -> ConfigNode? {
         guard case .mapping(let entries, _) = self else { return nil }
         return entries.last(where: { $0.key == key })?.value
     }
 
-    /// This node with `upper` laid over it.
+    /// This node with `upper` laid over it. A value laid over a secret one
+    /// is a secret too: the file marks the key, the environment fills it.
     public func overlaid(by upper: ConfigNode) -> ConfigNode {
         guard case .mapping(var entries, let origin) = self, case .mapping(let upperEntries, _) = upper else {
-            return upper
+            return isSecret ? upper.markedSecret() : upper
         }
         for (key, value) in upperEntries {
             if let index = entries.firstIndex(where: { $0.key == key }) {
@@ -78,6 +112,10 @@ extension ConfigNode {
 
     private init(_ node: Node, source: String, path: [String]) throws(ConfigError) {
         let origin = ConfigOrigin(source: source, line: node.mark.map { $0.line })
+        if let untagged = Self.withoutSecretTag(node) {
+            self = try ConfigNode(untagged, source: source, path: path).markedSecret()
+            return
+        }
         switch node {
         case .scalar(let scalar):
             self = .scalar(scalar.string, ConfigNode.kind(of: scalar), origin)
@@ -111,6 +149,27 @@ extension ConfigNode {
 
     /// Resolves the YAML 1.1 core types the same way for files and for
     /// environment variables, so `MAX_INSTANCES=4` means the number 4.
+    /// The YAML tag that marks a value secret: `token: !secret "…"`.
+    static let secretTag = "!secret"
+
+    /// `node` without its `!secret` tag, typed as it would be untagged; nil
+    /// when it has no such tag. The tag as written is read, not the one
+    /// Yams resolves, which would be a standard type.
+    private static func withoutSecretTag(_ node: Node) -> Node? {
+        switch node {
+        case .scalar(var scalar) where scalar.tag.rawValue == secretTag:
+            scalar.tag = Tag(.implicit)
+            return .scalar(scalar)
+        case .sequence(var sequence) where sequence.tag.rawValue == secretTag:
+            sequence.tag = Tag(.implicit)
+            return .sequence(sequence)
+        case .mapping(var mapping) where mapping.tag.rawValue == secretTag:
+            mapping.tag = Tag(.implicit)
+            return .mapping(mapping)
+        default: return nil
+        }
+    }
+
     static func kind(of scalar: Node.Scalar) -> ScalarKind {
         if scalar.style != .plain { return .string }
         if scalar.string.isEmpty || scalar.string == "~" || scalar.string == "null" { return .null }

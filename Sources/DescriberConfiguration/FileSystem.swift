@@ -1,8 +1,9 @@
+import CLibUV  // where Swift finds struct stat in this module graph
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLibUV  // where Swift finds struct stat in this module graph
-import Foundation
 
 /// The few file-system reads configuration needs, in one place.
 package enum FileSystem {

@@ -80,6 +80,20 @@ extension ConfigNode {
             return .object(members)
         }
     }
+
+    /// The node as JSON to show: ``json`` with every secret value replaced
+    /// by ``redacted``.
+    public var redactedJSON: JSONValue {
+        switch self {
+        case .scalar where isSecret: return .string(Self.redacted)
+        case .scalar: return json
+        case .sequence(let items, _): return .array(items.map(\.redactedJSON))
+        case .mapping(let entries, _):
+            var members: [String: JSONValue] = [:]
+            for (key, value) in entries { members[key] = value.redactedJSON }
+            return .object(members)
+        }
+    }
 }
 
 extension JSONValue: Decodable {

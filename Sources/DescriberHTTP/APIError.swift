@@ -1,10 +1,10 @@
+import DescriberConfiguration
+import DescriberHost
 import HTTPTypes
 import Hummingbird
 import Logging
-import Prometheus
 import NIOCore
-import DescriberHost
-import DescriberConfiguration
+import Prometheus
 
 /// An error answered as `{"error":{"code":"…","message":"…"}}` with its status.
 package struct APIError: HTTPResponseError {

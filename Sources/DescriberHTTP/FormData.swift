@@ -1,6 +1,6 @@
+import DescriberHost
 import MultipartKit
 import NIOCore
-import DescriberHost
 
 /// A `multipart/form-data` body as DeepStack clients send it: an image file
 /// part and a few text fields.
@@ -18,7 +18,7 @@ package struct FormData {
     /// request is not multipart or the body is malformed.
     package init?(contentType: String, body: ByteBuffer) {
         guard MediaType.essence(of: contentType) == "multipart/form-data",
-              let boundary = Self.parameter("boundary", in: contentType), !boundary.isEmpty
+            let boundary = Self.parameter("boundary", in: contentType), !boundary.isEmpty
         else { return nil }
         var parts: [Part] = []
         var headers: [(String, String)] = []
@@ -28,12 +28,13 @@ package struct FormData {
         parser.onBody = { chunk in current.writeBuffer(&chunk) }
         parser.onPartComplete = {
             let disposition = headers.first { $0.0 == "content-disposition" }?.1 ?? ""
-            parts.append(Part(
-                name: Self.parameter("name", in: disposition),
-                filename: Self.parameter("filename", in: disposition),
-                contentType: headers.first { $0.0 == "content-type" }?.1,
-                body: current
-            ))
+            parts.append(
+                Part(
+                    name: Self.parameter("name", in: disposition),
+                    filename: Self.parameter("filename", in: disposition),
+                    contentType: headers.first { $0.0 == "content-type" }?.1,
+                    body: current
+                ))
             headers = []
             current = ByteBuffer()
         }

@@ -1,10 +1,10 @@
+import DescriberConfiguration
+import DescriberHost
 import HTTPTypes
 import Hummingbird
 import Logging
-import Prometheus
 import NIOCore
-import DescriberHost
-import DescriberConfiguration
+import Prometheus
 
 /// The handlers behind the routes listed on ``buildApplication(host:logger:)``.
 package struct FunctionRoutes: Sendable {

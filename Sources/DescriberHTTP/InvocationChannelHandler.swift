@@ -1,10 +1,10 @@
+import DescriberHost
 import Glibc
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import NIOCore
 import NIOHTTPTypes
-import DescriberHost
 
 /// `POST /v1/functions/{name}/invoke` answered on the connection's event
 /// loop, without a Swift task: the invoke route's fast path.
@@ -323,17 +323,18 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             // Set before any answer can be written: answers wait for this event loop.
             current = .invoking(pending)
         } catch {
-            let refusal = switch error {
-            case let error as APIError: error
-            case let error as InvocationError: APIError(error)
-            default: APIError(status: .internalServerError, code: "internal_error", message: "the server failed to handle the request")
-            }
+            let refusal =
+                switch error {
+                case let error as APIError: error
+                case let error as InvocationError: APIError(error)
+                default: APIError(status: .internalServerError, code: "internal_error", message: "the server failed to handle the request")
+                }
             write(refusal, context: context)
         }
     }
 
     private func answer(with result: Result<InvocationOutput, InvocationError>, context: ChannelHandlerContext) {
-        guard isInvoking else { return }   // the connection went away
+        guard isInvoking else { return }  // the connection went away
         switch result {
         case .success(let output):
             var fields = HTTPFields(answering: output, reserving: 3)

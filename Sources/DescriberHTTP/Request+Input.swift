@@ -1,9 +1,9 @@
+import DescriberConfiguration
+import DescriberHost
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import NIOCore
-import DescriberHost
-import DescriberConfiguration
 
 extension Request {
     /// The body, refused with 413 past `limit` bytes: at once when

@@ -1,4 +1,5 @@
 import DescriberConfiguration
+
 extension FunctionHost {
     /// `ready`, `unavailable` or `disabled`, for `/readyz` and listings.
     package func state(of name: String) -> String {
@@ -83,10 +84,14 @@ extension FunctionConfig {
             "batching": .object(batching),
             "timeout": .object(["default_ms": ms(defaultTimeout), "maximum_ms": ms(maximumTimeout)]),
             "queue": .object(["max_depth": .int(maxQueueDepth)]),
-            "environment": .object(Dictionary(environment, uniquingKeysWith: { $1 }).mapValues(JSONValue.string)),
+            "environment": .object(
+                Dictionary(
+                    environment.map { key, value in (key, JSONValue.string(secretEnvironment.contains(key) ? ConfigNode.redacted : value)) },
+                    uniquingKeysWith: { $1 })
+            ),
             "process": .object(processJSON),
             "request_options": .object(requestOptions.mapValues(\.json)),
-            "options": options,
+            "options": redactedOptions,
         ])
     }
 }

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import DescriberConfiguration
 import Logging
 import NIOCore
 import NIOPosix
 import Prometheus
 import Synchronization
-import DescriberConfiguration
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The function host: every function found under the functions folder, each
 /// either ready (its library loaded and validated, its pool running) or
@@ -97,7 +98,8 @@ public final class FunctionHost: Sendable {
         guard FileSystem.isDirectory(directory) else {
             throw ConfigError(
                 origin: ConfigOrigin(source: "functions_directory", line: nil), key: nil,
-                reason: "'\(directory)' is not a folder; point functions_directory (or DESCRIBER_FUNCTIONS_DIRECTORY) at the folder holding one sub-folder per function"
+                reason:
+                    "'\(directory)' is not a folder; point functions_directory (or DESCRIBER_FUNCTIONS_DIRECTORY) at the folder holding one sub-folder per function"
             )
         }
         let names: [String]
@@ -148,7 +150,7 @@ public final class FunctionHost: Sendable {
         while true {
             do throws(InvocationError) {
                 return try await invokeOnce(entry, request)
-            } catch where error.code == .superseded {
+            } catch let error where error.code == .superseded {
                 guard let current = self.entry(named: entry.name), current !== entry else { throw InvocationError(.unavailable, "the host is shutting down") }
                 entry = current
             }
@@ -180,7 +182,7 @@ public final class FunctionHost: Sendable {
                     deadline: admission.deadline, onResult: onResult
                 )
                 return PendingInvocation(pool: admission.pool, invocation: invocation)
-            } catch where error.code == .superseded {
+            } catch let error where error.code == .superseded {
                 // As in invoke(_:_:): the new version takes the request.
                 guard let current = self.entry(named: entry.name), current !== entry else { throw InvocationError(.unavailable, "the host is shutting down") }
                 entry = current
@@ -244,7 +246,8 @@ public final class FunctionHost: Sendable {
                 let allowed = specs.keys.sorted()
                 throw InvocationError(
                     .badOption,
-                    "unknown option '\(key)' for '\(function)'; " + (allowed.isEmpty ? "it takes no per-request options" : "it takes: \(allowed.joined(separator: ", "))")
+                    "unknown option '\(key)' for '\(function)'; "
+                        + (allowed.isEmpty ? "it takes no per-request options" : "it takes: \(allowed.joined(separator: ", "))")
                 )
             }
             guard values[key] == nil else { throw InvocationError(.badOption, "option '\(key)' is given more than once") }

@@ -1,13 +1,13 @@
+import Cameras
+import DeepStack
+import DescriberHTTP
+import DescriberHost
+import Describing
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
 import ServiceLifecycle
-import Describing
-import DescriberHost
-import DescriberHTTP
-import DeepStack
-import Cameras
 
 /// Builds the HTTP application around a host: the routes below plus the
 /// host's lifecycle (pre-warm on start, drain on graceful shutdown).
@@ -57,9 +57,10 @@ public func buildApplication(
         let deepStackRouter = Router()
         deepStackRouter.add(middleware: JSONErrorMiddleware())
         DeepStackRoutes(host: host, apiKey: deepStack.apiKey).register(on: deepStackRouter)
-        services.append(Application(
-            router: deepStackRouter, configuration: .init(address: .hostname(host.config.host, port: port), serverName: serverName), logger: logger
-        ))
+        services.append(
+            Application(
+                router: deepStackRouter, configuration: .init(address: .hostname(host.config.host, port: port), serverName: serverName), logger: logger
+            ))
     }
     return Application(
         router: router,

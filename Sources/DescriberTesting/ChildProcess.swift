@@ -38,7 +38,8 @@ public enum ChildProcess {
         let envp = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
         defer { for variable in envp ?? [] { free(variable) } }
         var pid: pid_t = 0
-        let spawned = envp.map { envp in posix_spawn(&pid, executable, &actions, nil, argv, envp) } ?? posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        let spawned =
+            envp.map { envp in posix_spawn(&pid, executable, &actions, nil, argv, envp) } ?? posix_spawn(&pid, executable, &actions, nil, argv, environ)
         guard spawned == 0 else { throw TestingError("cannot start \(executable): \(String(cString: strerror(spawned)))") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}

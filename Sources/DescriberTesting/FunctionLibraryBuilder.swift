@@ -28,7 +28,8 @@ public enum FunctionLibraryBuilder {
         try built.withLock { built in
             if let path = built[variant] { return path }
             let output = "\(TestScratch.path)/lib\(variant).so"
-            let arguments = ["-std=c11", "-O1", "-fPIC", "-shared", "-fvisibility=hidden", "-Wl,-z,now", "-I", abiHeaderDirectory]
+            let arguments =
+                ["-std=c11", "-O1", "-fPIC", "-shared", "-fvisibility=hidden", "-Wl,-z,now", "-I", abiHeaderDirectory]
                 + defines.map { "-D" + $0 } + extraFlags + ["-o", output] + sources + libraries
             try ChildProcess.run("/usr/bin/cc", arguments)
             built[variant] = output

@@ -28,7 +28,9 @@ public enum TestHost {
     /// The configuration tree of `config` (YAML, as in `describer.yaml`)
     /// with `environment` laid over it. The data folder is in the scratch
     /// folder unless one is given: a test never writes to the user's own.
-    public static func configuration(_ config: String?, environment: [String: String] = [:], namedSections: Set<String> = HostConfig.namedSections) throws -> ConfigNode {
+    public static func configuration(
+        _ config: String?, environment: [String: String] = [:], namedSections: Set<String> = HostConfig.namedSections
+    ) throws -> ConfigNode {
         var node = ConfigNode.emptyMapping(ConfigOrigin(source: "test", line: nil))
         if let config { node = try ConfigNode.parseYAML(config, source: "describer.yaml") }
         var environment = environment

@@ -1,4 +1,5 @@
 import DescriberHost
+
 /// Why a photo could not be described. Each code has its own exit status in
 /// `speak-this-image` and its own HTTP status.
 public struct DescribeError: Error, Sendable, Equatable, CustomStringConvertible {

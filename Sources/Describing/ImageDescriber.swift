@@ -1,8 +1,8 @@
+import DescriberHost
+import DescriberImaging
 import Foundation
 import NIOCore
 import NIOPosix
-import DescriberImaging
-import DescriberHost
 
 /// Describes a photo by running the installed describing functions side by
 /// side and composing their answers into one spoken description.
@@ -47,7 +47,8 @@ public struct ImageDescriber: Sendable {
         var boxes: [(maxWidth: Int, maxHeight: Int)] = []
         for name in functions {
             if case .rgb8(let maxWidth, let maxHeight)? = host.entries[name]?.capabilities?.input,
-               !boxes.contains(where: { $0 == (maxWidth, maxHeight) }) {
+                !boxes.contains(where: { $0 == (maxWidth, maxHeight) })
+            {
                 boxes.append((maxWidth, maxHeight))
             }
         }
@@ -123,7 +124,8 @@ public struct ImageDescriber: Sendable {
         if !usable {
             // Honesty over guessing: an unusable photo gets the verdict and
             // the advice first, and never a scene made up from bad pixels.
-            spoken.append(Self.sentence("The photo is \(Self.list(problems)) to describe reliably.") + (advice.isEmpty ? "" : " " + advice.joined(separator: " ")))
+            spoken.append(
+                Self.sentence("The photo is \(Self.list(problems)) to describe reliably.") + (advice.isEmpty ? "" : " " + advice.joined(separator: " ")))
         }
         spoken += composed.spoken
         let text = spoken.joined(separator: " ")

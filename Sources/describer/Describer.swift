@@ -1,12 +1,12 @@
 import ArgumentParser
+import Cameras
 import DescriberHost
+import DescriberServer
+import Describing
 import Foundation
 import Hummingbird
 import Logging
 import NIOCore
-import Describing
-import DescriberServer
-import Cameras
 
 @main
 struct Describer: AsyncParsableCommand {
@@ -37,6 +37,8 @@ struct ConfigOptions: ParsableArguments {
         var path = config
         if path == nil, FileManager.default.fileExists(atPath: "describer.yaml") { path = "describer.yaml" }
         var deployment = try DeploymentConfig.load(path: path, environment: ProcessInfo.processInfo.environment)
+        // As speak-this-image does: the installation's functions and voices, from any folder.
+        deployment.host = deployment.host.locatingInstallationFolders()
         if let functions { deployment.host.functionsDirectory = functions }
         if let voices { deployment.host.voicesDirectory = voices }
         return deployment

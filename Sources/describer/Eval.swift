@@ -1,7 +1,7 @@
 import ArgumentParser
 import DescriberHost
-import Foundation
 import Describing
+import Foundation
 
 struct Eval: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -33,7 +33,8 @@ enum AudioOutput {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             let message = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            return .failed("\((player.path as NSString).lastPathComponent) exited with status \(process.terminationStatus)\(message.isEmpty ? "" : ": " + message)")
+            return .failed(
+                "\((player.path as NSString).lastPathComponent) exited with status \(process.terminationStatus)\(message.isEmpty ? "" : ": " + message)")
         }
         return .played
     }
@@ -43,7 +44,9 @@ enum AudioOutput {
         let runtime = environment["XDG_RUNTIME_DIR"] ?? "/run/user/\(getuid())"
         let fileManager = FileManager.default
         if fileManager.fileExists(atPath: runtime + "/pipewire-0"), let path = executable("pw-play") { return (path, []) }
-        if environment["PULSE_SERVER"] != nil || fileManager.fileExists(atPath: runtime + "/pulse/native"), let path = executable("paplay") { return (path, []) }
+        if environment["PULSE_SERVER"] != nil || fileManager.fileExists(atPath: runtime + "/pulse/native"), let path = executable("paplay") {
+            return (path, [])
+        }
         let cards = (try? fileManager.contentsOfDirectory(atPath: "/dev/snd")) ?? []
         if cards.contains(where: { $0.hasPrefix("pcmC") && $0.hasSuffix("p") }), let path = executable("aplay") { return (path, ["-q"]) }
         return nil

@@ -1,6 +1,6 @@
 import DescriberHost
-import Foundation
 import Describing
+import Foundation
 
 /// The last description (and its speech) and a short history, kept in
 /// `$XDG_CACHE_HOME/describer` (or `~/.cache/describer`), so `--repeat`

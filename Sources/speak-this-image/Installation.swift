@@ -1,7 +1,7 @@
 import DescriberHost
+import Describing
 import Foundation
 import Logging
-import Describing
 
 /// Where this installation's functions and voices live, and the embedded host.
 ///
@@ -16,22 +16,9 @@ struct Installation {
 
     init(functions: String?, voices: String?) {
         let environment = ProcessInfo.processInfo.environment
-        let root = Self.root()
+        let root = HostConfig.installationRoot()
         functionsDirectory = functions ?? environment["DESCRIBER_FUNCTIONS_DIRECTORY"] ?? (root.map { $0 + "/functions" } ?? "functions")
         voicesDirectory = voices ?? environment["DESCRIBER_VOICES_DIRECTORY"] ?? (root.map { $0 + "/voices" } ?? "voices")
-    }
-
-    static func root() -> String? {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        if let executable = Bundle.main.executableURL { directory = executable.resolvingSymlinksInPath().deletingLastPathComponent() }
-        for _ in 0..<6 {
-            let candidate = directory.path
-            if FileManager.default.fileExists(atPath: candidate + "/functions"), FileManager.default.fileExists(atPath: candidate + "/voices") {
-                return candidate
-            }
-            directory.deleteLastPathComponent()
-        }
-        return nil
     }
 
     func voiceLibrary() throws -> VoiceLibrary {

@@ -1,17 +1,20 @@
 import DescriberHost
+import Describing
 import Foundation
+import NIOCore
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import NIOCore
-import Describing
 
 /// Describes and speaks through a running Describer service (`--server`).
 struct RemoteDescriber {
     let server: String
 
     func describe(_ image: ByteBuffer, verbosity: Verbosity) async throws -> Description {
-        let data = try await post("/v1/describe?verbosity=\(verbosity.rawValue)", body: Data(image.readableBytesView), contentType: "application/octet-stream", accept: "application/json", failure: Failure.describing)
+        let data = try await post(
+            "/v1/describe?verbosity=\(verbosity.rawValue)", body: Data(image.readableBytesView), contentType: "application/octet-stream",
+            accept: "application/json", failure: Failure.describing)
         do {
             return try JSONDecoder().decode(Description.self, from: data)
         } catch {
@@ -23,7 +26,9 @@ struct RemoteDescriber {
         var query: [String] = []
         if let voice { query.append("voice=\(voice.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? voice)") }
         if let rate { query.append("rate=\(rate)") }
-        return try await post("/v1/speak" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")), body: Data(text.utf8), contentType: "text/plain; charset=utf-8", accept: "audio/wav", failure: Failure.speech)
+        return try await post(
+            "/v1/speak" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")), body: Data(text.utf8), contentType: "text/plain; charset=utf-8",
+            accept: "audio/wav", failure: Failure.speech)
     }
 
     private func post(_ path: String, body: Data, contentType: String, accept: String, failure: (String) -> Failure) async throws -> Data {

@@ -1,9 +1,9 @@
 import ArgumentParser
 import DescriberHost
+import Describing
 import Foundation
 import Logging
 import NIOCore
-import Describing
 
 /// `speak-this-image PHOTO`: says what is in a photo, for people who cannot see it.
 ///
@@ -43,7 +43,10 @@ struct SpeakThisImage: AsyncParsableCommand {
     func validate() throws {
         let modes = [`repeat`, history, listVoices, photo != nil].filter { $0 }.count
         guard modes == 1 else {
-            throw ValidationError(modes == 0 ? "Name a photo to describe, or use --repeat, --history or --list-voices." : "Give either a photo or one of --repeat, --history, --list-voices.")
+            throw ValidationError(
+                modes == 0
+                    ? "Name a photo to describe, or use --repeat, --history or --list-voices."
+                    : "Give either a photo or one of --repeat, --history, --list-voices.")
         }
         if text && json { throw ValidationError("Choose one of --text and --json.") }
         if let rate, !(80...900).contains(rate) { throw ValidationError("--rate must be between 80 and 900 words per minute.") }
@@ -63,7 +66,8 @@ struct SpeakThisImage: AsyncParsableCommand {
         }
         if `repeat` {
             guard let last = cache.last() else { throw Failure.usage("There is no earlier description to repeat yet.") }
-            try await present(last.description, photo: last.photo, cachedSpeech: voice == nil && rate == nil ? cache.lastSpeech : nil, installation: installation, cache: nil)
+            try await present(
+                last.description, photo: last.photo, cachedSpeech: voice == nil && rate == nil ? cache.lastSpeech : nil, installation: installation, cache: nil)
             if !last.description.usable { throw ExitCode(4) }
             return
         }
@@ -132,9 +136,11 @@ struct SpeakThisImage: AsyncParsableCommand {
             // Said once, then the words themselves, so nothing is lost.
             let path = saved ?? cache?.lastSpeech ?? DescriptionCache().lastSpeech
             let written = saved != nil || (try? wav.write(to: URL(fileURLWithPath: path))) != nil
-            FileHandle.standardError.write(Data((written
-                ? "No audio output was found, so the speech was saved to \(path).\n"
-                : "No audio output was found, and the speech could not be saved to \(path).\n").utf8))
+            FileHandle.standardError.write(
+                Data(
+                    (written
+                        ? "No audio output was found, so the speech was saved to \(path).\n"
+                        : "No audio output was found, and the speech could not be saved to \(path).\n").utf8))
             print(description.spokenText)
         case .failed(let reason):
             throw Failure.speech("Playing the speech failed: \(reason).")

@@ -3,8 +3,8 @@ import ServerTestSupport
 import TestSupport
 import Testing
 
-@testable import DescriberHost
 @testable import Cameras
+@testable import DescriberHost
 
 /// Incidents, not frames; alert text in both forms.
 @Suite struct AlertTests {

@@ -9,10 +9,10 @@ import ServerTestSupport
 import TestSupport
 import Testing
 
+@testable import Cameras
+@testable import DescriberConfiguration
 @testable import DescriberHost
 @testable import DescriberServer
-@testable import DescriberConfiguration
-@testable import Cameras
 
 /// The camera webhook: configuration, ingestion in every format,
 /// authentication, rate limiting, idempotency, durable storage, processing
@@ -52,12 +52,27 @@ import Testing
     @Test(arguments: [
         ("cameras:\n  cam:\n    name: Cam", "describer.yaml:3: cameras.cam.credentials must set token or hmac_secret"),
         ("cameras:\n  cam:\n    credentials: { token: short }", "cameras.cam.credentials.token must be at least 16 characters"),
-        ("cameras:\n  cam:\n    authentication: none\n    zones:\n      door: [[0, 0], [1, 1]]", "describer.yaml:5: cameras.cam.zones.door must be a list of at least three"),
-        ("cameras:\n  cam:\n    authentication: none\n    zones:\n      door: [[0, 0], [1.5, 1], [0, 1]]", "cameras.cam.zones.door must be a list of at least three [x, y] points with coordinates between 0 and 1"),
-        ("cameras:\n  cam:\n    authentication: none\n    rules: { zones: [garden] }", "cameras.cam.rules.zones names 'garden', which is not one of this camera's zones"),
+        (
+            "cameras:\n  cam:\n    authentication: none\n    zones:\n      door: [[0, 0], [1, 1]]",
+            "describer.yaml:5: cameras.cam.zones.door must be a list of at least three"
+        ),
+        (
+            "cameras:\n  cam:\n    authentication: none\n    zones:\n      door: [[0, 0], [1.5, 1], [0, 1]]",
+            "cameras.cam.zones.door must be a list of at least three [x, y] points with coordinates between 0 and 1"
+        ),
+        (
+            "cameras:\n  cam:\n    authentication: none\n    rules: { zones: [garden] }",
+            "cameras.cam.rules.zones names 'garden', which is not one of this camera's zones"
+        ),
         ("cameras:\n  cam:\n    authentication: none\n    time_zone: Mars/Olympus", "describer.yaml:4: cameras.cam.time_zone must be an IANA time zone"),
-        ("cameras:\n  cam:\n    authentication: none\n    rules: { quiet_hours: [{ from: \"25:00\", to: \"06:00\" }] }", "cameras.cam.rules.quiet_hours[0].from must be a time of day"),
-        ("cameras:\n  cam:\n    authentication: none\n    alert_targets: [{ url: \"ftp://x\" }]", "cameras.cam.alert_targets[0].url must be an http or https URL"),
+        (
+            "cameras:\n  cam:\n    authentication: none\n    rules: { quiet_hours: [{ from: \"25:00\", to: \"06:00\" }] }",
+            "cameras.cam.rules.quiet_hours[0].from must be a time of day"
+        ),
+        (
+            "cameras:\n  cam:\n    authentication: none\n    alert_targets: [{ url: \"ftp://x\" }]",
+            "cameras.cam.alert_targets[0].url must be an http or https URL"
+        ),
         ("cameras:\n  Front Door:\n    authentication: none", "cameras.Front Door is not a valid camera id"),
         ("cameras:\n  cam:\n    authentication: none\n    colour: red", "cameras.cam.colour is not a known key"),
         ("camera_events:\n  snapshots: { max_age: forever }", "camera_events.snapshots.max_age must be a duration"),
@@ -80,7 +95,8 @@ import Testing
         try await CameraFixture.application().test(.router) { client in
             let raw = try await CameraFixture.post(client, ByteBuffer(bytes: jpeg), contentType: "image/jpeg")
             let form = try await CameraFixture.post(
-                client, CameraFixture.multipart([("image", "snapshot.jpg", "image/jpeg", try CameraFixture.file("vtest_background.jpg"))]), contentType: CameraFixture.multipartType
+                client, CameraFixture.multipart([("image", "snapshot.jpg", "image/jpeg", try CameraFixture.file("vtest_background.jpg"))]),
+                contentType: CameraFixture.multipartType
             )
             let hikvision = try await CameraFixture.post(
                 client,
@@ -91,13 +107,15 @@ import Testing
                 contentType: CameraFixture.multipartType
             )
             let xmlOnly = try await CameraFixture.post(
-                client, ByteBuffer(bytes: Data(String(decoding: xml, as: UTF8.self).replacingOccurrences(of: "<activePostCount>1<", with: "<activePostCount>2<").utf8)),
+                client,
+                ByteBuffer(bytes: Data(String(decoding: xml, as: UTF8.self).replacingOccurrences(of: "<activePostCount>1<", with: "<activePostCount>2<").utf8)),
                 contentType: "application/xml; charset=\"UTF-8\""
             )
             #expect(Set([raw.event_id, form.event_id, hikvision.event_id, xmlOnly.event_id]).count == 4)
             let heartbeat = "<EventNotificationAlert><eventType>videoloss</eventType><eventState>inactive</eventState></EventNotificationAlert>"
             try await client.execute(
-                uri: CameraFixture.events, method: .post, headers: [.contentType: "application/xml", .authorization: "Bearer \(CameraFixture.token)"], body: ByteBuffer(string: heartbeat)
+                uri: CameraFixture.events, method: .post, headers: [.contentType: "application/xml", .authorization: "Bearer \(CameraFixture.token)"],
+                body: ByteBuffer(string: heartbeat)
             ) { response in
                 #expect(response.status == .ok && String(buffer: response.body) == #"{"status":"heartbeat"}"#)
             }
@@ -127,12 +145,19 @@ import Testing
         ("text/plain", "hello", HTTPResponse.Status.unsupportedMediaType, "unsupported_media_type"),
         ("image/jpeg", "not a jpeg at all", .badRequest, "not_an_image"),
         ("application/xml", "<html>nope</html>", .badRequest, "invalid_event"),
-        (CameraFixture.multipartType, "--describer-test-boundary\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--describer-test-boundary--\r\n", .badRequest, "not_an_image"),
+        (
+            CameraFixture.multipartType,
+            "--describer-test-boundary\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--describer-test-boundary--\r\n", .badRequest,
+            "not_an_image"
+        ),
         ("multipart/form-data", "no boundary", .badRequest, "invalid_event"),
     ])
     func refusesWhatIsNotAnEvent(_ contentType: String, _ body: String, _ status: HTTPResponse.Status, _ code: String) async throws {
         try await CameraFixture.application().test(.router) { client in
-            try await client.execute(uri: CameraFixture.events, method: .post, headers: [.contentType: contentType, .authorization: "Bearer \(CameraFixture.token)"], body: ByteBuffer(string: body)) { response in
+            try await client.execute(
+                uri: CameraFixture.events, method: .post, headers: [.contentType: contentType, .authorization: "Bearer \(CameraFixture.token)"],
+                body: ByteBuffer(string: body)
+            ) { response in
                 #expect(response.status == status)
                 #expect(String(buffer: response.body).contains("\"code\":\"\(code)\""), "\(String(buffer: response.body))")
             }
@@ -142,8 +167,10 @@ import Testing
 
     @Test func refusesABodyOverTheLimit() async throws {
         let database = CameraFixture.databasePath()
-        let (host, deployment) = try TestSupport.deployment([:], config: CameraFixture.config(database: database, processing: false, extra: "  max_body_size: 64KiB"))
-        let app = buildApplication(host: host, cameras: try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger), logger: TestSupport.logger)
+        let (host, deployment) = try TestSupport.deployment(
+            [:], config: CameraFixture.config(database: database, processing: false, extra: "  max_body_size: 64KiB"))
+        let app = buildApplication(
+            host: host, cameras: try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger), logger: TestSupport.logger)
         try await app.test(.router) { client in
             try await client.execute(
                 uri: CameraFixture.events, method: .post, headers: [.contentType: "image/jpeg", .authorization: "Bearer \(CameraFixture.token)"],
@@ -180,9 +207,15 @@ import Testing
         AuthCase(name: "wrong token", headers: { _ in [.authorization: "Bearer front-door-token-0123456780"] }, status: .unauthorized),
         AuthCase(name: "token of another length", headers: { _ in [.authorization: "Bearer x"] }, status: .unauthorized),
         AuthCase(name: "wrong token in the path", path: CameraFixture.events + "/front-door-token-9999999999", headers: { _ in [:] }, status: .unauthorized),
-        AuthCase(name: "unknown camera", path: "/v1/cameras/garage/events", headers: { _ in [.authorization: "Bearer \(CameraFixture.token)"] }, status: .unauthorized),
-        AuthCase(name: "signature with the wrong secret", headers: { signed($0, timestamp: Int64(Date().timeIntervalSince1970), secret: "another-secret-0123456") }, status: .unauthorized),
-        AuthCase(name: "signature over another body", headers: { _ in signed(Data("other".utf8), timestamp: Int64(Date().timeIntervalSince1970)) }, status: .unauthorized),
+        AuthCase(
+            name: "unknown camera", path: "/v1/cameras/garage/events", headers: { _ in [.authorization: "Bearer \(CameraFixture.token)"] },
+            status: .unauthorized),
+        AuthCase(
+            name: "signature with the wrong secret", headers: { signed($0, timestamp: Int64(Date().timeIntervalSince1970), secret: "another-secret-0123456") },
+            status: .unauthorized),
+        AuthCase(
+            name: "signature over another body", headers: { _ in signed(Data("other".utf8), timestamp: Int64(Date().timeIntervalSince1970)) },
+            status: .unauthorized),
         AuthCase(name: "stale timestamp", headers: { signed($0, timestamp: Int64(Date().timeIntervalSince1970) - 330) }, status: .unauthorized),
         AuthCase(name: "timestamp from the future", headers: { signed($0, timestamp: Int64(Date().timeIntervalSince1970) + 330) }, status: .unauthorized),
         AuthCase(name: "bearer token", headers: { _ in [.authorization: "Bearer \(CameraFixture.token)"] }, status: .accepted),
@@ -215,10 +248,12 @@ import Testing
     @Test func limitsTheRatePerCamera() async throws {
         try await CameraFixture.application(rateLimit: "{ events_per_second: 0.01, burst: 2 }").test(.router) { client in
             for index in 0..<2 {
-                try await CameraFixture.post(client, ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg")), contentType: "image/jpeg", headers: [.idempotencyKey: "event-\(index)"])
+                try await CameraFixture.post(
+                    client, ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg")), contentType: "image/jpeg", headers: [.idempotencyKey: "event-\(index)"])
             }
             try await client.execute(
-                uri: CameraFixture.events, method: .post, headers: [.contentType: "image/jpeg", .authorization: "Bearer \(CameraFixture.token)", .idempotencyKey: "event-2"],
+                uri: CameraFixture.events, method: .post,
+                headers: [.contentType: "image/jpeg", .authorization: "Bearer \(CameraFixture.token)", .idempotencyKey: "event-2"],
                 body: ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg"))
             ) { response in
                 #expect(response.status == .tooManyRequests)
@@ -226,7 +261,10 @@ import Testing
                 #expect(retryAfter >= 1 && retryAfter <= 100)
             }
             // Another camera has its own bucket.
-            try await client.execute(uri: "/v1/cameras/porch/events", method: .post, headers: [.contentType: "image/jpeg"], body: ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg"))) { response in
+            try await client.execute(
+                uri: "/v1/cameras/porch/events", method: .post, headers: [.contentType: "image/jpeg"],
+                body: ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg"))
+            ) { response in
                 #expect(response.status == .accepted)
             }
             #expect(try await CameraFixture.page(client).events.count == 2)
@@ -246,30 +284,34 @@ import Testing
         try await CameraFixture.application().test(.router) { client in
             // By Idempotency-Key: the same key is the same event, whatever the body.
             let first = try await CameraFixture.post(client, ByteBuffer(bytes: jpeg), contentType: "image/jpeg", headers: [.idempotencyKey: "delivery-1"])
-            let again = try await CameraFixture.post(client, ByteBuffer(bytes: background), contentType: "image/jpeg", headers: [.idempotencyKey: "delivery-1"], expect: .ok)
+            let again = try await CameraFixture.post(
+                client, ByteBuffer(bytes: background), contentType: "image/jpeg", headers: [.idempotencyKey: "delivery-1"], expect: .ok)
             #expect(again.event_id == first.event_id && again.status == "duplicate")
             // By content: the same body without a key.
             let byContent = try await CameraFixture.post(client, ByteBuffer(bytes: background), contentType: "image/jpeg")
             let byContentAgain = try await CameraFixture.post(client, ByteBuffer(bytes: background), contentType: "image/jpeg", expect: .ok)
             #expect(byContentAgain.event_id == byContent.event_id && byContent.event_id != first.event_id)
             // By the camera's own event identity: a retransmitted alert, even with another picture.
-            let alert = try await CameraFixture.post(client, CameraFixture.multipart([("a.xml", "a.xml", "application/xml", xml), ("a.jpg", "a.jpg", "image/jpeg", jpeg)]), contentType: CameraFixture.multipartType)
+            let alert = try await CameraFixture.post(
+                client, CameraFixture.multipart([("a.xml", "a.xml", "application/xml", xml), ("a.jpg", "a.jpg", "image/jpeg", jpeg)]),
+                contentType: CameraFixture.multipartType)
             let retransmitted = try await CameraFixture.post(
-                client, CameraFixture.multipart([("a.xml", "a.xml", "application/xml", xml), ("a.jpg", "a.jpg", "image/jpeg", background)]), contentType: CameraFixture.multipartType, expect: .ok
+                client, CameraFixture.multipart([("a.xml", "a.xml", "application/xml", xml), ("a.jpg", "a.jpg", "image/jpeg", background)]),
+                contentType: CameraFixture.multipartType, expect: .ok
             )
             #expect(retransmitted.event_id == alert.event_id)
             let page = try await CameraFixture.page(client)
             #expect(page.events.map(\.id) == [first.event_id, byContent.event_id, alert.event_id])
             // A key not fit for a header value is refused, not stored.
             try await client.execute(
-                uri: CameraFixture.events, method: .post, headers: [.contentType: "image/jpeg", .authorization: "Bearer \(CameraFixture.token)", .idempotencyKey: String(repeating: "k", count: 256)],
+                uri: CameraFixture.events, method: .post,
+                headers: [.contentType: "image/jpeg", .authorization: "Bearer \(CameraFixture.token)", .idempotencyKey: String(repeating: "k", count: 256)],
                 body: ByteBuffer(bytes: jpeg)
             ) { response in
                 #expect(response.status == .badRequest)
             }
         }
     }
-
 
     @Test func storedResultsAreNotOverwrittenByASecondDelivery() async throws {
         let store = try CameraEventStore(path: CameraFixture.databasePath())
@@ -278,9 +320,12 @@ import Testing
             idempotencyKey: IdempotencyKey(kind: .header, value: "x")
         )
         let id = try await store.accept(event, at: Date(), window: .seconds(60)).eventID
-        let person = CameraDetection(kind: "person", label: "person", score: 0.9, box: .init(x: 0.1, y: 0.1, width: 0.1, height: 0.3), zones: ["left"], stationary: false)
-        try await store.complete(id, cameraID: "front-door", result: ProcessingResult(detector: "detect", detections: [person], newState: Data([1, 2, 3])), at: Date())
-        try await store.complete(id, cameraID: "front-door", result: ProcessingResult(detector: "detect", detections: [person, person], newState: Data([4])), at: Date())
+        let person = CameraDetection(
+            kind: "person", label: "person", score: 0.9, box: .init(x: 0.1, y: 0.1, width: 0.1, height: 0.3), zones: ["left"], stationary: false)
+        try await store.complete(
+            id, cameraID: "front-door", result: ProcessingResult(detector: "detect", detections: [person], newState: Data([1, 2, 3])), at: Date())
+        try await store.complete(
+            id, cameraID: "front-door", result: ProcessingResult(detector: "detect", detections: [person, person], newState: Data([4])), at: Date())
         let stored = try await store.events(cameraID: "front-door", since: nil, after: nil, limit: 10)
         #expect(stored.count == 1 && stored[0].detections == [person] && stored[0].attempts == 1)
         #expect(try await store.state(of: "front-door") == Data([1, 2, 3]))
@@ -388,11 +433,15 @@ import Testing
         let apiToken = "api-token-0123456789abcdef"
         let config = CameraFixture.config(database: CameraFixture.databasePath(), processing: false, extra: "server: { api_token: \(apiToken) }")
         let (host, deployment) = try TestSupport.deployment([:], config: config)
-        let app = buildApplication(host: host, cameras: try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger), logger: TestSupport.logger)
+        let app = buildApplication(
+            host: host, cameras: try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger), logger: TestSupport.logger)
         try await app.test(.router) { client in
             // The camera authenticates itself; it never needs the API token.
             let accepted = try await CameraFixture.post(client, ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg")), contentType: "image/jpeg")
-            let guarded = ["/v1/cameras", "/v1/cameras/front-door/events", "/v1/cameras/front-door/snapshots/\(accepted.event_id)", "/v1/alerts", "/v1/functions", "/v1/voices"]
+            let guarded = [
+                "/v1/cameras", "/v1/cameras/front-door/events", "/v1/cameras/front-door/snapshots/\(accepted.event_id)", "/v1/alerts", "/v1/functions",
+                "/v1/voices",
+            ]
             for uri in guarded {
                 for authorization in [nil, "Bearer \(CameraFixture.token)", "Bearer \(apiToken)x", "Basic \(apiToken)"] {
                     let headers: HTTPFields = authorization.map { [.authorization: $0] } ?? [:]
@@ -447,7 +496,11 @@ import Testing
         try await CameraFixture.application().test(.router) { client in
             var ids: [Int] = []
             for index in 0..<5 {
-                ids.append(try await CameraFixture.post(client, ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg")), contentType: "image/jpeg", headers: [.idempotencyKey: "page-\(index)"]).event_id)
+                ids.append(
+                    try await CameraFixture.post(
+                        client, ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg")), contentType: "image/jpeg",
+                        headers: [.idempotencyKey: "page-\(index)"]
+                    ).event_id)
             }
             var seen: [Int] = []
             var query = "?limit=2"
@@ -491,7 +544,9 @@ import Testing
         #expect(alert.channelName == "Garden & Path")
         #expect(alert.detectionTargets == ["human"])
         #expect(alert.vendorEventKey == "44:19:b6:00:00:01|1|fielddetection|2026-11-25T14:02:07+00:00|1")
-        let motion = try #require(HikvisionAlert(xml: "<EventNotificationAlert><eventType>VMD</eventType><channelIDs>9</channelIDs><dynChannelID>3</dynChannelID></EventNotificationAlert>"))
+        let motion = try #require(
+            HikvisionAlert(
+                xml: "<EventNotificationAlert><eventType>VMD</eventType><channelIDs>9</channelIDs><dynChannelID>3</dynChannelID></EventNotificationAlert>"))
         #expect(motion.channelID == "3" && motion.reportedDetections.map(\.kind) == ["motion"])
         #expect(HikvisionAlert(xml: "<EventNotificationAlert><eventState>active</eventState></EventNotificationAlert>") == nil)
     }

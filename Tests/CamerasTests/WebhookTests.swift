@@ -1,18 +1,18 @@
 import Crypto
 import Foundation
 import GRDB
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import Logging
 import Prometheus
-import Synchronization
 import ServerTestSupport
+import Synchronization
 import TestSupport
 import Testing
 
-@testable import DescriberHost
 @testable import Cameras
+@testable import DescriberHost
 
 /// Signed alert forwarding from a persisted outbox, against a real HTTP receiver.
 @Suite struct WebhookTests {
@@ -129,7 +129,9 @@ import Testing
         let database = try WebhookFixture.database(WebhookFixture.scratchDatabase())
         let outbox = WebhookOutbox(database: database)
         // Port 9 (discard) on loopback: nothing listens, the connection is refused.
-        try await database.write { db in _ = try WebhookOutbox.enqueue(db, cameraID: "c", urls: ["http://127.0.0.1:9/hook"], payload: Data("{}".utf8), at: Date()) }
+        try await database.write { db in
+            _ = try WebhookOutbox.enqueue(db, cameraID: "c", urls: ["http://127.0.0.1:9/hook"], payload: Data("{}".utf8), at: Date())
+        }
         #expect(try await WebhookFixture.forwarder(outbox, timeout: .seconds(1)).deliverDue(now: Date()) == 1)
         let delivery = try #require(try await outbox.deliveries(state: .pending, limit: 1).first)
         #expect(delivery.attempts == 1 && delivery.lastStatus == nil && delivery.lastError != nil)

@@ -1,4 +1,3 @@
-@testable import DescriberHTTP
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -7,6 +6,7 @@ import ServerTestSupport
 import TestSupport
 import Testing
 
+@testable import DescriberHTTP
 @testable import DescriberHost
 @testable import DescriberServer
 
@@ -22,7 +22,9 @@ import Testing
               upper: { type: bool }
               repeat: { type: integer, min: 1, max: 8 }
             """,
-            "slow": TestSupport.manifest(library: try TestSupport.library("plain", defines: ["TESTFN_CAPS=0"]), "scaling: { min_instances: 1, max_instances: 1 }\nqueue: { max_depth: 0 }"),
+            "slow": TestSupport.manifest(
+                library: try TestSupport.library("plain", defines: ["TESTFN_CAPS=0"]),
+                "scaling: { min_instances: 1, max_instances: 1 }\nqueue: { max_depth: 0 }"),
             "broken": TestSupport.manifest(library: try TestSupport.library("major2", defines: ["TESTFN_ABI_MAJOR=2"])),
         ]
         manifests.merge(extraManifests) { $1 }
@@ -51,7 +53,8 @@ import Testing
             ) { response in
                 try Self.expectUpperRepeatedAnswer(response)
             }
-            try await client.execute(uri: "/v1/functions/echo/invoke", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { response in
+            try await client.execute(uri: "/v1/functions/echo/invoke", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) {
+                response in
                 #expect(response.headers[HTTPField.Name("X-Describer-Cold-Start")!] == "false")
             }
         }
@@ -94,7 +97,8 @@ import Testing
         ErrorCase(uri: "/v1/functions/echo/invoke", contentType: "image/jpeg", status: .unsupportedMediaType, code: "unsupported_media_type"),
         ErrorCase(uri: "/v1/functions/broken/invoke", status: .serviceUnavailable, code: "function_unavailable"),
         ErrorCase(uri: "/v1/functions/slow/invoke?fail=failed", status: .badGateway, code: "function_failed"),
-        ErrorCase(uri: "/v1/functions/slow/invoke?sleep_ms=500", headers: [("X-Describer-Timeout-Ms", "50")], status: .gatewayTimeout, code: "deadline_exceeded"),
+        ErrorCase(
+            uri: "/v1/functions/slow/invoke?sleep_ms=500", headers: [("X-Describer-Timeout-Ms", "50")], status: .gatewayTimeout, code: "deadline_exceeded"),
     ]
 
     /// Through the router alone, and over a socket, where the invoke
@@ -118,7 +122,9 @@ import Testing
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     // Long enough to still be running when the next request arrives, even on a loaded machine.
-                    try await client.execute(uri: "/v1/functions/slow/invoke?sleep_ms=3000", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { response in
+                    try await client.execute(
+                        uri: "/v1/functions/slow/invoke?sleep_ms=3000", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")
+                    ) { response in
                         #expect(response.status == .ok)
                     }
                 }
@@ -136,7 +142,8 @@ import Testing
                     #expect(text.contains(#"describer_instances{function="slow",state="idle"} 0"#))
                     #expect(text.contains(#"describer_queue_depth{function="slow"} 0"#))
                 }
-                try await client.execute(uri: "/v1/functions/slow/invoke", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { response in
+                try await client.execute(uri: "/v1/functions/slow/invoke", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x"))
+                { response in
                     #expect(response.status == .tooManyRequests)
                     #expect(response.headers[.retryAfter] == "1")
                     #expect(Self.errorBody(response).contains(#""code":"queue_full""#))
@@ -169,8 +176,12 @@ import Testing
 
     @Test func exposesPrometheusMetrics() async throws {
         try await Self.application().test(.router) { client in
-            try await client.execute(uri: "/v1/functions/echo/invoke", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { _ in }
-            try await client.execute(uri: "/v1/functions/echo/invoke?repeat=0", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) { _ in }
+            try await client.execute(uri: "/v1/functions/echo/invoke", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")) {
+                _ in
+            }
+            try await client.execute(
+                uri: "/v1/functions/echo/invoke?repeat=0", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "x")
+            ) { _ in }
             let expected = [
                 #"describer_invocations_total{function="echo",outcome="ok"} 1"#,
                 #"describer_invocation_duration_seconds_bucket{function="echo""#,
@@ -218,7 +229,9 @@ import Testing
 
     @Test func servesOverARealSocket() async throws {
         try await Self.application().test(.live) { client in
-            try await client.execute(uri: "/v1/functions/echo/invoke?upper", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "live")) { response in
+            try await client.execute(
+                uri: "/v1/functions/echo/invoke?upper", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "live")
+            ) { response in
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body) == "LIVE")
             }

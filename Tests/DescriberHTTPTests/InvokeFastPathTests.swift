@@ -1,18 +1,18 @@
-@testable import DescriberTesting
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import NIOPosix
-import ServiceLifecycle
 import ServerTestSupport
+import ServiceLifecycle
 import TestSupport
 import Testing
 
+@testable import DescriberHTTP
 @testable import DescriberHost
 @testable import DescriberServer
-@testable import DescriberHTTP
+@testable import DescriberTesting
 
 /// The invoke route's fast path (`InvocationChannelHandler`), over real
 /// sockets. Its application has a router without the invoke route, so an
@@ -21,19 +21,20 @@ import Testing
 /// route's error cases through the full application both ways.)
 @Suite struct InvokeFastPathTests {
     static func host(config: String? = nil) throws -> FunctionHost {
-        try TestSupport.host([
-            "echo": """
-            library: \(try TestSupport.library("echo", source: TestSupport.echoSource))
-            input: { content_types: ["text/*"], max_bytes: 64 }
-            request_options:
-              upper: { type: bool }
-              repeat: { type: integer, min: 1, max: 8 }
-            """,
-            "slow": TestSupport.manifest(
-                library: try TestSupport.library("plain", defines: ["TESTFN_CAPS=0"]),
-                "scaling: { min_instances: 1, max_instances: 1 }\nqueue: { max_depth: 1 }"
-            ),
-        ], config: config)
+        try TestSupport.host(
+            [
+                "echo": """
+                library: \(try TestSupport.library("echo", source: TestSupport.echoSource))
+                input: { content_types: ["text/*"], max_bytes: 64 }
+                request_options:
+                  upper: { type: bool }
+                  repeat: { type: integer, min: 1, max: 8 }
+                """,
+                "slow": TestSupport.manifest(
+                    library: try TestSupport.library("plain", defines: ["TESTFN_CAPS=0"]),
+                    "scaling: { min_instances: 1, max_instances: 1 }\nqueue: { max_depth: 1 }"
+                ),
+            ], config: config)
     }
 
     /// On `port`, or where the test framework puts it.
@@ -111,7 +112,8 @@ import Testing
         let host = try Self.host()
         try await Self.serve(host, port: port) {
             // A chunked body has no Content-Length to check against the limit.
-            let chunked = "POST /v1/functions/echo/invoke HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+            let chunked =
+                "POST /v1/functions/echo/invoke HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
             let answers = try await RawHTTP.exchange(port: port, chunked, responses: 1).responses
             #expect(answers.map(\.status) == [404])
         }
@@ -183,7 +185,8 @@ import Testing
             #expect(closing.responses.map(\.body) == ["bye"])
             #expect(closing.closedByServer)
             // The same when the router answers the request that asks to close.
-            let routed = try await RawHTTP.exchange(port: port, "GET /ping HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" + RawHTTP.invoke("ignored", function: "slow"), responses: 2)
+            let routed = try await RawHTTP.exchange(
+                port: port, "GET /ping HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" + RawHTTP.invoke("ignored", function: "slow"), responses: 2)
             #expect(routed.responses.map(\.body) == ["pong"])
             #expect(routed.closedByServer)
             try await Task.sleep(for: .milliseconds(100))
@@ -460,10 +463,11 @@ enum RawHTTP {
         while let headEnd = rest.range(of: "\r\n\r\n") {
             let head = rest[..<headEnd.lowerBound].split(separator: "\r\n")
             guard let statusLine = head.first, let status = Int(statusLine.split(separator: " ")[1]) else { break }
-            let length = head.dropFirst().compactMap { line -> Int? in
-                let parts = line.split(separator: ":", maxSplits: 1)
-                return parts.count == 2 && parts[0].lowercased() == "content-length" ? Int(parts[1].trimmingCharacters(in: .whitespaces)) : nil
-            }.first ?? 0
+            let length =
+                head.dropFirst().compactMap { line -> Int? in
+                    let parts = line.split(separator: ":", maxSplits: 1)
+                    return parts.count == 2 && parts[0].lowercased() == "content-length" ? Int(parts[1].trimmingCharacters(in: .whitespaces)) : nil
+                }.first ?? 0
             let body = rest[headEnd.upperBound...]
             guard body.utf8.count >= length else { break }
             let end = body.utf8.index(body.startIndex, offsetBy: length)

@@ -41,12 +41,14 @@ import Testing
     }
 
     static let refusals: [Refusal] = [
-        Refusal(variant: "major2", defines: ["TESTFN_ABI_MAJOR=2"], code: .abiMismatch, mentions: "was built for function ABI 2.1, but this host speaks ABI 1.1"),
+        Refusal(
+            variant: "major2", defines: ["TESTFN_ABI_MAJOR=2"], code: .abiMismatch, mentions: "was built for function ABI 2.1, but this host speaks ABI 1.1"),
         Refusal(variant: "major0", defines: ["TESTFN_ABI_MAJOR=0"], code: .abiMismatch, mentions: "ABI 0.1"),
         Refusal(variant: "minor9", defines: ["TESTFN_ABI_MINOR=9"], code: .abiMismatch, mentions: "needs function ABI 1.9, newer than this host's 1.1"),
         Refusal(variant: "noprocess", defines: ["TESTFN_OMIT_PROCESS"], code: .missingSymbol, mentions: "does not export describer_instance_process"),
         Refusal(variant: "unknowncap", defines: ["TESTFN_CAPS=0x11"], code: .badCapability, mentions: "unknown capability bits 0x10"),
-        Refusal(variant: "rgbzero", defines: ["TESTFN_INPUT_KIND=1"], code: .badCapability, mentions: "wants RGB8 input but declares max_width 0 x max_height 0"),
+        Refusal(
+            variant: "rgbzero", defines: ["TESTFN_INPUT_KIND=1"], code: .badCapability, mentions: "wants RGB8 input but declares max_width 0 x max_height 0"),
         Refusal(variant: "inputkind", defines: ["TESTFN_INPUT_KIND=7"], code: .badCapability, mentions: "declares input_kind 7"),
         Refusal(variant: "tinystruct", defines: ["TESTFN_STRUCT_SIZE=8"], code: .badInfo, mentions: "struct_size 8"),
         Refusal(variant: "nullinfo", defines: ["TESTFN_NULL_INFO"], code: .badInfo, mentions: "returned NULL"),

@@ -1,8 +1,8 @@
 import TestSupport
 import Testing
 
-@testable import DescriberHost
 @testable import DescriberConfiguration
+@testable import DescriberHost
 
 /// Manifests, the deployment file and environment overrides, and their errors.
 @Suite struct ConfigTests {
@@ -35,7 +35,8 @@ import Testing
     }
 
     @Test func readsEveryKey() throws {
-        let config = try decode("""
+        let config = try decode(
+            """
             description: test
             library: /opt/lib/libfn.so
             isolation: process
@@ -91,11 +92,20 @@ import Testing
 
     static let invalid: [Invalid] = [
         Invalid(yaml: "description: x", message: "functions/fn/function.yaml:1: library is required: the shared library to load, relative to functions/fn"),
-        Invalid(yaml: "library: l.so\nscalling: {}", message: "functions/fn/function.yaml:2: scalling is not a known key (expected one of: description, enabled, library, isolation, input, output, scaling, batching, timeout, queue, environment, request_options, options, process)"),
-        Invalid(yaml: "library: l.so\nscaling:\n  max_instances: many", message: "functions/fn/function.yaml:3: scaling.max_instances must be a whole number, got 'many'"),
+        Invalid(
+            yaml: "library: l.so\nscalling: {}",
+            message:
+                "functions/fn/function.yaml:2: scalling is not a known key (expected one of: description, enabled, library, isolation, input, output, scaling, batching, timeout, queue, environment, request_options, options, process)"
+        ),
+        Invalid(
+            yaml: "library: l.so\nscaling:\n  max_instances: many",
+            message: "functions/fn/function.yaml:3: scaling.max_instances must be a whole number, got 'many'"),
         Invalid(yaml: "library: l.so\nscaling: { max_instances: 0 }", message: "scaling.max_instances must be between 1 and 1024, got 0"),
-        Invalid(yaml: "library: l.so\nscaling: { min_instances: 3, max_instances: 2 }", message: "scaling.min_instances must not exceed max_instances (2), got 3"),
-        Invalid(yaml: "library: l.so\nscaling: { idle_timeout: 10 }", message: "scaling.idle_timeout must be a duration with a unit such as 500ms, 5s or 2m, got '10'"),
+        Invalid(
+            yaml: "library: l.so\nscaling: { min_instances: 3, max_instances: 2 }", message: "scaling.min_instances must not exceed max_instances (2), got 3"),
+        Invalid(
+            yaml: "library: l.so\nscaling: { idle_timeout: 10 }",
+            message: "scaling.idle_timeout must be a duration with a unit such as 500ms, 5s or 2m, got '10'"),
         Invalid(yaml: "library: l.so\ntimeout: { default: 10s, maximum: 5s }", message: "timeout.maximum must not be shorter than timeout.default (10s)"),
         Invalid(yaml: "library: l.so\nisolation: container", message: "isolation must be in-process or process, got 'container'"),
         Invalid(yaml: "library: l.so\ninput: { content_types: [jpeg] }", message: "input.content_types holds 'jpeg', which is not a media type"),
@@ -103,10 +113,16 @@ import Testing
         Invalid(yaml: "library: l.so\nbatching: { max_batch_delay: 1h }", message: "batching.max_batch_delay must be between 0s and 10s, got 1h"),
         Invalid(yaml: "library: l.so\noptions: [1, 2]", message: "options must be a mapping"),
         Invalid(yaml: "library: l.so\nenvironment: { 1BAD: x }", message: "environment.1BAD is not a valid environment variable name"),
-        Invalid(yaml: "library: l.so\nrequest_options: { x: { type: colour } }", message: "request_options.x.type must be bool, integer, number or string, got 'colour'"),
-        Invalid(yaml: "library: l.so\nrequest_options: { x: { type: integer, min: 5, max: 1 } }", message: "request_options.x.min must not be greater than max"),
+        Invalid(
+            yaml: "library: l.so\nrequest_options: { x: { type: colour } }",
+            message: "request_options.x.type must be bool, integer, number or string, got 'colour'"),
+        Invalid(
+            yaml: "library: l.so\nrequest_options: { x: { type: integer, min: 5, max: 1 } }", message: "request_options.x.min must not be greater than max"),
         Invalid(yaml: "library: l.so\nqueue: { max_depth: -1 }", message: "queue.max_depth must be between 0 and 1000000, got -1"),
-        Invalid(yaml: "library: l.so\nlibrary: other.so", message: "functions/fn/function.yaml: is not valid YAML: Parser: expected all keys to be unique but found the following duplicated key(s): 'library'"),
+        Invalid(
+            yaml: "library: l.so\nlibrary: other.so",
+            message:
+                "functions/fn/function.yaml: is not valid YAML: Parser: expected all keys to be unique but found the following duplicated key(s): 'library'"),
         Invalid(yaml: "library: [l.so", message: "functions/fn/function.yaml: is not valid YAML"),
         Invalid(yaml: "library: l.so\nenabled: perhaps", message: "enabled must be true or false, got 'perhaps'"),
     ]
@@ -121,7 +137,9 @@ import Testing
         let error = #expect(throws: ConfigError.self) {
             try decode("library: l.so", environment: ["DESCRIBER_FUNCTIONS__FN__SCALING__MAX_INSTANCES": "lots"])
         }
-        #expect(error?.description == "environment variable DESCRIBER_FUNCTIONS__FN__SCALING__MAX_INSTANCES: scaling.max_instances must be a whole number, got 'lots'")
+        #expect(
+            error?.description
+                == "environment variable DESCRIBER_FUNCTIONS__FN__SCALING__MAX_INSTANCES: scaling.max_instances must be a whole number, got 'lots'")
     }
 
     @Test func hostConfigReadsServerSettingsAndRejectsUnknownKeys() throws {
@@ -132,7 +150,8 @@ import Testing
         #expect(config.functionsDirectory == "/etc/fns", "relative to the config file")
         let bad = try ConfigNode.parseYAML("server:\n  prot: 9001", source: "describer.yaml")
         let error = #expect(throws: ConfigError.self) { try HostConfig(node: bad, baseDirectory: nil) }
-        #expect(error?.description == "describer.yaml:2: server.prot is not a known key (expected one of: host, port, max_body_size, shutdown_grace, api_token)")
+        #expect(
+            error?.description == "describer.yaml:2: server.prot is not a known key (expected one of: host, port, max_body_size, shutdown_grace, api_token)")
     }
 
     @Test func theAPITokenComesFromTheFileOrTheEnvironmentAndMustNotBeShort() throws {

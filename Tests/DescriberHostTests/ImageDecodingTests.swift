@@ -37,7 +37,9 @@ import Testing
         return ~crc
     }
 
-    static func decode(_ bytes: [UInt8], limits: ImageLimits = ImageLimits(), maxWidth: Int? = nil, maxHeight: Int? = nil, dctScaling: Bool = true)
+    static func decode(
+        _ bytes: [UInt8], limits: ImageLimits = ImageLimits(), maxWidth: Int? = nil, maxHeight: Int? = nil, dctScaling: Bool = true
+    )
         throws -> (image: RGBImage, plan: ImageDecoder.Plan)
     {
         try bytes.withUnsafeBytes { raw in
@@ -323,7 +325,10 @@ import Testing
         Refusal(name: "over the byte limit", code: .imageTooLarge, mentions: "the limit for an image is 1000 bytes", limits: ImageLimits(maxBytes: 1000)) {
             try TestImages.bytes("dog.jpg")
         },
-        Refusal(name: "over a small pixel limit", code: .imageTooLarge, mentions: "claims 640 x 424 pixels (0.2 MP); the limit is 0.1 MP", limits: ImageLimits(maxPixels: 100_000)) {
+        Refusal(
+            name: "over a small pixel limit", code: .imageTooLarge, mentions: "claims 640 x 424 pixels (0.2 MP); the limit is 0.1 MP",
+            limits: ImageLimits(maxPixels: 100_000)
+        ) {
             try TestImages.bytes("person.jpg")
         },
     ]
@@ -352,7 +357,6 @@ import Testing
     }
 
     // MARK: Through the host
-
 
     static func fields(_ output: InvocationOutput) -> [String: String] {
         var fields: [String: String] = [:]

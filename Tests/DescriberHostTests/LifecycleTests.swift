@@ -4,8 +4,8 @@ import Synchronization
 import TestSupport
 import Testing
 
-@testable import DescriberHost
 @testable import DescriberConfiguration
+@testable import DescriberHost
 
 /// Hot reload: new versions of a function's library or manifest replace the
 /// old one while the host serves, without failing a request.

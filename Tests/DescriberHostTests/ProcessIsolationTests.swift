@@ -3,8 +3,8 @@ import NIOCore
 import TestSupport
 import Testing
 
-@testable import DescriberHost
 @testable import DescriberConfiguration
+@testable import DescriberHost
 
 /// The worker-process tier (`isolation: process`): results equal to the
 /// in-process tier, batching across the boundary, crash containment,
@@ -131,7 +131,6 @@ import Testing
         await host.shutdown()
     }
 
-
     @Test func aRequestHangingPastItsDeadlineGets504AndItsWorkerIsKilled() async throws {
         let host = try TestSupport.host(["fn": try TestSupport.workerManifest("timeout: { default: 5s, maximum: 10s }")])
         await host.start()
@@ -233,7 +232,10 @@ import Testing
         await host.start()
         let error = try #require(await host.result("fn", Self.misbehave("busy")).failure)
         #expect(error.code == .functionCrashed)
-        #expect(error.message.hasPrefix("the function's worker process died of SIGXCPU while running this request; it used up its CPU time limit (process.cpu_seconds: 1)"), "\(error.message)")
+        #expect(
+            error.message.hasPrefix(
+                "the function's worker process died of SIGXCPU while running this request; it used up its CPU time limit (process.cpu_seconds: 1)"),
+            "\(error.message)")
         #expect(Self.metricsText(host).contains(#"describer_worker_crashes_total{function="fn",signal="SIGXCPU"} 1"#))
         _ = try await host.invoke("fn", TestSupport.request())
         await host.shutdown()
@@ -244,7 +246,10 @@ import Testing
         await host.start()
         let error = try #require(await host.result("fn", Self.misbehave("alloc")).failure)
         #expect(error.code == .functionCrashed)
-        #expect(error.message == "the function's worker process died of SIGABRT while running this request; process.memory limits its address space to 268435456 bytes, so a failed allocation may be the cause")
+        #expect(
+            error.message
+                == "the function's worker process died of SIGABRT while running this request; process.memory limits its address space to 268435456 bytes, so a failed allocation may be the cause"
+        )
         _ = try await host.invoke("fn", TestSupport.request())
         await host.shutdown()
     }
@@ -299,10 +304,13 @@ import Testing
             "major2": TestSupport.manifest(library: try TestSupport.library("major2", defines: ["TESTFN_ABI_MAJOR=2"]), "isolation: process"),
         ])
         #expect(host.entries["concurrent"]?.problem?.contains("scaling.concurrency must be 1 with isolation 'process'") == true)
-        #expect(host.entries["missing"]?.problem?.hasPrefix("/nonexistent/libnothing.so cannot be loaded:") == true, "\(host.entries["missing"]?.problem ?? "")")
+        #expect(
+            host.entries["missing"]?.problem?.hasPrefix("/nonexistent/libnothing.so cannot be loaded:") == true, "\(host.entries["missing"]?.problem ?? "")")
         #expect(host.entries["limits"]?.problem?.hasSuffix("process.memory applies only to worker processes; set isolation: process or remove it") == true)
         #expect(host.entries["tiny"]?.problem?.contains("process.memory must be between 16777216 and") == true)
-        #expect(host.entries["unknown"]?.problem?.contains("process.swap is not a known key (expected one of: memory, cpu_seconds, open_files, nice, working_directory)") == true)
+        #expect(
+            host.entries["unknown"]?.problem?.contains(
+                "process.swap is not a known key (expected one of: memory, cpu_seconds, open_files, nice, working_directory)") == true)
         #expect(host.entries["folder"]?.problem?.contains("process.working_directory must be an existing folder") == true)
         #expect(host.entries["major2"]?.problem?.contains("was built for function ABI 2.1, but this host speaks ABI 1.1") == true)
         for name in host.entries.keys { #expect(host.state(of: name) == "unavailable", "\(name)") }

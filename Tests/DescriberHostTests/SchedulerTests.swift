@@ -116,7 +116,8 @@ import Testing
 
     @Test func batchingCoalescesConcurrentRequestsAndAnswersEachCaller() async throws {
         let host = try TestSupport.host([
-            "fn": TestSupport.manifest(library: try Self.good(), "scaling: { min_instances: 1, max_instances: 1 }\nbatching: { max_batch_size: 8, max_batch_delay: 2s }")
+            "fn": TestSupport.manifest(
+                library: try Self.good(), "scaling: { min_instances: 1, max_instances: 1 }\nbatching: { max_batch_size: 8, max_batch_delay: 2s }")
         ])
         await host.start()
         let outputs = try await withThrowingTaskGroup(of: (Int, InvocationOutput).self) { group in
@@ -262,7 +263,8 @@ extension SchedulerTests {
         // One instance that takes four batches at once, no queue at all: the
         // four requests that arrive during its cold start are all taken by it.
         let host = try TestSupport.host([
-            "fn": TestSupport.manifest(library: try Self.good(), "scaling: { max_instances: 1, concurrency: 4 }\nqueue: { max_depth: 0 }\noptions: { create_sleep_ms: 100 }")
+            "fn": TestSupport.manifest(
+                library: try Self.good(), "scaling: { max_instances: 1, concurrency: 4 }\nqueue: { max_depth: 0 }\noptions: { create_sleep_ms: 100 }")
         ])
         await host.start()
         let results = await withTaskGroup(of: Result<InvocationOutput, InvocationError>.self) { group in
@@ -297,4 +299,3 @@ extension SchedulerTests {
         #expect(await waiting.success != nil, "the instance started during the drain served it")
     }
 }
-

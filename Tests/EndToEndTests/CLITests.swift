@@ -60,3 +60,16 @@ extension CLITests {
         #expect(text.contains("Function host stopped"))
     }
 }
+
+extension CLITests {
+    /// Run from a folder of its own, as a user would, the program still
+    /// finds the installation's functions and voices, as speak-this-image does.
+    @Test func invokeFindsTheInstallationsFunctionsFromAnyFolder() throws {
+        let elsewhere = try TestScratch.folder("elsewhere")
+        let run = try Executables.run(
+            "/bin/sh", ["-c", "cd '\(elsewhere)' && exec '\(Executables.executable)' functions"]
+        )
+        #expect(run.stdout.contains("echo\tready\t"), "\(run.stdout)\(run.stderr)")
+        #expect(!run.stderr.contains("is not a folder"), "\(run.stderr)")
+    }
+}

@@ -1,16 +1,16 @@
-@testable import DescriberTesting
 import Foundation
 import GRDB
 import Hummingbird
 import HummingbirdTesting
-import Synchronization
 import ServerTestSupport
+import Synchronization
 import TestSupport
 import Testing
 
+@testable import Cameras
 @testable import DescriberHost
 @testable import DescriberServer
-@testable import Cameras
+@testable import DescriberTesting
 
 /// Describer driven by the third-party libraries its users already run:
 /// Home Assistant's DeepStack client, and the Standard Webhooks reference

@@ -1,10 +1,10 @@
-@testable import DescriberTesting
 import Foundation
 import ServerTestSupport
 import TestSupport
 import Testing
 
 @testable import DescriberHost
+@testable import DescriberTesting
 
 /// In-process crash memory with real crashes of the `describer` executable.
 @Suite struct CrashMemoryEndToEndTests {
@@ -23,7 +23,9 @@ import Testing
         #expect(log.hasPrefix("crashy\t") && log.contains("\t\(SIGSEGV)\t"), "\(log)")
 
         let listed = try Executables.run(["functions", "--functions", functions], environment: environment)
-        #expect(listed.stdout.contains("crashy\tnotice\truns in worker processes instead of in-process because it crashed the host (SIGSEGV at "), "\(listed.stdout)")
+        #expect(
+            listed.stdout.contains("crashy\tnotice\truns in worker processes instead of in-process because it crashed the host (SIGSEGV at "),
+            "\(listed.stdout)")
 
         // The same crash now costs one request, not the host.
         let contained = try Executables.run(

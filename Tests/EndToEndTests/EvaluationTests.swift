@@ -1,10 +1,10 @@
-@testable import DescriberTesting
 import Foundation
 import ServerTestSupport
 import TestSupport
 import Testing
 
 @testable import DescriberHost
+@testable import DescriberTesting
 @testable import Describing
 
 /// `describer eval`: scoring rules, its input checks, and the real functions
@@ -33,7 +33,10 @@ import Testing
             try Expectations.load(path: "/nonexistent/expected.json")
         }
         let outside = try written(#"{"images": {"../secret.jpg": {"must": ["dog"]}}}"#)
-        #expect(throws: EvaluationError(.unreadableExpectations, "\(outside) names '../secret.jpg'; photos are named by their file name in the folder, without any path.")) {
+        #expect(
+            throws: EvaluationError(
+                .unreadableExpectations, "\(outside) names '../secret.jpg'; photos are named by their file name in the folder, without any path.")
+        ) {
             try Expectations.load(path: outside)
         }
         let wrongType = try written(#"{"images": {"dog.jpg": {"must": "dog"}}}"#)

@@ -1,5 +1,5 @@
-import DescriberTesting
 import DescriberServer
+import DescriberTesting
 import Describing
 import Foundation
 import HummingbirdTesting
@@ -113,7 +113,10 @@ import Testing
         ([], 2, "Name a photo to describe"),
         (["--text", "--json", "x.jpg"], 2, "Choose one of --text and --json."),
         (["--rate", "2000", "x.jpg"], 2, "between 80 and 900"),
-        (["--voice", "robot", "--output", "/dev/null", TestSupport.fixtures + "/images/dog.jpg"], 6, "there is no voice 'robot'; the voices are: default, fast"),
+        (
+            ["--voice", "robot", "--output", "/dev/null", TestSupport.fixtures + "/images/dog.jpg"], 6,
+            "there is no voice 'robot'; the voices are: default, fast"
+        ),
     ])
     func failuresArePlainSentencesWithTheirExitCodes(_ arguments: [String], _ status: Int32, _ message: String) throws {
         let result = try Self.run(arguments)

@@ -4,15 +4,15 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
-import Synchronization
 import ServerTestSupport
+import Synchronization
 import TestSupport
 import Testing
 
-@testable import DescriberHost
-@testable import Describing
-@testable import DescriberServer
 @testable import Cameras
+@testable import DescriberHost
+@testable import DescriberServer
+@testable import Describing
 
 /// From camera snapshots to a signed alert at the camera's target: real
 /// detections, incidents rather than frames, the outbox, a real receiver.
@@ -88,7 +88,9 @@ import Testing
                 let first = try #require(alerts.first)
                 let people = try #require(first.objects.first { $0.label == "person" }?.count)
                 #expect(first.text.hasPrefix(people == 1 ? "Person at Front Door, " : "\(people) people at Front Door, "), "\(first.text)")
-                #expect(first.speech == (people == 1 ? "A person is at the front door." : "\(AlertText.spokenNumber(people).capitalized) people are at the front door."))
+                #expect(
+                    first.speech
+                        == (people == 1 ? "A person is at the front door." : "\(AlertText.spokenNumber(people).capitalized) people are at the front door."))
                 #expect(first.rule == "person with score ≥ 0.4")
                 // The speech form, spoken with the camera's voice.
                 try await client.execute(uri: "/v1/alerts/\(listing.alerts[0].id)/speech", method: .get) { response in

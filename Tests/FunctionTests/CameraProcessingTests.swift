@@ -1,4 +1,3 @@
-@testable import DescriberTesting
 import Crypto
 import Foundation
 import GRDB
@@ -10,10 +9,11 @@ import ServerTestSupport
 import TestSupport
 import Testing
 
+@testable import Cameras
+@testable import DescriberConfiguration
 @testable import DescriberHost
 @testable import DescriberServer
-@testable import DescriberConfiguration
-@testable import Cameras
+@testable import DescriberTesting
 
 /// Camera events processed with the real detector: zones by where objects
 /// stand, failures confined to their event, and nothing lost across a
@@ -28,7 +28,8 @@ import Testing
         try await app.test(.router) { client in
             let street = try await CameraFixture.post(client, ByteBuffer(bytes: try CameraFixture.file("vtest_050.jpg")), contentType: "image/jpeg")
             let empty = try await CameraFixture.post(client, ByteBuffer(bytes: try CameraFixture.file("vtest_background.jpg")), contentType: "image/jpeg")
-            let xmlOnly = try await CameraFixture.post(client, ByteBuffer(bytes: try CameraFixture.file("hikvision_fielddetection.xml")), contentType: "text/xml")
+            let xmlOnly = try await CameraFixture.post(
+                client, ByteBuffer(bytes: try CameraFixture.file("hikvision_fielddetection.xml")), contentType: "text/xml")
             await host.start()
             #expect(await system.service.processPending() == 3)
             // Nothing is processed twice.
@@ -119,7 +120,8 @@ import Testing
 
         let first = try await Server.start(config: config, functions: functions)
         let accepted = try await TestClient.withClient(host: "127.0.0.1", port: first.port) { client in
-            let response = try await client.post(CameraFixture.events, headers: [.contentType: "image/jpeg", .authorization: "Bearer \(CameraFixture.token)"], body: ByteBuffer(bytes: jpeg))
+            let response = try await client.post(
+                CameraFixture.events, headers: [.contentType: "image/jpeg", .authorization: "Bearer \(CameraFixture.token)"], body: ByteBuffer(bytes: jpeg))
             #expect(response.head.status == .accepted)
             return try JSONDecoder().decode(CameraFixture.Accepted.self, from: Data((response.body ?? ByteBuffer()).readableBytesView))
         }
@@ -177,7 +179,7 @@ import Testing
         /// The port from Hummingbird's "Server started and listening" line.
         static func listeningPort(in log: String) -> Int? {
             guard let line = log.split(separator: "\n").first(where: { $0.contains("Server started and listening") }),
-                  let colon = line.range(of: "127.0.0.1:", options: .backwards)
+                let colon = line.range(of: "127.0.0.1:", options: .backwards)
             else { return nil }
             return Int(line[colon.upperBound...].prefix { $0.isNumber })
         }

@@ -1,9 +1,4 @@
-@testable import DescriberTesting
-@testable import DeepStack
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -12,8 +7,14 @@ import ServerTestSupport
 import TestSupport
 import Testing
 
+@testable import DeepStack
 @testable import DescriberHost
 @testable import DescriberServer
+@testable import DescriberTesting
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// The DeepStack / CodeProject.AI API as NVR clients call it: multipart
 /// uploads, DeepStack's and CodeProject.AI's answer fields, and JSON errors
@@ -51,8 +52,10 @@ import Testing
     @Test func detectionAnswersInThePixelsOfTheSubmittedImage() async throws {
         let dog = try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg")  // 768 x 576
         try await Self.application().test(.router) { client in
-            try await client.execute(uri: "/v1/vision/detection", method: .post, headers: Self.headers,
-                                     body: Self.form(files: [("image", "dog.jpg", dog)], fields: [("api_key", "")])) { response in
+            try await client.execute(
+                uri: "/v1/vision/detection", method: .post, headers: Self.headers,
+                body: Self.form(files: [("image", "dog.jpg", dog)], fields: [("api_key", "")])
+            ) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "application/json")
                 #expect(response.headers[.contentLength] != nil, "Blue Iris cannot read chunked answers")
@@ -70,8 +73,10 @@ import Testing
                 #expect(object["count"] as? Int == predictions.count && object["duration"] != nil)
             }
             // CodeProject.AI clients: any file name, custom model routes, a threshold in the query.
-            try await client.execute(uri: "/v1/vision/custom/ipcam-general?min_confidence=0.7", method: .post, headers: Self.headers,
-                                     body: Self.form(files: [("upload", "frame.jpg", dog)])) { response in
+            try await client.execute(
+                uri: "/v1/vision/custom/ipcam-general?min_confidence=0.7", method: .post, headers: Self.headers,
+                body: Self.form(files: [("upload", "frame.jpg", dog)])
+            ) { response in
                 #expect(response.status == .ok)
                 let answer = try Self.json(response)
                 let predictions = try #require(answer["predictions"] as? [[String: Any]])
@@ -94,20 +99,26 @@ import Testing
         ("image", "jpeg", "lots", .badRequest, "Invalid value for min_confidence"),
         ("image", "jpeg", "1.5", .badRequest, "min_confidence cannot be greater than 1"),
     ])
-    func errorsAreJSONWithEmptyPredictions(_ part: String, _ content: String, _ minConfidence: String, _ status: HTTPResponse.Status, _ message: String) async throws {
+    func errorsAreJSONWithEmptyPredictions(
+        _ part: String, _ content: String, _ minConfidence: String, _ status: HTTPResponse.Status, _ message: String
+    ) async throws {
         let dog = try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg")
         let files = part == "none" ? [] : [(part, "x.jpg", content == "jpeg" ? dog : ByteBuffer(string: content))]
         try await Self.application().test(.router) { client in
-            try await client.execute(uri: "/v1/vision/detection", method: .post, headers: Self.headers,
-                                     body: Self.form(files: files, fields: [("min_confidence", minConfidence)])) { response in
+            try await client.execute(
+                uri: "/v1/vision/detection", method: .post, headers: Self.headers,
+                body: Self.form(files: files, fields: [("min_confidence", minConfidence)])
+            ) { response in
                 #expect(response.status == status)
                 let object = try Self.json(response)
                 #expect(object["success"] as? Bool == false)
                 #expect((object["predictions"] as? [Any])?.isEmpty == true)
                 #expect((object["error"] as? String)?.contains(message) == true, "\(object)")
             }
-            try await client.execute(uri: "/v1/vision/custom/license-plate", method: .post, headers: Self.headers,
-                                     body: Self.form(files: [("image", "x.jpg", dog)])) { response in
+            try await client.execute(
+                uri: "/v1/vision/custom/license-plate", method: .post, headers: Self.headers,
+                body: Self.form(files: [("image", "x.jpg", dog)])
+            ) { response in
                 #expect(response.status == .notFound)
                 let answer = try Self.json(response)
                 #expect(answer["predictions"] != nil)
@@ -118,14 +129,18 @@ import Testing
     @Test func aConfiguredAPIKeyIsRequired() async throws {
         let dog = try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg")
         try await Self.application(config: "deepstack: { api_key: s3cret }").test(.router) { client in
-            try await client.execute(uri: "/v1/vision/detection", method: .post, headers: Self.headers,
-                                     body: Self.form(files: [("image", "dog.jpg", dog)], fields: [("api_key", "wrong")])) { response in
+            try await client.execute(
+                uri: "/v1/vision/detection", method: .post, headers: Self.headers,
+                body: Self.form(files: [("image", "dog.jpg", dog)], fields: [("api_key", "wrong")])
+            ) { response in
                 #expect(response.status == .unauthorized)
                 let answer = try Self.json(response)
                 #expect(answer["error"] as? String == "Incorrect api key")
             }
-            try await client.execute(uri: "/v1/vision/detection", method: .post, headers: Self.headers,
-                                     body: Self.form(files: [("image", "dog.jpg", dog)], fields: [("api_key", "s3cret")])) { response in
+            try await client.execute(
+                uri: "/v1/vision/detection", method: .post, headers: Self.headers,
+                body: Self.form(files: [("image", "dog.jpg", dog)], fields: [("api_key", "s3cret")])
+            ) { response in
                 #expect(response.status == .ok)
             }
         }

@@ -8,8 +8,8 @@ import TestSupport
 import Testing
 
 @testable import DescriberHost
-@testable import Describing
 @testable import DescriberServer
+@testable import Describing
 
 /// The `caption` function's quality gate and scene text, and the describer
 /// that composes the describing functions' answers.
@@ -48,9 +48,9 @@ import Testing
     }
 
     @Test(arguments: [
-        ("images/text_motion.jpg", "too blurry", "steady"),      // a page photographed while moving
-        ("quality/person_blur3.jpg", "too blurry", "steady"),    // Gaussian blur, sigma 3
-        ("quality/kite_motion15_1.jpg", "too blurry", "steady"), // 15 px of horizontal motion
+        ("images/text_motion.jpg", "too blurry", "steady"),  // a page photographed while moving
+        ("quality/person_blur3.jpg", "too blurry", "steady"),  // Gaussian blur, sigma 3
+        ("quality/kite_motion15_1.jpg", "too blurry", "steady"),  // 15 px of horizontal motion
         ("quality/dog_dark.jpg", "too dark", "light"),
     ])
     func unusablePhotosAreReportedWithAdviceNotDescribed(_ path: String, _ problem: String, _ advice: String) async throws {
@@ -84,8 +84,9 @@ import Testing
         let good = try await describer.describe(try Self.file(Self.images + "/dog.jpg"))
         #expect(good.usable && good.problems.isEmpty)
         #expect(good.parts.map(\.function) == ["caption"])
-        #expect(good.spokenText == good.parts[0].text + " No object detector is installed, so nothing in the photo is named."
-            + " No text reader is installed, so any text in the photo is not read.")
+        #expect(
+            good.spokenText == good.parts[0].text + " No object detector is installed, so nothing in the photo is named."
+                + " No text reader is installed, so any text in the photo is not read.")
         #expect(good.objects == nil, "nothing was looked for")
         #expect(good.timings["caption"] != nil && good.timings["total"] != nil)
 
@@ -206,7 +207,9 @@ import Testing
     @Test func describeOverHTTPAnswersJSONAndTypedErrors() async throws {
         let host = try TestSupport.host(["caption": try BundledFunctions.caption()])
         try await buildApplication(host: host, logger: TestSupport.logger).test(.router) { client in
-            try await client.execute(uri: "/v1/describe?verbosity=brief", method: .post, headers: [.contentType: "image/jpeg"], body: try Self.file(Self.images + "/dog.jpg")) { response in
+            try await client.execute(
+                uri: "/v1/describe?verbosity=brief", method: .post, headers: [.contentType: "image/jpeg"], body: try Self.file(Self.images + "/dog.jpg")
+            ) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "application/json")
                 let description = try JSONDecoder().decode(Description.self, from: Data(response.body.readableBytesView))

@@ -100,9 +100,11 @@ import Testing
         let host = try TestSupport.host(["detect": try BundledFunctions.detect()])
         let photo = TestSupport.fixtures + "/images/person.jpg"
         let (brief, normal, detailed) = try await host.run { host in
-            (try await Self.detect(host, photo, options: [("verbosity", "brief")]),
-             try await Self.detect(host, photo, options: [("verbosity", "normal")]),
-             try await Self.detect(host, photo, options: [("verbosity", "detailed")]))
+            (
+                try await Self.detect(host, photo, options: [("verbosity", "brief")]),
+                try await Self.detect(host, photo, options: [("verbosity", "normal")]),
+                try await Self.detect(host, photo, options: [("verbosity", "detailed")])
+            )
         }
         #expect(brief.objects == normal.objects && normal.objects == detailed.objects, "verbosity changes the words, not what is found")
         // Brief: one sentence, no positions.
@@ -133,7 +135,8 @@ import Testing
     static func startFailure(_ manifest: String) async throws -> (InvocationError.Code?, String) {
         let host = try TestSupport.host(["detect": manifest])
         await host.start()
-        let result = await host.result("detect", InvocationRequest(body: try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg"), contentType: "image/jpeg"))
+        let result = await host.result(
+            "detect", InvocationRequest(body: try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg"), contentType: "image/jpeg"))
         await host.shutdown()
         return (result.failure?.code, result.failure?.message ?? "")
     }
@@ -141,7 +144,9 @@ import Testing
     @Test func aMissingModelIsAClearStartFailure() async throws {
         let (code, message) = try await Self.startFailure(try BundledFunctions.detect(modelDirectory: TestSupport.scratch + "/no-model"))
         #expect(code == .initFailed)
-        #expect(message.contains("the model is not installed in \(TestSupport.scratch)/no-model (make -C functions/detect, which scripts/setup runs, installs it)"), "\(message)")
+        #expect(
+            message.contains("the model is not installed in \(TestSupport.scratch)/no-model (make -C functions/detect, which scripts/setup runs, installs it)"),
+            "\(message)")
     }
 
     @Test func damagedFilesBadOptionsAndAMissingRuntimeAreClearStartFailures() async throws {
@@ -256,7 +261,9 @@ import Testing
             #expect(answers[index].map(\.label).sorted() == expected[index].map(\.label).sorted(), "\(photo)")
             for want in expected[index] {
                 let got = answers[index].filter { $0.label == want.label }.min { Self.distance($0, want) < Self.distance($1, want) }
-                #expect(got.map { abs($0.confidence - want.confidence) < 0.02 && Self.distance($0, want) < 0.01 } == true, "\(photo): \(String(describing: got)) against \(want)")
+                #expect(
+                    got.map { abs($0.confidence - want.confidence) < 0.02 && Self.distance($0, want) < 0.01 } == true,
+                    "\(photo): \(String(describing: got)) against \(want)")
             }
         }
         #expect(answers[2].allSatisfy { $0.confidence >= 0.6 }, "the third photo's own min_confidence held in the batch")

@@ -1,4 +1,3 @@
-@testable import DescriberTesting
 import Foundation
 import NIOCore
 import ServerTestSupport
@@ -6,8 +5,9 @@ import TestSupport
 import Testing
 
 @testable import DescriberHost
-@testable import Describing
 @testable import DescriberImaging
+@testable import DescriberTesting
+@testable import Describing
 
 /// The `ocr` function on the real PP-OCRv6 models and OpenVINO runtime
 /// (installed by `scripts/setup` through functions/ocr/fetch-model), in its
@@ -32,7 +32,9 @@ import Testing
         return try String(contentsOfFile: ocrDirectory + "/function.yaml", encoding: .utf8)
             .replacingOccurrences(of: "library: libocr.so", with: "library: \(library)")
             .replacingOccurrences(of: "model_directory: model ", with: "model_directory: \(modelDirectory ?? ocrDirectory + "/model") ")
-            .replacingOccurrences(of: "runtime_directory: ../openvino/runtime ", with: "runtime_directory: \(runtimeDirectory ?? TestSupport.packageRoot + "/functions/openvino/runtime") ")
+            .replacingOccurrences(
+                of: "runtime_directory: ../openvino/runtime ",
+                with: "runtime_directory: \(runtimeDirectory ?? TestSupport.packageRoot + "/functions/openvino/runtime") ")
     }
 
     struct Answer: Decodable {

@@ -1,4 +1,3 @@
-@testable import DescriberTesting
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -8,9 +7,10 @@ import ServerTestSupport
 import TestSupport
 import Testing
 
+@testable import Cameras
 @testable import DescriberHost
 @testable import DescriberServer
-@testable import Cameras
+@testable import DescriberTesting
 
 /// `functions/security-events` on the real camera sequence: motion, zones by
 /// where objects stand, parked vehicles recognised as stationary, and state
@@ -59,7 +59,8 @@ import Testing
     }
 
     @Test func aFixedCameraSeesMotionPeopleAndParkedVehicles() async throws {
-        let (host, deployment) = try TestSupport.deployment(["security-events": try Self.manifest()], config: Self.config(database: CameraFixture.databasePath()))
+        let (host, deployment) = try TestSupport.deployment(
+            ["security-events": try Self.manifest()], config: Self.config(database: CameraFixture.databasePath()))
         let system = try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger)
         let frames = ["vtest_background.jpg", "vtest_background.jpg", "vtest_040.jpg", "vtest_050.jpg", "vtest_060.jpg", "vtest_background.jpg"]
         try await buildApplication(host: host, cameras: system, logger: TestSupport.logger).test(.router) { client in

@@ -1,5 +1,3 @@
-@testable import DescriberTesting
-@testable import DescriberConfiguration
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -9,9 +7,11 @@ import ServerTestSupport
 import TestSupport
 import Testing
 
+@testable import DescriberConfiguration
 @testable import DescriberHost
-@testable import Describing
 @testable import DescriberServer
+@testable import DescriberTesting
+@testable import Describing
 
 /// The `speak` function on the real libespeak-ng, the voice profiles and `/v1/speak`.
 ///
@@ -103,7 +103,7 @@ import Testing
     @Test func hostileTextIsSanitisedNotCrashedOn() async throws {
         try await Self.withHost { host in
             let inputs = [
-                String(repeating: "s'", count: 220),               // espeak-ng #2495: a stack overflow upstream
+                String(repeating: "s'", count: 220),  // espeak-ng #2495: a stack overflow upstream
                 "Wait" + String(repeating: ".", count: 5000) + " done",
                 "Wait" + String(repeating: "!?", count: 500) + " ok",
                 String(repeating: "a", count: 5000),
@@ -142,7 +142,9 @@ import Testing
                 for index in 0..<24 {
                     group.addTask {
                         let rate = ["175", "450", "900"][index % 3]
-                        let output = try await host.invoke("speak", InvocationRequest(body: ByteBuffer(string: "Request number \(index)."), contentType: "text/plain", options: [("rate", rate)]))
+                        let output = try await host.invoke(
+                            "speak",
+                            InvocationRequest(body: ByteBuffer(string: "Request number \(index)."), contentType: "text/plain", options: [("rate", rate)]))
                         return try WAV(output.body).samples
                     }
                 }
@@ -170,7 +172,8 @@ import Testing
             inProcessBlock = false
             inProcess.append(line == "isolation: process" ? "isolation: in-process" : line)
         }
-        let host = try TestSupport.host(["speak": inProcess.joined(separator: "\n")], config: "functions: { speak: { scaling: { min_instances: 2, max_instances: 2 } } }")
+        let host = try TestSupport.host(
+            ["speak": inProcess.joined(separator: "\n")], config: "functions: { speak: { scaling: { min_instances: 2, max_instances: 2 } } }")
         await host.start()
         let results = await withTaskGroup(of: Result<InvocationOutput, InvocationError>.self) { group in
             for _ in 0..<4 { group.addTask { await Self.speak(host, "Two instances?") } }
@@ -225,72 +228,77 @@ import Testing
 }
 
 extension SpeechTests {
-/// `POST /v1/speak` and `GET /v1/voices` through the real application.
-/// Nested in ``SpeechTests`` so that it never runs beside another speak instance.
-@Suite struct HTTP {
-    static func application() throws -> some ApplicationProtocol {
-        let host = try TestSupport.host(["speak": try BundledFunctions.speak()])
-        let voices = try VoiceLibrary.load(directory: TestSupport.packageRoot + "/voices")
-        return buildApplication(host: host, voices: voices, logger: TestSupport.logger)
-    }
+    /// `POST /v1/speak` and `GET /v1/voices` through the real application.
+    /// Nested in ``SpeechTests`` so that it never runs beside another speak instance.
+    @Suite struct HTTP {
+        static func application() throws -> some ApplicationProtocol {
+            let host = try TestSupport.host(["speak": try BundledFunctions.speak()])
+            let voices = try VoiceLibrary.load(directory: TestSupport.packageRoot + "/voices")
+            return buildApplication(host: host, voices: voices, logger: TestSupport.logger)
+        }
 
-    @Test func speaksWithAProfileAndARate() async throws {
-        try await Self.application().test(.router) { client in
-            var durations: [Double] = []
-            for query in ["voice=default", "voice=fast", "voice=default&rate=600"] {
-                try await client.execute(uri: "/v1/speak?" + query, method: .post, headers: [.contentType: "text/plain; charset=utf-8"], body: ByteBuffer(string: SpeechTests.sentence)) { response in
-                    #expect(response.status == .ok)
-                    #expect(response.headers[.contentType] == "audio/wav")
-                    durations.append(try WAV(response.body).duration)
+        @Test func speaksWithAProfileAndARate() async throws {
+            try await Self.application().test(.router) { client in
+                var durations: [Double] = []
+                for query in ["voice=default", "voice=fast", "voice=default&rate=600"] {
+                    try await client.execute(
+                        uri: "/v1/speak?" + query, method: .post, headers: [.contentType: "text/plain; charset=utf-8"],
+                        body: ByteBuffer(string: SpeechTests.sentence)
+                    ) { response in
+                        #expect(response.status == .ok)
+                        #expect(response.headers[.contentType] == "audio/wav")
+                        durations.append(try WAV(response.body).duration)
+                    }
+                }
+                #expect(durations[1] < durations[0] * 0.6)
+                #expect(durations[2] < durations[0] * 0.6)
+            }
+        }
+
+        @Test(arguments: [
+            ("/v1/speak?voice=robot", "text/plain", "hello", HTTPResponse.Status.badRequest, "bad_option", "the voices are: default, fast"),
+            ("/v1/speak?rate=fast", "text/plain", "hello", .badRequest, "bad_option", "whole number"),
+            ("/v1/speak?rate=1000", "text/plain", "hello", .badRequest, "bad_option", "between 80 and 900"),
+            ("/v1/speak?format=mp3", "text/plain", "hello", .badRequest, "bad_option", "wav or json"),
+            ("/v1/speak", "image/png", "hello", .unsupportedMediaType, "unsupported_media_type", "text/plain"),
+            ("/v1/speak", "text/plain", "", .badRequest, "invalid_input", "no text to speak"),
+        ])
+        func refusesBadRequestsWithJSONErrors(
+            _ uri: String, _ contentType: String, _ body: String, _ status: HTTPResponse.Status, _ code: String, _ fragment: String
+        ) async throws {
+            try await Self.application().test(.router) { client in
+                try await client.execute(uri: uri, method: .post, headers: [.contentType: contentType], body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == status)
+                    let text = String(buffer: response.body)
+                    #expect(text.contains("\"code\":\"\(code)\""), "\(text)")
+                    #expect(text.contains(fragment), "\(text)")
                 }
             }
-            #expect(durations[1] < durations[0] * 0.6)
-            #expect(durations[2] < durations[0] * 0.6)
         }
-    }
 
-    @Test(arguments: [
-        ("/v1/speak?voice=robot", "text/plain", "hello", HTTPResponse.Status.badRequest, "bad_option", "the voices are: default, fast"),
-        ("/v1/speak?rate=fast", "text/plain", "hello", .badRequest, "bad_option", "whole number"),
-        ("/v1/speak?rate=1000", "text/plain", "hello", .badRequest, "bad_option", "between 80 and 900"),
-        ("/v1/speak?format=mp3", "text/plain", "hello", .badRequest, "bad_option", "wav or json"),
-        ("/v1/speak", "image/png", "hello", .unsupportedMediaType, "unsupported_media_type", "text/plain"),
-        ("/v1/speak", "text/plain", "", .badRequest, "invalid_input", "no text to speak"),
-    ])
-    func refusesBadRequestsWithJSONErrors(_ uri: String, _ contentType: String, _ body: String, _ status: HTTPResponse.Status, _ code: String, _ fragment: String) async throws {
-        try await Self.application().test(.router) { client in
-            try await client.execute(uri: uri, method: .post, headers: [.contentType: contentType], body: ByteBuffer(string: body)) { response in
-                #expect(response.status == status)
-                let text = String(buffer: response.body)
-                #expect(text.contains("\"code\":\"\(code)\""), "\(text)")
-                #expect(text.contains(fragment), "\(text)")
+        @Test func describeAnswersSpeechWhenAskedForWAV() async throws {
+            let host = try TestSupport.host(["speak": try BundledFunctions.speak(), "caption": try BundledFunctions.caption()])
+            let voices = try VoiceLibrary.load(directory: TestSupport.packageRoot + "/voices")
+            try await buildApplication(host: host, voices: voices, logger: TestSupport.logger).test(.router) { client in
+                let photo = try TestSupport.buffer((TestSupport.fixtures + "/images") + "/dog.jpg")
+                try await client.execute(uri: "/v1/describe?voice=fast", method: .post, headers: [.accept: "audio/wav"], body: photo) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.contentType] == "audio/wav")
+                    let wav = try WAV(response.body)
+                    #expect(wav.duration > 1)
+                }
+            }
+        }
+
+        @Test func listsTheVoices() async throws {
+            try await Self.application().test(.router) { client in
+                try await client.execute(uri: "/v1/voices", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let object = try #require(try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])
+                    let names = (object["voices"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+                    #expect(names?.contains("default") == true && names?.contains("fast") == true)
+                }
             }
         }
     }
-
-    @Test func describeAnswersSpeechWhenAskedForWAV() async throws {
-        let host = try TestSupport.host(["speak": try BundledFunctions.speak(), "caption": try BundledFunctions.caption()])
-        let voices = try VoiceLibrary.load(directory: TestSupport.packageRoot + "/voices")
-        try await buildApplication(host: host, voices: voices, logger: TestSupport.logger).test(.router) { client in
-            let photo = try TestSupport.buffer((TestSupport.fixtures + "/images") + "/dog.jpg")
-            try await client.execute(uri: "/v1/describe?voice=fast", method: .post, headers: [.accept: "audio/wav"], body: photo) { response in
-                #expect(response.status == .ok)
-                #expect(response.headers[.contentType] == "audio/wav")
-                let wav = try WAV(response.body)
-                #expect(wav.duration > 1)
-            }
-        }
-    }
-
-    @Test func listsTheVoices() async throws {
-        try await Self.application().test(.router) { client in
-            try await client.execute(uri: "/v1/voices", method: .get) { response in
-                #expect(response.status == .ok)
-                let object = try #require(try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])
-                let names = (object["voices"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
-                #expect(names?.contains("default") == true && names?.contains("fast") == true)
-            }
-        }
-    }
-}
 }

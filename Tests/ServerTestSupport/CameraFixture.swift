@@ -1,7 +1,4 @@
-@testable import Cameras
 import DescriberConfiguration
-@testable import DescriberHost
-@testable import DescriberServer
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -9,6 +6,10 @@ import HummingbirdTesting
 import NIOCore
 import TestSupport
 import Testing
+
+@testable import Cameras
+@testable import DescriberHost
+@testable import DescriberServer
 
 /// A deployment with cameras for the camera suites: its configuration, the
 /// application over it, and the webhook's requests and answers.
@@ -22,7 +23,8 @@ package enum CameraFixture {
 
     /// A deployment with one camera, `front-door`, split into a left and a
     /// right zone and a strip along the top where nobody can stand.
-    package static func config(database: String, processing: Bool, rateLimit: String = "{ events_per_second: 1000, burst: 1000 }", extra: String = "") -> String {
+    package static func config(database: String, processing: Bool, rateLimit: String = "{ events_per_second: 1000, burst: 1000 }", extra: String = "") -> String
+    {
         """
         cameras:
           front-door:
@@ -50,13 +52,18 @@ package enum CameraFixture {
         """
     }
 
-    package static func system(_ manifests: [String: String] = [:], database: String, processing: Bool = false, rateLimit: String? = nil) throws -> (FunctionHost, CameraSystem) {
-        let config = rateLimit.map { Self.config(database: database, processing: processing, rateLimit: $0) } ?? Self.config(database: database, processing: processing)
+    package static func system(
+        _ manifests: [String: String] = [:], database: String, processing: Bool = false, rateLimit: String? = nil
+    ) throws -> (FunctionHost, CameraSystem) {
+        let config =
+            rateLimit.map { Self.config(database: database, processing: processing, rateLimit: $0) } ?? Self.config(database: database, processing: processing)
         let (host, deployment) = try TestSupport.deployment(manifests, config: config)
         return (host, try CameraSystem(settings: deployment.cameras, host: host, logger: TestSupport.logger))
     }
 
-    package static func application(_ manifests: [String: String] = [:], database: String = databasePath(), processing: Bool = false, rateLimit: String? = nil) throws -> some ApplicationProtocol {
+    package static func application(
+        _ manifests: [String: String] = [:], database: String = databasePath(), processing: Bool = false, rateLimit: String? = nil
+    ) throws -> some ApplicationProtocol {
         let (host, cameras) = try system(manifests, database: database, processing: processing, rateLimit: rateLimit)
         return buildApplication(host: host, cameras: cameras, logger: TestSupport.logger)
     }
@@ -112,7 +119,10 @@ package enum CameraFixture {
 
     /// Posts with the camera's bearer token and answers the decoded acknowledgement.
     @discardableResult
-    package static func post(_ client: some TestClientProtocol, _ body: ByteBuffer, contentType: String, headers extra: HTTPFields = [:], expect status: HTTPResponse.Status = .accepted) async throws -> Accepted {
+    package static func post(
+        _ client: some TestClientProtocol, _ body: ByteBuffer, contentType: String, headers extra: HTTPFields = [:],
+        expect status: HTTPResponse.Status = .accepted
+    ) async throws -> Accepted {
         var headers: HTTPFields = [.contentType: contentType, .authorization: "Bearer \(token)"]
         headers.append(contentsOf: extra)
         return try await client.execute(uri: events, method: .post, headers: headers, body: body) { response in

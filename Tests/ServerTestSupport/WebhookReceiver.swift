@@ -34,4 +34,3 @@ package final class WebhookReceiver: Sendable {
         return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
     }
 }
-

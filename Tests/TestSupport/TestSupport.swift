@@ -24,7 +24,9 @@ package enum TestSupport {
 
     /// Compiles `source` with `defines` into a shared library, once per variant.
     /// `libraries` (`-l…`) follow the sources, as the linker needs.
-    package static func library(_ variant: String, source: String = fixtureSource, defines: [String] = [], extraFlags: [String] = [], libraries: [String] = []) throws -> String {
+    package static func library(
+        _ variant: String, source: String = fixtureSource, defines: [String] = [], extraFlags: [String] = [], libraries: [String] = []
+    ) throws -> String {
         try FunctionLibraryBuilder.build(variant, sources: [source], defines: defines, extraFlags: extraFlags, libraries: libraries)
     }
 
@@ -65,7 +67,9 @@ package enum TestSupport {
     /// The test function in worker processes, with `extra` manifest YAML.
     package static func workerManifest(_ extra: String = "") throws -> String {
         // The first line continues TestSupport's request_options.
-        TestSupport.manifest(library: try library("good"), "  misbehave: { type: string, values: [segfault, abort, exit, hang, busy, huge, log, alloc] }\nisolation: process\n\(extra)")
+        TestSupport.manifest(
+            library: try library("good"),
+            "  misbehave: { type: string, values: [segfault, abort, exit, hang, busy, huge, log, alloc] }\nisolation: process\n\(extra)")
     }
 
     /// A port on 127.0.0.1 that nothing listens on, as the kernel chose it.
@@ -83,7 +87,6 @@ package enum TestSupport {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-
     package static func request(_ text: String = "input", options: [(String, String)] = [], timeout: Duration? = nil) -> InvocationRequest {
         InvocationRequest(body: ByteBuffer(string: text), contentType: "text/plain", options: options, timeout: timeout)
     }
@@ -100,7 +103,6 @@ package func waitUntil(_ condition: () -> Bool, sourceLocation: SourceLocation =
     }
     Issue.record("condition not met within 10 s", sourceLocation: sourceLocation)
 }
-
 
 extension InvocationOutput {
     package var text: String { String(buffer: body) }

@@ -2,7 +2,7 @@
  * security-events — what happened in one camera snapshot: motion, people,
  * vehicles and animals, the zones they stand in, and which of them have not
  * moved (a parked car). The contract with the camera service is
- * Sources/DescriberHost/Cameras/SECURITY-EVENTS.md.
+ * Sources/Cameras/Events/SECURITY-EVENTS.md.
  *
  * Instances are stateless: what the function remembers about a camera
  * travels in the `state` option and answer (base64 of the format below), so

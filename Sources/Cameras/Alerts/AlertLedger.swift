@@ -54,7 +54,8 @@ enum AlertLedger {
         )
         if alert.suppressed == nil, !camera.alertTargets.isEmpty {
             let payload = try encoder.encode(
-                WebhookPayload(type: alert.opensIncident ? "alert.created" : "alert.updated", timestamp: time, data: .init(camera: camera, eventID: eventID, alert: alert))
+                WebhookPayload(
+                    type: alert.opensIncident ? "alert.created" : "alert.updated", timestamp: time, data: .init(camera: camera, eventID: eventID, alert: alert))
             )
             try WebhookOutbox.enqueue(db, cameraID: camera.id, urls: camera.alertTargets.map(\.url), payload: payload, at: Date())
         }

@@ -1,11 +1,11 @@
+import DescriberHTTP
 import DescriberHost
+import Describing
 import Foundation
 import GRDB
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import Describing
-import DescriberHTTP
 
 /// Reading alerts back, and hearing them:
 /// - `GET /v1/alerts?since=…&camera=…&limit=…`: alerts oldest first, sent
@@ -71,16 +71,17 @@ package struct AlertRoutes: Sendable {
             var lastError: String?
             var deliveredAt: Date?
         }
-        return try Self.json(Listing(
-            counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
-            deliveries: deliveries.map {
-                Delivery(
-                    id: $0.id, messageID: $0.messageID, cameraID: $0.cameraID, url: CameraConfig.redacted($0.url), state: $0.state.rawValue,
-                    attempts: $0.attempts, createdAt: $0.createdAt, nextAttemptAt: $0.nextAttemptAt, lastStatus: $0.lastStatus,
-                    lastError: $0.lastError, deliveredAt: $0.deliveredAt
-                )
-            }
-        ))
+        return try Self.json(
+            Listing(
+                counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.rawValue, $0.value) }),
+                deliveries: deliveries.map {
+                    Delivery(
+                        id: $0.id, messageID: $0.messageID, cameraID: $0.cameraID, url: CameraConfig.redacted($0.url), state: $0.state.rawValue,
+                        attempts: $0.attempts, createdAt: $0.createdAt, nextAttemptAt: $0.nextAttemptAt, lastStatus: $0.lastStatus,
+                        lastError: $0.lastError, deliveredAt: $0.deliveredAt
+                    )
+                }
+            ))
     }
 
     @Sendable func speech(_ request: Request, context: BasicRequestContext) async throws -> Response {

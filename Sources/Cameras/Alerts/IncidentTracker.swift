@@ -97,7 +97,8 @@ public struct IncidentTracker: Codable, Sendable, Equatable {
         if let quiet = policy.quietHours(at: time, in: camera.timeZone) {
             alert.suppressed = "quiet hours \(quiet)"
         } else if opens, keys.allSatisfy({ key in lastSent[key].map { time.timeIntervalSince($0) < policy.cooldown.seconds } ?? false }) {
-            alert.suppressed = "cooldown of \(Int(policy.cooldown.seconds)) s for \(keys.sorted().map { $0.replacingOccurrences(of: "|", with: " in ") }.joined(separator: ", "))"
+            alert.suppressed =
+                "cooldown of \(Int(policy.cooldown.seconds)) s for \(keys.sorted().map { $0.replacingOccurrences(of: "|", with: " in ") }.joined(separator: ", "))"
         } else if let cap = policy.maxAlertsPerHour, sentRecently.count >= cap {
             alert.suppressed = "limit of \(cap) alerts per hour"
         } else {

@@ -1,5 +1,5 @@
-import DescriberHost
 import AsyncHTTPClient
+import DescriberHost
 import Foundation
 import Logging
 import NIOCore
@@ -103,13 +103,18 @@ public final class WebhookForwarder: Service, Sendable {
                 outcomes["delivered"]?.increment()
             case .rejected(_, let reason):
                 outcomes["dead"]?.increment()
-                logger.error("Webhook delivery given up", metadata: ["url": "\(delivery.url)", "message": "\(delivery.messageID)", "reason": "\(reason)"])
+                logger.error(
+                    "Webhook delivery given up",
+                    metadata: ["url": "\(CameraConfig.redacted(delivery.url))", "message": "\(delivery.messageID)", "reason": "\(reason)"])
             case .failed(_, let reason, _):
                 let final = delivery.attempts + 1 >= outbox.retry.maxAttempts
                 outcomes[final ? "dead" : "retry"]?.increment()
                 logger.warning(
                     final ? "Webhook delivery given up" : "Webhook delivery failed; it will be retried",
-                    metadata: ["url": "\(delivery.url)", "message": "\(delivery.messageID)", "attempt": "\(delivery.attempts + 1)", "reason": "\(reason)"]
+                    metadata: [
+                        "url": "\(CameraConfig.redacted(delivery.url))", "message": "\(delivery.messageID)", "attempt": "\(delivery.attempts + 1)",
+                        "reason": "\(reason)",
+                    ]
                 )
             }
         }

@@ -1,5 +1,5 @@
-import DescriberHTTP
 import Crypto
+import DescriberHTTP
 import Foundation
 
 /// Checks that an event comes from its camera.
@@ -49,10 +49,10 @@ struct CameraAuthenticator: Sendable {
             if matched { return true }
         }
         guard !secrets.isEmpty, let timestampText = credentials.timestamp, let signatureText = credentials.signature,
-              timestampText.utf8.count <= 12, let timestamp = Int64(timestampText),
-              abs(now.timeIntervalSince1970 - TimeInterval(timestamp)) <= Self.replayWindow,
-              let signature = Self.hexBytes(signatureText.hasPrefix("sha256=") ? String(signatureText.dropFirst(7)) : signatureText),
-              signature.count == SHA256.byteCount
+            timestampText.utf8.count <= 12, let timestamp = Int64(timestampText),
+            abs(now.timeIntervalSince1970 - TimeInterval(timestamp)) <= Self.replayWindow,
+            let signature = Self.hexBytes(signatureText.hasPrefix("sha256=") ? String(signatureText.dropFirst(7)) : signatureText),
+            signature.count == SHA256.byteCount
         else { return false }
         var signed = Data(timestampText.utf8)
         signed.append(UInt8(ascii: "."))

@@ -1,6 +1,6 @@
-import Foundation
-import DescriberHost
 import DescriberConfiguration
+import DescriberHost
+import Foundation
 
 /// One camera of the deployment, from the `cameras:` mapping of the
 /// deployment file (the key is the camera's id).
@@ -200,8 +200,8 @@ public struct CameraConfig: Sendable, Equatable {
         var points: [Point] = []
         for item in items {
             guard case .sequence(let pair, _) = item, pair.count == 2,
-                  case .scalar(let xText, _, _) = pair[0], case .scalar(let yText, _, _) = pair[1],
-                  let x = Double(xText), let y = Double(yText), (0...1).contains(x), (0...1).contains(y)
+                case .scalar(let xText, _, _) = pair[0], case .scalar(let yText, _, _) = pair[1],
+                let x = Double(xText), let y = Double(yText), (0...1).contains(x), (0...1).contains(y)
             else { throw mapping.error(key, reason, at: item) }
             points.append(Point(x: x, y: y))
         }
@@ -231,7 +231,7 @@ public struct CameraConfig: Sendable, Equatable {
     static func minutesAfterMidnight(_ text: String) -> Int? {
         let parts = text.split(separator: ":")
         guard parts.count == 2, parts[0].count <= 2, parts[1].count == 2, let hours = Int(parts[0]), let minutes = Int(parts[1]),
-              (0...23).contains(hours), (0...59).contains(minutes)
+            (0...23).contains(hours), (0...59).contains(minutes)
         else { return nil }
         return hours * 60 + minutes
     }

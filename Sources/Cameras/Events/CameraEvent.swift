@@ -1,5 +1,5 @@
-import Foundation
 import DescriberConfiguration
+import Foundation
 
 /// An event as it arrives: what the camera sent, before any detector ran.
 struct IncomingCameraEvent: Sendable {

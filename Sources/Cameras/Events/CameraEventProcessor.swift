@@ -1,7 +1,7 @@
+import DescriberConfiguration
+import DescriberHost
 import Foundation
 import NIOCore
-import DescriberHost
-import DescriberConfiguration
 
 /// Runs the security-event detector on one stored event.
 ///
@@ -35,7 +35,8 @@ struct CameraEventProcessor: Sendable {
         }
         if isAvailable(Self.fallbackDetector) {
             let output = try await host.invoke(Self.fallbackDetector, InvocationRequest(body: body, contentType: contentType))
-            return ProcessingResult(detector: Self.fallbackDetector, detections: try Self.detections(fromDetect: output, zones: camera?.zones ?? []), newState: nil)
+            return ProcessingResult(
+                detector: Self.fallbackDetector, detections: try Self.detections(fromDetect: output, zones: camera?.zones ?? []), newState: nil)
         }
         return ProcessingResult(detector: Self.cameraReport, detections: reported, newState: nil)
     }
@@ -57,7 +58,8 @@ struct CameraEventProcessor: Sendable {
             var state: String?
         }
         guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(output.body.readableBytesView)) else {
-            throw InvocationError(.functionFailed, "\(Self.securityEvents) answered something that is not its documented JSON ({\"events\": […], \"state\": \"…\"})")
+            throw InvocationError(
+                .functionFailed, "\(Self.securityEvents) answered something that is not its documented JSON ({\"events\": […], \"state\": \"…\"})")
         }
         guard answer.events.count <= Self.maxEvents else {
             throw InvocationError(.functionFailed, "\(Self.securityEvents) answered \(answer.events.count) events; at most \(Self.maxEvents) are kept")
@@ -65,7 +67,8 @@ struct CameraEventProcessor: Sendable {
         var newState: Data?
         if let text = answer.state {
             guard text.utf8.count <= Self.maxStateBase64, let decoded = Data(base64Encoded: text) else {
-                throw InvocationError(.functionFailed, "\(Self.securityEvents) answered a state that is not base64 of at most \(Self.maxStateBase64) characters")
+                throw InvocationError(
+                    .functionFailed, "\(Self.securityEvents) answered a state that is not base64 of at most \(Self.maxStateBase64) characters")
             }
             newState = decoded
         }
@@ -86,9 +89,10 @@ struct CameraEventProcessor: Sendable {
             members["name"] = .string(camera.name)
             members["time_zone"] = .string(camera.timeZone)
             members["locale"] = .string(camera.locale)
-            members["zones"] = .array(camera.zones.map { zone in
-                .object(["name": .string(zone.name), "polygon": .array(zone.polygon.map { .array([.double($0.x), .double($0.y)]) })])
-            })
+            members["zones"] = .array(
+                camera.zones.map { zone in
+                    .object(["name": .string(zone.name), "polygon": .array(zone.polygon.map { .array([.double($0.x), .double($0.y)]) })])
+                })
             members["rules"] = .object([
                 "labels": .array(camera.rules.labels.map(JSONValue.string)),
                 "zones": .array(camera.rules.zones.map(JSONValue.string)),

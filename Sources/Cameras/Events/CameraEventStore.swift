@@ -1,7 +1,7 @@
+import DescriberConfiguration
 import Dispatch
 import Foundation
 import GRDB
-import DescriberConfiguration
 
 /// Camera events, their detections, snapshots and each camera's detector
 /// state, in SQLite (WAL).
@@ -59,45 +59,46 @@ final class CameraEventStore: Sendable {
     private static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("camera events v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE camera_event (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    camera_id TEXT NOT NULL,
-                    received_at INTEGER NOT NULL,          -- unix milliseconds
-                    source TEXT NOT NULL,
-                    idempotency_key TEXT NOT NULL,
-                    vendor TEXT NOT NULL,                  -- JSON
-                    status TEXT NOT NULL DEFAULT 'pending',
-                    attempts INTEGER NOT NULL DEFAULT 0,
-                    detector TEXT,
-                    processed_at INTEGER,
-                    error TEXT
-                );
-                CREATE INDEX camera_event_key ON camera_event (camera_id, idempotency_key);
-                CREATE INDEX camera_event_pending ON camera_event (status, id);
-                CREATE INDEX camera_event_time ON camera_event (camera_id, received_at, id);
-                CREATE TABLE camera_snapshot (
-                    event_id INTEGER PRIMARY KEY REFERENCES camera_event (id) ON DELETE CASCADE,
-                    content_type TEXT NOT NULL,
-                    data BLOB NOT NULL
-                );
-                CREATE TABLE camera_detection (
-                    event_id INTEGER NOT NULL REFERENCES camera_event (id) ON DELETE CASCADE,
-                    position INTEGER NOT NULL,
-                    kind TEXT NOT NULL,
-                    label TEXT,
-                    score REAL,
-                    x REAL, y REAL, width REAL, height REAL,
-                    zones TEXT NOT NULL,                   -- JSON array of zone names
-                    stationary INTEGER NOT NULL,
-                    PRIMARY KEY (event_id, position)
-                );
-                CREATE TABLE camera_state (
-                    camera_id TEXT PRIMARY KEY,
-                    state BLOB NOT NULL,
-                    updated_at INTEGER NOT NULL
-                );
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE camera_event (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        camera_id TEXT NOT NULL,
+                        received_at INTEGER NOT NULL,          -- unix milliseconds
+                        source TEXT NOT NULL,
+                        idempotency_key TEXT NOT NULL,
+                        vendor TEXT NOT NULL,                  -- JSON
+                        status TEXT NOT NULL DEFAULT 'pending',
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        detector TEXT,
+                        processed_at INTEGER,
+                        error TEXT
+                    );
+                    CREATE INDEX camera_event_key ON camera_event (camera_id, idempotency_key);
+                    CREATE INDEX camera_event_pending ON camera_event (status, id);
+                    CREATE INDEX camera_event_time ON camera_event (camera_id, received_at, id);
+                    CREATE TABLE camera_snapshot (
+                        event_id INTEGER PRIMARY KEY REFERENCES camera_event (id) ON DELETE CASCADE,
+                        content_type TEXT NOT NULL,
+                        data BLOB NOT NULL
+                    );
+                    CREATE TABLE camera_detection (
+                        event_id INTEGER NOT NULL REFERENCES camera_event (id) ON DELETE CASCADE,
+                        position INTEGER NOT NULL,
+                        kind TEXT NOT NULL,
+                        label TEXT,
+                        score REAL,
+                        x REAL, y REAL, width REAL, height REAL,
+                        zones TEXT NOT NULL,                   -- JSON array of zone names
+                        stationary INTEGER NOT NULL,
+                        PRIMARY KEY (event_id, position)
+                    );
+                    CREATE TABLE camera_state (
+                        camera_id TEXT PRIMARY KEY,
+                        state BLOB NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    );
+                    """)
         }
         // Incidents, alerts and their outbox live in the same database, so an
         // event's results and the alert they raise commit together.
@@ -211,7 +212,8 @@ final class CameraEventStore: Sendable {
             }
             if let state = result.newState {
                 try db.execute(
-                    sql: "INSERT INTO camera_state (camera_id, state, updated_at) VALUES (?, ?, ?) ON CONFLICT (camera_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                    sql:
+                        "INSERT INTO camera_state (camera_id, state, updated_at) VALUES (?, ?, ?) ON CONFLICT (camera_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
                     arguments: [cameraID, state, Self.milliseconds(now)]
                 )
             }
@@ -255,8 +257,12 @@ final class CameraEventStore: Sendable {
                 arguments: [snapshotCutoff, config.maxSnapshotsPerCamera]
             )
             let snapshots = db.changesCount
-            try db.execute(sql: "DELETE FROM camera_detection WHERE event_id IN (SELECT id FROM camera_event WHERE received_at < ? AND status != 'pending')", arguments: [eventCutoff])
-            try db.execute(sql: "DELETE FROM camera_snapshot WHERE event_id IN (SELECT id FROM camera_event WHERE received_at < ? AND status != 'pending')", arguments: [eventCutoff])
+            try db.execute(
+                sql: "DELETE FROM camera_detection WHERE event_id IN (SELECT id FROM camera_event WHERE received_at < ? AND status != 'pending')",
+                arguments: [eventCutoff])
+            try db.execute(
+                sql: "DELETE FROM camera_snapshot WHERE event_id IN (SELECT id FROM camera_event WHERE received_at < ? AND status != 'pending')",
+                arguments: [eventCutoff])
             try db.execute(sql: "DELETE FROM camera_event WHERE received_at < ? AND status != 'pending'", arguments: [eventCutoff])
             return (snapshots, db.changesCount)
         }
@@ -334,7 +340,9 @@ final class CameraEventStore: Sendable {
     func counts() async throws -> [String: CameraCounts] {
         try await database.read { db in
             var result: [String: CameraCounts] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT camera_id, status, count(*) AS n, max(received_at) AS last FROM camera_event GROUP BY camera_id, status") {
+            for row in try Row.fetchAll(
+                db, sql: "SELECT camera_id, status, count(*) AS n, max(received_at) AS last FROM camera_event GROUP BY camera_id, status")
+            {
                 let camera: String = row["camera_id"]
                 var counts = result[camera] ?? CameraCounts()
                 let n: Int = row["n"]

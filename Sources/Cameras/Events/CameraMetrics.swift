@@ -1,5 +1,5 @@
-import Prometheus
 import DescriberHost
+import Prometheus
 
 /// The Prometheus series of the camera webhook and its processing.
 struct CameraMetrics: Sendable {

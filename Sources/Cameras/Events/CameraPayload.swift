@@ -1,8 +1,8 @@
+import DescriberHTTP
+import DescriberHost
+import DescriberImaging
 import Foundation
 import NIOCore
-import DescriberImaging
-import DescriberHost
-import DescriberHTTP
 
 /// What a camera's request body holds, in the three shapes cameras send:
 /// a bare image, a form with an `image` part, or a Hikvision alert (XML
@@ -27,7 +27,8 @@ struct CameraPayload: Sendable {
             return parseMultipart(contentType: contentType, body: body)
         case "application/xml", "text/xml":
             guard let alert = HikvisionAlert(xml: String(buffer: body)) else {
-                return .failure(Refusal(status: 400, code: "invalid_event", message: "the XML body is not a Hikvision EventNotificationAlert with an eventType"))
+                return .failure(
+                    Refusal(status: 400, code: "invalid_event", message: "the XML body is not a Hikvision EventNotificationAlert with an eventType"))
             }
             return .success(CameraPayload(source: .hikvision, hikvision: alert))
         default:
@@ -68,7 +69,8 @@ struct CameraPayload: Sendable {
         }
         if let xmlPart {
             guard let alert = HikvisionAlert(xml: String(buffer: xmlPart.body)) else {
-                return .failure(Refusal(status: 400, code: "invalid_event", message: "the XML part is not a Hikvision EventNotificationAlert with an eventType"))
+                return .failure(
+                    Refusal(status: 400, code: "invalid_event", message: "the XML part is not a Hikvision EventNotificationAlert with an eventType"))
             }
             return .success(CameraPayload(source: .hikvision, snapshot: snapshot, snapshotContentType: snapshotType, hikvision: alert))
         }

@@ -1,11 +1,11 @@
 import Crypto
+import DescriberConfiguration
+import DescriberHTTP
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
-import DescriberHTTP
-import DescriberConfiguration
 
 extension HTTPField.Name {
     static let idempotencyKey = Self("Idempotency-Key")!
@@ -67,11 +67,12 @@ package struct CameraRoutes: Sendable {
             system.metrics.recordRequest(camera: cameraLabel, outcome: outcome)
             return response
         } catch let error as APIError {
-            let outcome = switch error.code {
-            case Self.unauthorized.code, "rate_limited": error.code
-            case "storage_unavailable": "storage_error"
-            default: "invalid"
-            }
+            let outcome =
+                switch error.code {
+                case Self.unauthorized.code, "rate_limited": error.code
+                case "storage_unavailable": "storage_error"
+                default: "invalid"
+                }
             system.metrics.recordRequest(camera: cameraLabel, outcome: outcome)
             throw error
         }
@@ -129,7 +130,8 @@ package struct CameraRoutes: Sendable {
             system.metrics.recordCommit(ContinuousClock.now - started)
         } catch {
             context.logger.error("Cannot store a camera event", metadata: ["camera": "\(id)", "error": "\(error)"])
-            throw APIError(status: .serviceUnavailable, code: "storage_unavailable", message: "the event could not be stored; send it again", retryAfterSeconds: 1)
+            throw APIError(
+                status: .serviceUnavailable, code: "storage_unavailable", message: "the event could not be stored; send it again", retryAfterSeconds: 1)
         }
         switch acceptance {
         case .accepted(let eventID):
@@ -145,14 +147,18 @@ package struct CameraRoutes: Sendable {
     @Sendable func list(_ request: Request, context: BasicRequestContext) async throws -> Response {
         guard let system else { return Response(json: .object(["cameras": .array([])])) }
         let counts = try await system.store.counts()
-        return Response(json: .object(["cameras": .array(system.cameras.map { camera in
-            var members = camera.publicJSON
-            let count = counts[camera.id] ?? CameraEventStore.CameraCounts()
-            var events: [String: JSONValue] = ["pending": .int(count.pending), "processed": .int(count.processed), "failed": .int(count.failed)]
-            if let last = count.lastEventAt { events["last_received_at"] = .string(Self.timestamp(last)) }
-            members["events"] = .object(events)
-            return .object(members)
-        })]))
+        return Response(
+            json: .object([
+                "cameras": .array(
+                    system.cameras.map { camera in
+                        var members = camera.publicJSON
+                        let count = counts[camera.id] ?? CameraEventStore.CameraCounts()
+                        var events: [String: JSONValue] = ["pending": .int(count.pending), "processed": .int(count.processed), "failed": .int(count.failed)]
+                        if let last = count.lastEventAt { events["last_received_at"] = .string(Self.timestamp(last)) }
+                        members["events"] = .object(events)
+                        return .object(members)
+                    })
+            ]))
     }
 
     @Sendable func events(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -164,7 +170,9 @@ package struct CameraRoutes: Sendable {
         let since = try Self.since(query["since"])
         var after: Int64?
         if let text = query["after"] {
-            guard let parsed = Int64(text), parsed >= 0 else { throw APIError(status: .badRequest, code: "bad_option", message: "after must be an event id, got '\(text)'") }
+            guard let parsed = Int64(text), parsed >= 0 else {
+                throw APIError(status: .badRequest, code: "bad_option", message: "after must be an event id, got '\(text)'")
+            }
             after = parsed
         }
         var limit = Self.defaultPageSize
@@ -229,7 +237,8 @@ package struct CameraRoutes: Sendable {
     static func since(_ text: Substring?) throws -> Date? {
         guard let text = text.map(String.init) else { return nil }
         guard let parsed = parseTime(text) else {
-            throw APIError(status: .badRequest, code: "bad_option", message: "since must be an ISO 8601 time (2026-01-31T14:02:00Z) or Unix seconds, got '\(text)'")
+            throw APIError(
+                status: .badRequest, code: "bad_option", message: "since must be an ISO 8601 time (2026-01-31T14:02:00Z) or Unix seconds, got '\(text)'")
         }
         return parsed
     }
@@ -264,9 +273,10 @@ extension CameraConfig {
             "id": .string(id),
             "name": .string(name),
             "authentication": .object(["mode": .string(authentication.rawValue), "methods": .array(methods)]),
-            "zones": .array(zones.map { zone in
-                .object(["name": .string(zone.name), "polygon": .array(zone.polygon.map { .array([.double($0.x), .double($0.y)]) })])
-            }),
+            "zones": .array(
+                zones.map { zone in
+                    .object(["name": .string(zone.name), "polygon": .array(zone.polygon.map { .array([.double($0.x), .double($0.y)]) })])
+                }),
             "rules": .object([
                 "labels": .array(rules.labels.map(JSONValue.string)),
                 "zones": .array(rules.zones.map(JSONValue.string)),
@@ -275,9 +285,10 @@ extension CameraConfig {
                 "cooldown_seconds": .int(Int(rules.cooldown.components.seconds)),
                 "quiet_hours": .array(rules.quietHours.map { .object(["from": clock($0.from), "to": clock($0.to)]) }),
             ]),
-            "alert_targets": .array(alertTargets.map { target in
-                .object(["url": .string(Self.redacted(target.url)), "signed": .bool(target.secret != nil)])
-            }),
+            "alert_targets": .array(
+                alertTargets.map { target in
+                    .object(["url": .string(Self.redacted(target.url)), "signed": .bool(target.secret != nil)])
+                }),
             "speech": .object(["enabled": .bool(speech.enabled), "voice": .string(speech.voice)]),
             "time_zone": .string(timeZone),
             "locale": .string(locale),

@@ -1,8 +1,8 @@
+import DescriberConfiguration
+import DescriberHost
 import Foundation
 import Logging
 import ServiceLifecycle
-import DescriberHost
-import DescriberConfiguration
 
 /// Processes accepted camera events, oldest first, after they were
 /// acknowledged.
@@ -143,7 +143,8 @@ public final class CameraService: Service, Sendable {
             return true
         }
         let backoff = Duration.milliseconds(min(30_000, 250 << min(attempts, 10)))
-        logger.notice("Camera event will be retried", metadata: ["reason": "\(reason)", "attempt": "\(attempts)", "after_ms": "\(backoff.components.seconds * 1000)"])
+        logger.notice(
+            "Camera event will be retried", metadata: ["reason": "\(reason)", "attempt": "\(attempts)", "after_ms": "\(backoff.components.seconds * 1000)"])
         try? await Task.sleep(for: backoff)
         return false
     }

@@ -1,5 +1,5 @@
-import Foundation
 import DescriberConfiguration
+import Foundation
 
 /// A Hikvision ISAPI `EventNotificationAlert`, as cameras and NVRs post it
 /// to an "HTTP listening" alarm server.
@@ -78,13 +78,17 @@ struct HikvisionAlert: Sendable, Equatable {
 
     static func first(_ element: String, in text: String) -> String? {
         var found: String?
-        scan(element, in: text) { found = $0; return false }
+        scan(element, in: text) {
+            found = $0; return false
+        }
         return found
     }
 
     static func all(_ element: String, in text: String) -> [String] {
         var found: [String] = []
-        scan(element, in: text) { found.append($0); return found.count < maxTargets }
+        scan(element, in: text) {
+            found.append($0); return found.count < maxTargets
+        }
         return found
     }
 

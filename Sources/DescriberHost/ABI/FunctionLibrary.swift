@@ -1,8 +1,8 @@
 import CDescriberFunction
 import CLibUV
+import DescriberConfiguration
 import Foundation
 import Synchronization
-import DescriberConfiguration
 
 /// A function's shared library, loaded once and never unloaded, with its
 /// four hooks resolved and its self-description checked against this host.
@@ -12,10 +12,11 @@ import DescriberConfiguration
 /// unsafe; upgrades replace the process instead.
 public struct FunctionLibrary: Sendable {
     public typealias GetInfo = @convention(c) () -> UnsafePointer<describer_function_info>?
-    public typealias Create = @convention(c) (
-        UnsafePointer<describer_host>?, OpaquePointer?, UnsafePointer<CChar>?, Int,
-        UnsafeMutablePointer<UnsafeMutableRawPointer?>?
-    ) -> Int32
+    public typealias Create =
+        @convention(c) (
+            UnsafePointer<describer_host>?, OpaquePointer?, UnsafePointer<CChar>?, Int,
+            UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+        ) -> Int32
     public typealias Process = @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<describer_request>?, Int) -> Int32
     public typealias Destroy = @convention(c) (UnsafeMutableRawPointer?) -> Void
 

@@ -1,4 +1,5 @@
 import DescriberConfiguration
+
 /// How a function runs: its manifest (`functions/NAME/function.yaml`) with the
 /// deployment file's and the environment's overrides applied.
 ///
@@ -79,6 +80,10 @@ public struct FunctionConfig: Sendable {
     public var requestOptions: [String: RequestOptionSpec]
     /// The free-form `options`, the escape hatch handed to every instance.
     public var options: JSONValue
+    /// ``options`` as shown: with the values marked `!secret` redacted.
+    public var redactedOptions: JSONValue
+    /// The ``environment`` variables whose values are marked `!secret`.
+    public var secretEnvironment: Set<String>
 
     /// The keys a manifest may hold at its top level.
     static let topLevelKeys = [
@@ -181,14 +186,17 @@ public struct FunctionConfig: Sendable {
 
         let environment = try root.mapping("environment")
         var variables: [(String, String)] = []
+        var secrets: Set<String> = []
         for key in environment.keys {
             guard key.first.map({ $0 == "_" || $0.isLetter }) == true, key.allSatisfy({ $0 == "_" || $0.isLetter || $0.isNumber }) else {
                 throw environment.error(key, "is not a valid environment variable name")
             }
             guard let value = try environment.string(key) else { throw environment.error(key, "needs a value") }
             variables.append((key, value))
+            if environment[key]?.isSecret == true { secrets.insert(key) }
         }
         self.environment = variables
+        self.secretEnvironment = secrets
 
         let requestOptions = try root.mapping("request_options")
         var specs: [String: RequestOptionSpec] = [:]
@@ -198,10 +206,13 @@ public struct FunctionConfig: Sendable {
         self.requestOptions = specs
 
         switch root["options"] {
-        case nil: self.options = .object([:])
+        case nil:
+            self.options = .object([:])
+            self.redactedOptions = .object([:])
         case .some(let node):
             guard case .mapping = node else { throw root.error("options", "must be a mapping (it is handed to the function as a JSON object)") }
             self.options = node.json
+            self.redactedOptions = node.redactedJSON
         }
     }
 }

@@ -1,5 +1,5 @@
-import Foundation
 import DescriberConfiguration
+import Foundation
 
 /// The deployment configuration: `describer.yaml` (optional) with the
 /// environment laid over it.

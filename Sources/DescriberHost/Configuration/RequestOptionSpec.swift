@@ -1,4 +1,5 @@
 import DescriberConfiguration
+
 /// The declaration of one per-request option in a manifest's
 /// `request_options`. Query parameters are checked against these before a
 /// request is queued, so a function only ever sees values within its bounds.

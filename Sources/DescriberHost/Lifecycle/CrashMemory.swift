@@ -1,8 +1,8 @@
 import CCrashGuard
+import DescriberConfiguration
 import Foundation
 import Logging
 import Synchronization
-import DescriberConfiguration
 
 /// What the host remembers of in-process functions that crashed it.
 ///
@@ -49,7 +49,8 @@ final class CrashMemory: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         } catch {
-            logger.warning("In-process crashes will not be remembered: the data directory cannot be created", metadata: ["path": "\(dataDirectory)", "reason": "\(error)"])
+            logger.warning(
+                "In-process crashes will not be remembered: the data directory cannot be created", metadata: ["path": "\(dataDirectory)", "reason": "\(error)"])
         }
         let descriptor = Self.openedLogs.withLock { opened in
             if let existing = opened[path] { return existing }
@@ -58,13 +59,17 @@ final class CrashMemory: Sendable {
             return fd
         }
         if descriptor < 0 {
-            logger.warning("In-process crashes will not be remembered: the crash log cannot be opened", metadata: ["path": "\(path)", "reason": "\(String(cString: strerror(errno)))"])
+            logger.warning(
+                "In-process crashes will not be remembered: the crash log cannot be opened",
+                metadata: ["path": "\(path)", "reason": "\(String(cString: strerror(errno)))"])
             self.descriptor = nil
         } else {
             self.descriptor = descriptor
             let status = describer_crash_guard_install()
             if status != 0 {
-                logger.warning("In-process crashes will not be remembered: the signal handler cannot be installed", metadata: ["reason": "\(String(cString: strerror(status)))"])
+                logger.warning(
+                    "In-process crashes will not be remembered: the signal handler cannot be installed",
+                    metadata: ["reason": "\(String(cString: strerror(status)))"])
             }
         }
     }

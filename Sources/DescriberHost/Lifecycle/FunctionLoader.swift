@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import DescriberConfiguration
+import DescriberImaging
 import Logging
 import NIOCore
 import Prometheus
-import DescriberImaging
-import DescriberConfiguration
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Turns one function folder into a ``FunctionHost/Entry``: reads and checks
 /// the manifest with the deployment's overrides, loads the library in the
@@ -29,7 +30,9 @@ struct FunctionLoader: Sendable {
         var config: FunctionConfig
         do throws(ConfigError) {
             guard FunctionHost.isValidName(name) else {
-                throw ConfigError(origin: ConfigOrigin(source: directory, line: nil), key: nil, reason: "is not a valid function name: use lower-case letters, digits and '-'")
+                throw ConfigError(
+                    origin: ConfigOrigin(source: directory, line: nil), key: nil, reason: "is not a valid function name: use lower-case letters, digits and '-'"
+                )
             }
             let text: String
             do { text = try FileSystem.readText(manifestPath) } catch {
@@ -40,7 +43,8 @@ struct FunctionLoader: Sendable {
             config = try FunctionConfig(node: node, name: name, directory: directory, manifestPath: manifestPath, serverBodyLimit: hostConfig.maxBodySize)
         } catch {
             logger.error("Function manifest is invalid", metadata: ["reason": "\(error)"])
-            return FunctionHost.Entry(name: name, manifestPath: manifestPath, generation: generation, watched: [manifestPath: manifestFingerprint], problem: error.description)
+            return FunctionHost.Entry(
+                name: name, manifestPath: manifestPath, generation: generation, watched: [manifestPath: manifestFingerprint], problem: error.description)
         }
         let watched = [manifestPath: manifestFingerprint, config.libraryPath: FileSystem.fingerprint(config.libraryPath)]
         func entry(problem: String? = nil, capabilities: FunctionCapabilities? = nil, pool: FunctionPool? = nil, notice: String? = nil) -> FunctionHost.Entry {
@@ -58,8 +62,10 @@ struct FunctionLoader: Sendable {
             // same crash costs one request.
             config.isolation = .process
             config.concurrency = 1
-            notice = "runs in worker processes instead of in-process because it crashed the host (\(crash.summary)) and its library has not changed since; rebuild or replace \(config.libraryPath), or delete \(crashMemory.path), to run it in-process again"
-            logger.warning("Function moved to worker processes after crashing the host", metadata: ["crash": "\(crash.summary)", "crash_log": "\(crashMemory.path)"])
+            notice =
+                "runs in worker processes instead of in-process because it crashed the host (\(crash.summary)) and its library has not changed since; rebuild or replace \(config.libraryPath), or delete \(crashMemory.path), to run it in-process again"
+            logger.warning(
+                "Function moved to worker processes after crashing the host", metadata: ["crash": "\(crash.summary)", "crash_log": "\(crashMemory.path)"])
         }
         if config.isolation == .process {
             return loadInWorkers(config: config, logger: logger) { problem, capabilities, pool in
@@ -96,7 +102,10 @@ struct FunctionLoader: Sendable {
         let pool = FunctionPool(config: config, launcher: launcher, metrics: metrics, logger: logger, timers: timers)
         logger.info(
             "Function loaded",
-            metadata: ["library": "\(config.libraryPath)", "version": "\(library.capabilities.version)", "abi": "\(library.capabilities.abiMajor).\(library.capabilities.abiMinor)"]
+            metadata: [
+                "library": "\(config.libraryPath)", "version": "\(library.capabilities.version)",
+                "abi": "\(library.capabilities.abiMajor).\(library.capabilities.abiMinor)",
+            ]
         )
         return entry(capabilities: library.capabilities, pool: pool)
     }

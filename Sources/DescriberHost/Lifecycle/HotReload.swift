@@ -1,8 +1,8 @@
+import DescriberConfiguration
 import Logging
 import NIOPosix
 import Prometheus
 import Synchronization
-import DescriberConfiguration
 
 /// Hot reload: a function whose library or manifest changes on disk is
 /// loaded again while the host serves.

@@ -32,7 +32,8 @@ package struct FunctionMetrics: Sendable {
         self.function = function
         let labels = [("function", function)]
         duration = registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(namespace: "describer", metricName: "invocation_duration", unitName: "seconds", helpText: "Time from admission to answer, per invocation."),
+            descriptor: MetricNameDescriptor(
+                namespace: "describer", metricName: "invocation_duration", unitName: "seconds", helpText: "Time from admission to answer, per invocation."),
             labels: labels, buckets: Self.durationBuckets
         )
         batchSize = registry.makeValueHistogram(
@@ -52,7 +53,8 @@ package struct FunctionMetrics: Sendable {
             labels: labels
         )
         coldStartDuration = registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(namespace: "describer", metricName: "cold_start_duration", unitName: "seconds", helpText: "Time describer_instance_create took."),
+            descriptor: MetricNameDescriptor(
+                namespace: "describer", metricName: "cold_start_duration", unitName: "seconds", helpText: "Time describer_instance_create took."),
             labels: labels, buckets: Self.durationBuckets
         )
         succeeded = registry.makeCounter(descriptor: Self.invocations, labels: labels + [("outcome", "ok")])

@@ -1,7 +1,7 @@
 import CDescriberFunction
+import DescriberImaging
 import Logging
 import NIOCore
-import DescriberImaging
 
 /// One instance of a function: the pointer its `describer_instance_create`
 /// returned and the threads that call into it.
@@ -74,32 +74,33 @@ final class FunctionInstance: PoolInstance {
         var logger = logger
         logger[metadataKey: "instance"] = "\(id)"
         let threads = HandlerThreads<Work>(name: "describer-fn-\(id)", count: threadCount)
-        threads.submit(.call { [logger] in
-            let started = MonotonicClock.now()
-            let context = CallContext(logger: logger, isShuttingDown: isShuttingDown)
-            var pointer: UnsafeMutableRawPointer?
-            let status = optionsJSON.withCString { options in
-                context.withOpaquePointer { call in
-                    crashMarker.running { library.create(HostCallbacks.table, call, options, optionsJSON.utf8.count, &pointer) }
+        threads.submit(
+            .call { [logger] in
+                let started = MonotonicClock.now()
+                let context = CallContext(logger: logger, isShuttingDown: isShuttingDown)
+                var pointer: UnsafeMutableRawPointer?
+                let status = optionsJSON.withCString { options in
+                    context.withOpaquePointer { call in
+                        crashMarker.running { library.create(HostCallbacks.table, call, options, optionsJSON.utf8.count, &pointer) }
+                    }
                 }
-            }
-            let initDuration = Duration.between(started, MonotonicClock.now())
-            guard status == 0 else {
-                var reason = "describer_instance_create returned \(status)"
-                if case .failure(_, let message)? = context.takeResults()[0], !message.isEmpty {
-                    reason = message
+                let initDuration = Duration.between(started, MonotonicClock.now())
+                guard status == 0 else {
+                    var reason = "describer_instance_create returned \(status)"
+                    if case .failure(_, let message)? = context.takeResults()[0], !message.isEmpty {
+                        reason = message
+                    }
+                    logger.error("Instance could not be created", metadata: ["reason": "\(reason)"])
+                    threads.stop()
+                    completion(.failure(InvocationError(.initFailed, "the function could not start an instance: \(reason)")))
+                    return
                 }
-                logger.error("Instance could not be created", metadata: ["reason": "\(reason)"])
-                threads.stop()
-                completion(.failure(InvocationError(.initFailed, "the function could not start an instance: \(reason)")))
-                return
-            }
-            let instance = FunctionInstance(
-                id: id, initDuration: initDuration, library: library, crashMarker: crashMarker, threads: threads,
-                handle: InstanceHandle(pointer: pointer), logger: logger, finished: finished
-            )
-            completion(.success(instance))
-        })
+                let instance = FunctionInstance(
+                    id: id, initDuration: initDuration, library: library, crashMarker: crashMarker, threads: threads,
+                    handle: InstanceHandle(pointer: pointer), logger: logger, finished: finished
+                )
+                completion(.success(instance))
+            })
     }
 
     /// Processes `batch` on one of the instance's threads, completes each
@@ -122,12 +123,13 @@ final class FunctionInstance: PoolInstance {
     /// Calls `describer_instance_destroy` on one of the instance's threads,
     /// stops the threads, then calls `done`.
     func destroy(_ done: @escaping @Sendable () -> Void) {
-        threads.submit(.call { [self] in
-            crashMarker.running { library.destroy(handle.pointer) }
-            logger.debug("Instance destroyed")
-            threads.stop()
-            done()
-        })
+        threads.submit(
+            .call { [self] in
+                crashMarker.running { library.destroy(handle.pointer) }
+                logger.debug("Instance destroyed")
+                threads.stop()
+                done()
+            })
     }
 
     /// The limits applied to every image an RGB8 function receives.
@@ -171,7 +173,8 @@ final class FunctionInstance: PoolInstance {
             case .failure(let itemStatus, let message)?:
                 invocation.complete(.failure(Self.error(for: itemStatus, message)))
             case nil:
-                let reason = status == 0
+                let reason =
+                    status == 0
                     ? "the function returned no result for this request"
                     : "describer_instance_process returned \(status) without a result for this request"
                 invocation.complete(.failure(InvocationError(.functionFailed, reason)))

@@ -1,8 +1,8 @@
+import DescriberImaging
 import Logging
 import NIOCore
 import Prometheus
 import Synchronization
-import DescriberImaging
 
 /// The instance pool, queue and batcher of one function.
 ///
@@ -287,7 +287,8 @@ package final class FunctionPool: Sendable {
         case .expire(let invocations, let now):
             for invocation in invocations {
                 let waited = Duration.between(invocation.admittedAt, now)
-                let message = invocation.dispatchedAt == 0
+                let message =
+                    invocation.dispatchedAt == 0
                     ? "deadline exceeded after \(InvocationTimings.milliseconds(waited)) ms waiting in the queue"
                     : "deadline exceeded after \(InvocationTimings.milliseconds(waited)) ms; the function was still running"
                 invocation.complete(.failure(InvocationError(.deadlineExceeded, message)))
@@ -550,11 +551,14 @@ extension FunctionPool {
             // Whatever could not be dispatched waits; past the bound it is refused.
             if queue.count > maxQueueDepth + provisionedCapacity, let last = queue.last, last === invocation {
                 queue.removeLast()
-                actions.append(.fail([invocation], InvocationError(
-                    .queueFull,
-                    "\(pool.config.name) is at capacity: \(slots.count + starting) instance(s) busy and \(maxQueueDepth) request(s) queued",
-                    retryAfterSeconds: 1
-                )))
+                actions.append(
+                    .fail(
+                        [invocation],
+                        InvocationError(
+                            .queueFull,
+                            "\(pool.config.name) is at capacity: \(slots.count + starting) instance(s) busy and \(maxQueueDepth) request(s) queued",
+                            retryAfterSeconds: 1
+                        )))
             } else {
                 armDeadlineTimer(for: invocation.deadline, timers: pool)
             }

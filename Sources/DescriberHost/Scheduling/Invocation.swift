@@ -1,6 +1,6 @@
+import DescriberImaging
 import NIOCore
 import Synchronization
-import DescriberImaging
 
 /// What a caller hands the host for one invocation.
 public struct InvocationRequest: Sendable {
@@ -243,10 +243,12 @@ final class Invocation: Sendable {
     func complete(answer: InvocationOutput, now: UInt64 = MonotonicClock.now()) {
         guard now < deadline else {
             let waited = Duration.between(admittedAt, now)
-            complete(.failure(InvocationError(
-                .deadlineExceeded,
-                "deadline exceeded after \(InvocationTimings.milliseconds(waited)) ms; the function was still running"
-            )))
+            complete(
+                .failure(
+                    InvocationError(
+                        .deadlineExceeded,
+                        "deadline exceeded after \(InvocationTimings.milliseconds(waited)) ms; the function was still running"
+                    )))
             return
         }
         if complete(.success(answer)) { answeredAt = now }

@@ -1,4 +1,5 @@
 import DescriberImaging
+
 /// Why an invocation did not produce an output. Each code maps to one HTTP
 /// status and appears as `{"error":{"code":…,"message":…}}`.
 public struct InvocationError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -1,13 +1,13 @@
-import DescriberConfiguration
 import CCrashGuard
 import CDescriberFunction
 import CDescriberWorkerProtocol
 import CLibUV
+import DescriberConfiguration
+import DescriberImaging
 import Foundation
 import Logging
 import NIOCore
 import Synchronization
-import DescriberImaging
 
 /// One instance of a function inside its own `describer-worker` process.
 ///
@@ -147,7 +147,8 @@ final class WorkerInstance: PoolInstance {
                 do throws(LibraryLoadError) {
                     let capabilities = try WorkerLauncher.decodeInfo(&payload, path: launcher.config.libraryPath)
                     guard capabilities == launcher.capabilities else {
-                        throw LibraryLoadError(.badInfo, path: launcher.config.libraryPath, "changed since the function was loaded; restart the host to load it again")
+                        throw LibraryLoadError(
+                            .badInfo, path: launcher.config.libraryPath, "changed since the function was loaded; restart the host to load it again")
                     }
                 } catch {
                     failure = failure ?? InvocationError(.initFailed, "the function could not start an instance: \(error)")
@@ -352,7 +353,9 @@ final class WorkerInstance: PoolInstance {
         guard !batch.isEmpty else { return BatchOutcome(execution: Duration.between(started, MonotonicClock.now())) }
         let frame = Self.encode(batch, images: images)
         guard frame.readableBytes - WorkerFrame.headerSize <= launcher.maxFrame else {
-            let error = InvocationError(.payloadTooLarge, "this batch is \(frame.readableBytes) bytes; the function's worker process accepts at most \(launcher.maxFrame) bytes per batch")
+            let error = InvocationError(
+                .payloadTooLarge,
+                "this batch is \(frame.readableBytes) bytes; the function's worker process accepts at most \(launcher.maxFrame) bytes per batch")
             for invocation in batch { invocation.complete(.failure(error)) }
             return BatchOutcome(execution: Duration.between(started, MonotonicClock.now()))
         }
@@ -515,7 +518,8 @@ final class WorkerInstance: PoolInstance {
             case .failure(let error)?:
                 invocation.complete(.failure(error))
             case nil:
-                let reason = status == 0
+                let reason =
+                    status == 0
                     ? "the function returned no result for this request"
                     : "describer_instance_process returned \(status) without a result for this request"
                 invocation.complete(.failure(InvocationError(.functionFailed, reason)))

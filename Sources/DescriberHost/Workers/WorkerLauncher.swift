@@ -1,10 +1,10 @@
 import CDescriberFunction
 import CDescriberWorkerProtocol
+import DescriberConfiguration
 import Foundation
 import Logging
 import NIOCore
 import Synchronization
-import DescriberConfiguration
 
 /// The worker-process tier of one function (`isolation: process`): starts
 /// ``WorkerInstance``s, keeps the function's crash record, and backs off
@@ -68,7 +68,8 @@ final class WorkerLauncher: InstanceLauncher {
         let perItem = min(itemInput, WorkerFrame.maxFrame) + (1 << 20)
         let (total, overflow) = perItem.multipliedReportingOverflow(by: max(1, batchLimit))
         self.maxFrame = overflow ? WorkerFrame.maxFrame : min(WorkerFrame.maxFrame, total + (1 << 20))
-        self.arguments = Self.arguments(for: config, library: snapshot?.path, info: false) + ["--max-frame", "\(maxFrame)", "--max-output", "\(config.maxOutputBytes)"]
+        self.arguments =
+            Self.arguments(for: config, library: snapshot?.path, info: false) + ["--max-frame", "\(maxFrame)", "--max-output", "\(config.maxOutputBytes)"]
         self.environment = Self.environment(for: config)
     }
 
@@ -206,7 +207,8 @@ final class WorkerLauncher: InstanceLauncher {
         return health.withLock { health in
             guard health.consecutiveCrashes >= Self.crashLoopThreshold, let last = health.lastCrash else { return nil }
             let wait = health.backoffUntil > now ? (health.backoffUntil - now) / 1_000_000 : 0
-            return "crash loop: \(health.consecutiveCrashes) worker crashes in a row, the last \(last.reason) (\(last.message)); the next worker starts in \(wait) ms"
+            return
+                "crash loop: \(health.consecutiveCrashes) worker crashes in a row, the last \(last.reason) (\(last.message)); the next worker starts in \(wait) ms"
         }
     }
 
@@ -253,7 +255,8 @@ final class WorkerLauncher: InstanceLauncher {
         }
     }
 
-    private static func probe(config: FunctionConfig, executable: String, library: String?, timeout: Duration) throws(LibraryLoadError) -> FunctionCapabilities {
+    private static func probe(config: FunctionConfig, executable: String, library: String?, timeout: Duration) throws(LibraryLoadError) -> FunctionCapabilities
+    {
         let path = config.libraryPath
         let process: WorkerProcess
         do {
@@ -282,14 +285,17 @@ final class WorkerLauncher: InstanceLauncher {
                     case Int(DWP_LOAD_BAD_INFO): .badInfo
                     default: .cannotOpen
                     }
-                outcome = .failure(LibraryLoadError(kind, path: path, Int(code) == Int(DWP_LOAD_LIMITS) ? "cannot be loaded in a worker process: \(message)" : message))
+                outcome = .failure(
+                    LibraryLoadError(kind, path: path, Int(code) == Int(DWP_LOAD_LIMITS) ? "cannot be loaded in a worker process: \(message)" : message))
             case .frame(let type, _):
-                outcome = .failure(LibraryLoadError(.badInfo, path: path, "cannot be checked: the worker sent an unexpected frame 0x\(String(type, radix: 16))"))
+                outcome = .failure(
+                    LibraryLoadError(.badInfo, path: path, "cannot be checked: the worker sent an unexpected frame 0x\(String(type, radix: 16))"))
             case .malformed(let reason):
                 outcome = .failure(LibraryLoadError(.badInfo, path: path, "cannot be checked: the worker sent \(reason)"))
             case .timedOut:
                 process.kill(.destroyTimeout)
-                outcome = .failure(LibraryLoadError(.cannotOpen, path: path, "did not finish loading in a worker process within \(ConfigMapping.format(timeout))"))
+                outcome = .failure(
+                    LibraryLoadError(.cannotOpen, path: path, "did not finish loading in a worker process within \(ConfigMapping.format(timeout))"))
             case .endOfFile, .woken:
                 let termination = process.reap(grace: exitGrace)
                 throw LibraryLoadError(.cannotOpen, path: path, "cannot be loaded: the worker process \(termination.phrase) while loading it")

@@ -210,7 +210,8 @@ final class WorkerProcess: Sendable {
             let options = killed ? 0 : WNOHANG
             let result = wait4(pid, &status, options, &usage)
             if result == pid {
-                let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+                let cpu =
+                    Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
                     + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
                 return finish(WorkerTermination(kind: Self.decode(status), cpuSeconds: cpu))
             }

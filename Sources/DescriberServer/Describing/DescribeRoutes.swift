@@ -1,10 +1,10 @@
+import DescriberHTTP
+import DescriberHost
+import Describing
 import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import Describing
-import DescriberHost
-import DescriberHTTP
 
 /// `POST /v1/describe`: a photo in; its description out, as JSON, or with
 /// `Accept: audio/wav` as speech.
@@ -23,9 +23,10 @@ struct DescribeRoutes: Sendable {
             }
             verbosity = parsed
         }
-        let wantsSpeech = request.headers[.accept].map { accept in
-            accept.split(separator: ",").first.map { MediaType.essence(of: String($0)) == "audio/wav" } ?? false
-        } ?? false
+        let wantsSpeech =
+            request.headers[.accept].map { accept in
+                accept.split(separator: ",").first.map { MediaType.essence(of: String($0)) == "audio/wav" } ?? false
+            } ?? false
         let timeout = try request.requestedTimeout()
         let description: Description
         do throws(DescribeError) {
@@ -41,7 +42,9 @@ struct DescribeRoutes: Sendable {
         }
         var rate: Int?
         if let value = query["rate"] {
-            guard let parsed = Int(value) else { throw APIError(InvocationError(.badOption, "rate must be a whole number of words per minute, got '\(value)'")) }
+            guard let parsed = Int(value) else {
+                throw APIError(InvocationError(.badOption, "rate must be a whole number of words per minute, got '\(value)'"))
+            }
             rate = parsed
         }
         do throws(InvocationError) {

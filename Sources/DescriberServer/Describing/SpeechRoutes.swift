@@ -1,10 +1,10 @@
 import DescriberConfiguration
+import DescriberHTTP
+import DescriberHost
+import Describing
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import Describing
-import DescriberHost
-import DescriberHTTP
 
 extension HTTPField.Name {
     static let voice = Self("X-Describer-Voice")!
@@ -58,9 +58,10 @@ struct SpeechRoutes: Sendable {
 
     @Sendable func voices(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let library = speaker.voices
-        return Response(json: .object([
-            "default": .string(VoiceLibrary.defaultName),
-            "voices": .array(library.names.compactMap { library.profiles[$0]?.json }),
-        ]))
+        return Response(
+            json: .object([
+                "default": .string(VoiceLibrary.defaultName),
+                "voices": .array(library.names.compactMap { library.profiles[$0]?.json }),
+            ]))
     }
 }

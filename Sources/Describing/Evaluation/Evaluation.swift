@@ -1,6 +1,6 @@
+import DescriberHost
 import Foundation
 import NIOCore
-import DescriberHost
 
 /// How well the describing functions describe a folder of photos with known
 /// contents: `describer eval FOLDER`. Every photo is described exactly as
@@ -91,13 +91,14 @@ public struct Evaluator: Sendable {
     public func evaluate(folder: String, expectations: Expectations) async throws(EvaluationError) -> Evaluation {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue,
-              let files = try? FileManager.default.contentsOfDirectory(atPath: folder)
+            let files = try? FileManager.default.contentsOfDirectory(atPath: folder)
         else {
             throw EvaluationError(.unreadableFolder, "\(folder) is not a folder that can be read.")
         }
         let functions = describer.installedFunctions
         guard !functions.isEmpty else {
-            throw EvaluationError(.noDescribingFunctions, "No describing functions are installed (looked for \(ImageDescriber.list(ImageDescriber.describingFunctions))).")
+            throw EvaluationError(
+                .noDescribingFunctions, "No describing functions are installed (looked for \(ImageDescriber.list(ImageDescriber.describingFunctions))).")
         }
         let names = expectations.images.keys.sorted()
         let photos = names.map { (name: $0, bytes: Self.read(folder + "/" + $0)) }
@@ -119,7 +120,9 @@ public struct Evaluator: Sendable {
         )
     }
 
-    func evaluate(_ name: String, _ bytes: Result<ByteBuffer, EvaluationError>, _ expected: Expectations.Image, ocrInstalled: Bool) async -> Evaluation.ImageResult {
+    func evaluate(
+        _ name: String, _ bytes: Result<ByteBuffer, EvaluationError>, _ expected: Expectations.Image, ocrInstalled: Bool
+    ) async -> Evaluation.ImageResult {
         var description: Description?
         var failure: String?
         var latencies: [Double] = []
@@ -143,11 +146,12 @@ public struct Evaluator: Sendable {
         for object in description?.objects ?? [] where !named.contains(object.label) { named.append(object.label) }
         let expectedQuality = expected.quality ?? "usable"
         let verdict = description.map { $0.usable ? "usable" : $0.problems.joined(separator: ", ") } ?? "not described"
-        let qualityMatches = description.map { description in
-            guard let problem = expected.quality else { return description.usable }
-            // "blurry" is met by "too blurry": the expected word among the problems' words.
-            return !description.usable && description.problems.contains { $0.split(separator: " ").contains(Substring(problem)) }
-        } ?? false
+        let qualityMatches =
+            description.map { description in
+                guard let problem = expected.quality else { return description.usable }
+                // "blurry" is met by "too blurry": the expected word among the problems' words.
+                return !description.usable && description.problems.contains { $0.split(separator: " ").contains(Substring(problem)) }
+            } ?? false
         var ocr: Evaluation.OCRCheck?
         if let text = expected.text {
             if !ocrInstalled {
@@ -207,8 +211,11 @@ public struct Evaluator: Sendable {
 extension Evaluation {
     /// The plain-text report: one block per photo, then the totals.
     public var report: String {
-        var lines = ["Evaluated \(Self.photos(images.count)) in \(folder) with \(ImageDescriber.list(functions))"
-            + (functions.contains("ocr") ? "" : " (ocr not installed)") + "; latency is " + (runs == 1 ? "one warm run." : "the median of \(runs) warm runs."), ""]
+        var lines = [
+            "Evaluated \(Self.photos(images.count)) in \(folder) with \(ImageDescriber.list(functions))"
+                + (functions.contains("ocr") ? "" : " (ocr not installed)") + "; latency is "
+                + (runs == 1 ? "one warm run." : "the median of \(runs) warm runs."), "",
+        ]
         for image in images {
             lines.append("\(image.name)" + (image.latencyMs.map { "  \(Self.format($0)) ms" } ?? ""))
             if let error = image.error { lines.append("  error:    \(error)") }
@@ -216,10 +223,14 @@ extension Evaluation {
             lines.append("  named:    \(image.named.isEmpty ? "nothing" : image.named.joined(separator: ", "))")
             let total = image.mustMentioned.count + image.mustMissed.count
             if total > 0 {
-                lines.append("  must:     \(image.mustMentioned.count)/\(total) mentioned" + (image.mustMissed.isEmpty ? "" : "; missed \(image.mustMissed.joined(separator: ", "))"))
+                lines.append(
+                    "  must:     \(image.mustMentioned.count)/\(total) mentioned"
+                        + (image.mustMissed.isEmpty ? "" : "; missed \(image.mustMissed.joined(separator: ", "))"))
             }
             if image.mustNotChecked > 0 {
-                lines.append("  must_not: \(image.mustNotClaimed.count)/\(image.mustNotChecked) claimed" + (image.mustNotClaimed.isEmpty ? "" : ": \(image.mustNotClaimed.joined(separator: ", "))"))
+                lines.append(
+                    "  must_not: \(image.mustNotClaimed.count)/\(image.mustNotChecked) claimed"
+                        + (image.mustNotClaimed.isEmpty ? "" : ": \(image.mustNotClaimed.joined(separator: ", "))"))
             }
             lines.append("  quality:  \(image.quality.verdict) (expected \(image.quality.expected)) \(image.quality.matches ? "ok" : "WRONG")")
             if let ocr = image.ocr {
@@ -232,8 +243,12 @@ extension Evaluation {
         lines.append("  must_not claimed:     \(overall.mustNotClaimed)/\(overall.mustNotTotal)")
         lines.append("  quality as expected:  \(overall.qualityMatches)/\(overall.qualityTotal)")
         if overall.textImages > 0 {
-            lines.append("  ocr:                  " + (!overall.ocrInstalled ? "ocr not installed (\(Self.photos(overall.textImages)) with text)"
-                : overall.meanCharacterErrorRate.map { "mean character error rate \(Self.percent($0)) over \(Self.photos(overall.textScored))" } ?? "not scored"))
+            lines.append(
+                "  ocr:                  "
+                    + (!overall.ocrInstalled
+                        ? "ocr not installed (\(Self.photos(overall.textImages)) with text)"
+                        : overall.meanCharacterErrorRate.map { "mean character error rate \(Self.percent($0)) over \(Self.photos(overall.textScored))" }
+                            ?? "not scored"))
         }
         if let p50 = overall.latencyP50Ms, let max = overall.latencyMaxMs {
             lines.append("  latency:              p50 \(Self.format(p50)) ms, max \(Self.format(max)) ms")

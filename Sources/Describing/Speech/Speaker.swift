@@ -1,5 +1,5 @@
-import NIOCore
 import DescriberHost
+import NIOCore
 
 /// Text to speech: resolves a voice profile and runs the `speak` function.
 ///

@@ -1,5 +1,6 @@
-import DescriberHost
 import DescriberConfiguration
+import DescriberHost
+
 /// The voice profiles of a `voices/` folder, by name (the file name without `.yaml`).
 public struct VoiceLibrary: Sendable {
     public let profiles: [String: VoiceProfile]
@@ -31,7 +32,8 @@ public struct VoiceLibrary: Sendable {
             }
             let name = String(file.dropLast(".yaml".count))
             guard VoiceProfile.isEspeakVoiceName(name) else {
-                throw ConfigError(origin: ConfigOrigin(source: path, line: nil), key: nil, reason: "a voice profile's file name must be letters, digits, '-' and '_'")
+                throw ConfigError(
+                    origin: ConfigOrigin(source: path, line: nil), key: nil, reason: "a voice profile's file name must be letters, digits, '-' and '_'")
             }
             profiles.append(try VoiceProfile(name: name, node: ConfigNode.parseYAML(text, source: path)))
         }

@@ -1,4 +1,5 @@
 import DescriberConfiguration
+
 /// A named set of speech settings: one `voices/NAME.yaml` file.
 ///
 /// ```yaml
