@@ -57,8 +57,9 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         /// None: the last one was answered in full.
         case none
         /// One the router answers. `reading`: its parts are still arriving;
-        /// `answering`: its response has not ended yet.
-        case router(reading: Bool, answering: Bool)
+        /// `answering`: its response has not ended yet; `closes`: it asked
+        /// for the connection to close after it.
+        case router(reading: Bool, answering: Bool, closes: Bool)
         /// One this handler answers, while its body arrives.
         case reading(Reading)
         /// One this handler answers, waiting for the function. Its answer is
@@ -70,6 +71,25 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         let entry: FunctionHost.Entry
         let head: HTTPRequest
         var body: ByteBuffer?
+        /// The request asked for the connection to close after it.
+        let closes: Bool
+    }
+
+    /// Where the connection is in its life. It only moves forward: open,
+    /// then quiescing and quiesced on shutdown, or closing once a request
+    /// that asked to close has been read.
+    private enum Lifecycle {
+        /// Taking requests.
+        case open
+        /// Shutdown asked to quiesce. The event waits until this handler
+        /// answers nothing and nothing is held; nothing new is read.
+        case quiescing
+        /// The quiesce event was passed on: the router takes every request
+        /// now, and closes the connection when it is idle.
+        case quiesced
+        /// A request that asked to close has been read: nothing after it is
+        /// taken, and the connection closes after its answer.
+        case closing
     }
 
     /// What arrived while a request was still being answered, in order.
@@ -84,15 +104,8 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     private var current = Current.none
+    private var lifecycle = Lifecycle.open
     private var held = CircularBuffer<Held>()
-    /// The current request asked for the connection to close after it.
-    private var closeAfterCurrent = false
-    /// A request that asked to close has been read: nothing after it is taken.
-    private var closing = false
-    /// Shutdown's quiesce event, not yet passed on.
-    private var quiescing = false
-    /// The quiesce event was passed on: the router takes every request now.
-    private var quiesced = false
     /// A read the channel asked for while reading was paused.
     private var readPaused = false
     /// Guards ``releaseHeld(context:)`` against itself: a held request
@@ -108,7 +121,7 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else { return }
+        guard !isClosing else { return }
         let part = unwrapInboundIn(data)
         if !held.isEmpty || (part.isHead && isBusy) {
             held.append(.part(part))
@@ -122,6 +135,10 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         if case .none = current { false } else { true }
     }
 
+    private var isClosing: Bool {
+        if case .closing = lifecycle { true } else { false }
+    }
+
     /// Whether this handler is answering the current request.
     private var isInvoking: Bool {
         if case .invoking = current { true } else { false }
@@ -130,7 +147,7 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     /// Whether the current request's body is still arriving.
     private var isReadingBody: Bool {
         switch current {
-        case .reading, .router(reading: true, _): true
+        case .reading, .router(reading: true, _, _): true
         case .none, .router, .invoking: false
         }
     }
@@ -139,11 +156,14 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         switch (part, current) {
         case (.head(let head), .none):
             // As the router's connection loop decides.
-            closeAfterCurrent = head.headerFields[.connection] == "close"
-            if !quiesced, let reading = takes(head) {
+            let closes = head.headerFields[.connection] == "close"
+            if case .quiesced = lifecycle {
+                current = .router(reading: true, answering: true, closes: closes)
+                context.fireChannelRead(wrapInboundOut(part))
+            } else if let reading = takes(head, closes: closes) {
                 current = .reading(reading)
             } else {
-                current = .router(reading: true, answering: true)
+                current = .router(reading: true, answering: true, closes: closes)
                 context.fireChannelRead(wrapInboundOut(part))
             }
         case (.body(let bytes), .reading(var reading)):
@@ -155,11 +175,11 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
             }
             current = .reading(reading)
         case (.end, .reading(let reading)):
-            closing = closeAfterCurrent
+            if reading.closes { lifecycle = .closing }
             invoke(reading, context: context)
-        case (.end, .router(_, let answering)):
-            closing = closeAfterCurrent
-            current = answering ? .router(reading: false, answering: true) : .none
+        case (.end, .router(_, let answering, let closes)):
+            if closes { lifecycle = .closing }
+            current = answering ? .router(reading: false, answering: true, closes: closes) : .none
             context.fireChannelRead(wrapInboundOut(part))
             if !answering { releaseHeld(context: context) }
         default:
@@ -172,8 +192,17 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case is ChannelShouldQuiesceEvent:
-            quiescing = true
-            passQuiesceOnWhenDone(context: context)
+            switch lifecycle {
+            case .open:
+                lifecycle = .quiescing
+                passQuiesceOnWhenDone(context: context)
+            case .closing:
+                // The connection closes after the current answer anyway;
+                // the router's loop, if it answers, may close it at once.
+                if !isInvoking { context.fireUserInboundEventTriggered(event) }
+            case .quiescing, .quiesced:
+                break
+            }
         case ChannelEvent.inputClosed:
             arrived(.inputClosed, context: context)
         default:
@@ -225,8 +254,8 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         context.write(data, promise: promise)
         // The router's response to its request has ended.
-        guard case .end = unwrapOutboundIn(data), case .router(let reading, _) = current else { return }
-        current = reading ? .router(reading: true, answering: false) : .none
+        guard case .end = unwrapOutboundIn(data), case .router(let reading, _, let closes) = current else { return }
+        current = reading ? .router(reading: true, answering: false, closes: closes) : .none
         if !reading { releaseHeld(context: context) }
     }
 
@@ -241,9 +270,11 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     /// Whether to read more: not while requests wait, nor after the
     /// connection is to close or quiesce, unless a body is still due.
     private var mayRead: Bool {
-        if closing { return false }
-        if quiescing || quiesced { return isReadingBody }
-        return held.isEmpty
+        switch lifecycle {
+        case .closing: false
+        case .quiescing, .quiesced: isReadingBody
+        case .open: held.isEmpty
+        }
     }
 
     /// Passes on what was held, up to the next request that has to wait;
@@ -253,14 +284,14 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         releasing = true
         defer { releasing = false }
         var released = false
-        while !closing, let next = held.first {
+        while !isClosing, let next = held.first {
             if case .part(let part) = next, part.isHead, isBusy { break }
             if !next.isPart, isInvoking { break }
             held.removeFirst()
             released = true
             pass(next, context: context)
         }
-        if closing { held.removeAll() }
+        if isClosing { held.removeAll() }
         // The router's connection loop takes what it was given when a read completes.
         if released { context.fireChannelReadComplete() }
         passQuiesceOnWhenDone(context: context)
@@ -273,23 +304,22 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     /// Passes shutdown's quiesce event on once this handler answers nothing
     /// and nothing is held.
     private func passQuiesceOnWhenDone(context: ChannelHandlerContext) {
-        guard quiescing, held.isEmpty, !isInvoking else { return }
+        guard case .quiescing = lifecycle, held.isEmpty, !isInvoking else { return }
         if case .reading = current { return }
-        quiescing = false
-        quiesced = true
+        lifecycle = .quiesced
         context.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
     }
 
     // MARK: Invoking
 
     /// What this handler needs to answer `head` itself; nil for the router.
-    private func takes(_ head: HTTPRequest) -> Reading? {
+    private func takes(_ head: HTTPRequest, closes: Bool) -> Reading? {
         guard head.method == .post, let path = head.path, let name = Self.functionName(invokedBy: path),
             let entry = host.entry(named: String(name)), let pool = entry.pool,
             let length = head.headerFields.firstValue(.contentLength).flatMap(Int.init), length <= pool.limits.maxInputBytes
         else { return nil }
         if let token, !token.admits(head.headerFields) { return nil }
-        return Reading(entry: entry, head: head)
+        return Reading(entry: entry, head: head, closes: closes)
     }
 
     /// The function named in `/v1/functions/{name}/invoke[?query]`, as the
@@ -359,10 +389,11 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(body)), promise: nil) }
         let end = wrapOutboundOut(.end(nil))
-        if closing {
+        switch lifecycle {
+        case .closing:
             let context = context.loopBound
             context.value.writeAndFlush(end).whenComplete { _ in context.value.close(promise: nil) }
-        } else if quiescing {
+        case .quiescing:
             // Only once the answer is out: the router's side closes an idle
             // connection at once when quiesced, which would cut it short.
             let handler = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -370,7 +401,7 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
                 let (handler, context) = handler.value
                 handler.releaseHeld(context: context)
             }
-        } else {
+        case .open, .quiesced:
             context.writeAndFlush(end, promise: nil)
             releaseHeld(context: context)
         }

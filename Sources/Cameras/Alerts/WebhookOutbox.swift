@@ -1,3 +1,4 @@
+import DescriberHost
 import Foundation
 import GRDB
 
@@ -58,12 +59,10 @@ public final class WebhookOutbox: Sendable {
         /// capped at `maxDelay`, each randomly shortened by up to half so
         /// that many failed deliveries do not retry in step.
         func delay(after attempts: Int, retryAfter: Duration?, random: Double = Double.random(in: 0...1)) -> Duration {
-            let exponent = min(max(attempts - 1, 0), 30)
-            let full = min(firstDelay.seconds * pow(2, Double(exponent)), maxDelay.seconds)
-            let jittered = full * (0.5 + 0.5 * random)
+            let jittered = Backoff(first: firstDelay, maximum: maxDelay, jitter: 0.5).delay(retry: attempts, random: random)
             // The target's Retry-After is honoured even past the cap (it is
             // itself capped at a day when read).
-            return .milliseconds(Int64(min(max(jittered, retryAfter?.seconds ?? 0), 7 * 86_400) * 1000))
+            return min(max(jittered, retryAfter ?? .zero), .seconds(7 * 86_400))
         }
     }
 

@@ -22,6 +22,8 @@ public final class CameraService: Service, Sendable {
     let store: CameraEventStore
     let processor: CameraEventProcessor
     let cameras: [String: CameraConfig]
+    /// The wait before an event that failed is tried again.
+    static let retryBackoff = Backoff(first: .milliseconds(500), maximum: .seconds(30))
     let config: CameraStoreConfig
     let metrics: CameraMetrics
     /// Sends the alerts processing raises; woken after each event.
@@ -142,9 +144,13 @@ public final class CameraService: Service, Sendable {
             logger.warning("Camera event failed", metadata: ["reason": "\(reason)", "attempts": "\(attempts)"])
             return true
         }
-        let backoff = Duration.milliseconds(min(30_000, 250 << min(attempts, 10)))
+        let backoff = Self.retryBackoff.delay(retry: attempts)
         logger.notice(
-            "Camera event will be retried", metadata: ["reason": "\(reason)", "attempt": "\(attempts)", "after_ms": "\(backoff.components.seconds * 1000)"])
+            "Camera event will be retried",
+            metadata: [
+                "reason": "\(reason)", "attempt": "\(attempts)",
+                "after_ms": "\(backoff.components.seconds * 1000 + backoff.components.attoseconds / 1_000_000_000_000_000)",
+            ])
         try? await Task.sleep(for: backoff)
         return false
     }

@@ -26,6 +26,8 @@ package final class FunctionPool: Sendable {
     let launcher: any InstanceLauncher
     /// The largest batch handed to the function in one call.
     let batchLimit: Int
+    /// The wait before another start after one failed while other instances serve.
+    static let startBackoff = Backoff(first: .seconds(1), maximum: .seconds(30))
     /// The settings checked on every request, copied out of the configuration once.
     package let limits: Limits
 
@@ -487,6 +489,9 @@ extension FunctionPool {
         /// After an instance failed to start while others serve, no new
         /// start is attempted before this instant.
         var startBackoffUntil: UInt64 = 0
+        /// Starts that failed in a row while others served; a start that
+        /// succeeds clears it.
+        var failedStarts = 0
         var nextInstanceID = 1
         /// An exponentially weighted average of a batch's execution time, to
         /// close a batch early enough for its earliest deadline.
@@ -689,6 +694,7 @@ extension FunctionPool {
                     return [.destroy([instance])]
                 }
                 slots.append(Slot(instance: instance, idleSince: now, fresh: !prewarmed))
+                failedStarts = 0
                 armReaper(now: now, timers: pool)
             case .failure(let error):
                 if slots.isEmpty && starting == 0 {
@@ -700,7 +706,8 @@ extension FunctionPool {
                 } else {
                     // Live instances keep serving the queue; retry later
                     // rather than churn threads on a start that keeps failing.
-                    startBackoffUntil = now + 1_000_000_000
+                    failedStarts += 1
+                    startBackoffUntil = now + FunctionPool.startBackoff.delay(retry: failedStarts).nanosecondsClamped
                 }
             }
             actions += dispatch(now: now, timers: pool)

@@ -32,9 +32,8 @@ final class WorkerLauncher: InstanceLauncher {
     /// From this many consecutive crashes on, new workers wait (and the
     /// function reports `crash_loop`).
     static let crashLoopThreshold = 3
-    /// The first wait; it doubles with every further crash.
-    static let firstBackoff: Duration = .milliseconds(100)
-    static let maximumBackoff: Duration = .seconds(5)
+    /// The wait before a new worker from the threshold on: it doubles with every further crash.
+    static let crashBackoff = Backoff(first: .milliseconds(100), maximum: .seconds(5))
     /// How long past the latest deadline in its batch a worker may run before it is killed.
     static let deadlineGrace: Duration = .milliseconds(100)
     /// How long a worker has to exit after DESTROY, or to be reaped after its socket closes.
@@ -131,9 +130,7 @@ final class WorkerLauncher: InstanceLauncher {
             var backoff: UInt64 = 0
             let beyond = health.consecutiveCrashes - Self.crashLoopThreshold
             if beyond >= 0 {
-                let first = Self.firstBackoff.nanosecondsClamped
-                let shift = UInt64(min(beyond, 20))
-                backoff = min(Self.maximumBackoff.nanosecondsClamped, first << shift)
+                backoff = Self.crashBackoff.delay(retry: beyond + 1).nanosecondsClamped
                 health.backoffUntil = now + backoff
             }
             health.lastBackoff = backoff
