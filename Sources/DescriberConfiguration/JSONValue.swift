@@ -32,7 +32,9 @@ public enum JSONValue: Sendable, Equatable {
             output += "]"
         case .object(let members):
             output += "{"
-            for (index, key) in members.keys.sorted().enumerated() {
+            // By UTF-8 bytes, as describer_function.h promises, not by Swift's
+            // Unicode-aware String ordering.
+            for (index, key) in members.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
                 if index > 0 { output += "," }
                 JSONValue.writeString(key, into: &output)
                 output += ":"

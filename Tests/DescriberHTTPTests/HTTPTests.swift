@@ -159,7 +159,7 @@ import Testing
                 #expect(response.status == .ok)
                 let body = String(buffer: response.body)
                 #expect(body.contains(#""name":"broken""#) && body.contains(#""state":"unavailable""#))
-                #expect(body.contains("ABI 2.1"))
+                #expect(body.contains("ABI 2.2"))
             }
             try await client.execute(uri: "/v1/functions/echo", method: .get) { response in
                 let body = String(buffer: response.body)

@@ -9,7 +9,7 @@ import Testing
     @Test func acceptsAWellFormedLibraryAndReadsItsCapabilities() throws {
         let library = try FunctionLibrary.load(path: try TestSupport.library("good"))
         #expect(library.capabilities.abiMajor == 1)
-        #expect(library.capabilities.abiMinor == 1)
+        #expect(library.capabilities.abiMinor == 2)
         #expect(library.capabilities.name == "testfn")
         #expect(library.capabilities.version == "0.0.1-test")
         #expect(library.capabilities.batch)
@@ -42,9 +42,9 @@ import Testing
 
     static let refusals: [Refusal] = [
         Refusal(
-            variant: "major2", defines: ["TESTFN_ABI_MAJOR=2"], code: .abiMismatch, mentions: "was built for function ABI 2.1, but this host speaks ABI 1.1"),
-        Refusal(variant: "major0", defines: ["TESTFN_ABI_MAJOR=0"], code: .abiMismatch, mentions: "ABI 0.1"),
-        Refusal(variant: "minor9", defines: ["TESTFN_ABI_MINOR=9"], code: .abiMismatch, mentions: "needs function ABI 1.9, newer than this host's 1.1"),
+            variant: "major2", defines: ["TESTFN_ABI_MAJOR=2"], code: .abiMismatch, mentions: "was built for function ABI 2.2, but this host speaks ABI 1.2"),
+        Refusal(variant: "major0", defines: ["TESTFN_ABI_MAJOR=0"], code: .abiMismatch, mentions: "ABI 0.2"),
+        Refusal(variant: "minor9", defines: ["TESTFN_ABI_MINOR=9"], code: .abiMismatch, mentions: "needs function ABI 1.9, newer than this host's 1.2"),
         Refusal(variant: "noprocess", defines: ["TESTFN_OMIT_PROCESS"], code: .missingSymbol, mentions: "does not export describer_instance_process"),
         Refusal(variant: "unknowncap", defines: ["TESTFN_CAPS=0x11"], code: .badCapability, mentions: "unknown capability bits 0x10"),
         Refusal(
@@ -98,7 +98,7 @@ import Testing
         await host.start()
         let broken = await host.result("broken", TestSupport.request())
         #expect(broken.failure?.code == .unavailable)
-        #expect(broken.failure?.message.contains("ABI 2.1") == true)
+        #expect(broken.failure?.message.contains("ABI 2.2") == true)
         let missing = await host.result("missing", TestSupport.request())
         #expect(missing.failure?.message.contains("describer_instance_process") == true)
         let good = await host.result("good", TestSupport.request("abc"))

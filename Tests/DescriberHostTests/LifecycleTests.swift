@@ -117,7 +117,7 @@ import Testing
             try Self.replace(library, with: try Self.generation(3, extra: ["TESTFN_ABI_MAJOR=99"]), inPlace: false)
             try await waitUntil { host.reloadProblem(of: "reloading") != nil }
             let problem = try #require(host.describe("reloading")?["reload_problem"]?.stringValue)
-            #expect(problem.contains("was built for function ABI 99.1"), "\(problem)")
+            #expect(problem.contains("was built for function ABI 99.2"), "\(problem)")
             #expect(host.entries["reloading"]?.generation == 1)
             #expect(try await host.invoke("reloading", TestSupport.request()).text.hasSuffix("generation=1"))
 

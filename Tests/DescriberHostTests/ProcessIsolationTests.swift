@@ -312,7 +312,7 @@ import Testing
             host.entries["unknown"]?.problem?.contains(
                 "process.swap is not a known key (expected one of: memory, cpu_seconds, open_files, nice, working_directory)") == true)
         #expect(host.entries["folder"]?.problem?.contains("process.working_directory must be an existing folder") == true)
-        #expect(host.entries["major2"]?.problem?.contains("was built for function ABI 2.1, but this host speaks ABI 1.1") == true)
+        #expect(host.entries["major2"]?.problem?.contains("was built for function ABI 2.2, but this host speaks ABI 1.2") == true)
         for name in host.entries.keys { #expect(host.state(of: name) == "unavailable", "\(name)") }
     }
 }

@@ -46,7 +46,7 @@ DESCRIBER_EXPORT int describer_instance_process(void *instance, describer_call *
                                                 size_t count) {
     const describer_host *host = instance;
     for (size_t i = 0; i < count; i++) {
-        const describer_request *r = &requests[i];
+        const describer_request *r = describer_request_at(requests, i);
         /* The geometry must describe the buffer exactly, or this would read past it. */
         if (r->width == 0 || r->height == 0 || r->stride < r->width * 3 || r->size < (size_t)r->stride * r->height) {
             static const char message[] = "inconsistent RGB8 geometry";

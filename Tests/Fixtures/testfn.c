@@ -125,7 +125,7 @@ DESCRIBER_EXPORT int describer_instance_process(void *opaque, describer_call *ca
     instance_t *instance = opaque;
     const describer_host *host = instance->host;
     for (size_t i = 0; i < count; i++) {
-        const describer_request *r = &requests[i];
+        const describer_request *r = describer_request_at(requests, i);
         const char *o = r->options_json;
         size_t os = r->options_size;
         if (option_is(o, os, "misbehave", "\"log\"")) {

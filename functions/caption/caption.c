@@ -238,12 +238,13 @@ static void describe(const caption_instance *instance, describer_call *call, siz
 DESCRIBER_EXPORT int describer_instance_process(void *instance, describer_call *call, const describer_request *requests,
                                                 size_t count) {
     for (size_t i = 0; i < count; i++) {
-        if (instance == NULL || requests[i].width == 0 || requests[i].height == 0) {
+        const describer_request *request = describer_request_at(requests, i);
+        if (instance == NULL || request->width == 0 || request->height == 0) {
             static const char message[] = "caption needs decoded RGB8 pixels";
             ((caption_instance *)instance)->host->fail(call, i, DESCRIBER_STATUS_INVALID_INPUT, message, sizeof message - 1);
             continue;
         }
-        describe(instance, call, i, &requests[i]);
+        describe(instance, call, i, request);
     }
     return 0;
 }

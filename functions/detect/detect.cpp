@@ -254,7 +254,7 @@ void detectBatch(Instance &instance, describer_call *call, const describer_reque
     std::vector<vision_image> images;
     std::vector<float> minScores;
     for (size_t i = 0; i < count; i++) {
-        const describer_request &request = requests[i];
+        const describer_request &request = *describer_request_at(requests, i);
         if (request.width == 0 || request.height == 0 || request.data == nullptr) {
             fail(host, call, i, DESCRIBER_STATUS_INVALID_INPUT, "detect needs decoded RGB8 pixels");
             continue;
@@ -278,7 +278,7 @@ void detectBatch(Instance &instance, describer_call *call, const describer_reque
             continue;
         }
         try {
-            std::string json = answer(instance, boxes[k], requests[i]);
+            std::string json = answer(instance, boxes[k], *describer_request_at(requests, i));
             host->respond(call, i, "application/json", reinterpret_cast<const uint8_t *>(json.data()), json.size());
         } catch (const std::exception &failure) {
             fail(host, call, i, DESCRIBER_STATUS_FAILED, std::string("detection failed: ") + failure.what());

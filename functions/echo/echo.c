@@ -131,7 +131,7 @@ static void echo_one(echo_instance *instance, describer_call *call, size_t index
 DESCRIBER_EXPORT int describer_instance_process(void *opaque, describer_call *call, const describer_request *requests,
                                                 size_t count) {
     echo_instance *instance = opaque;
-    for (size_t i = 0; i < count; i++) echo_one(instance, call, i, &requests[i]);
+    for (size_t i = 0; i < count; i++) echo_one(instance, call, i, describer_request_at(requests, i));
     return 0;
 }
 

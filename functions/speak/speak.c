@@ -515,6 +515,6 @@ static void speak_one(speak_instance *instance, describer_call *call, const desc
 DESCRIBER_EXPORT int describer_instance_process(void *opaque, describer_call *call, const describer_request *requests,
                                                 size_t count) {
     speak_instance *instance = opaque;
-    for (size_t i = 0; i < count; i++) speak_one(instance, call, &requests[i], i);
+    for (size_t i = 0; i < count; i++) speak_one(instance, call, describer_request_at(requests, i), i);
     return 0;
 }

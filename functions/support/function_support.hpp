@@ -100,7 +100,7 @@ int processEach(const describer_host *host, describer_call *call, const describe
                 const char *what, One one) {
     for (size_t i = 0; i < count; i++) {
         try {
-            one(i, requests[i]);
+            one(i, *describer_request_at(requests, i));
         } catch (const std::exception &error) {
             fail(host, call, i, DESCRIBER_STATUS_FAILED, std::string(what) + error.what());
         }

@@ -1,5 +1,5 @@
 /*
- * describer_function.h — the Describer function ABI, version 1.0.
+ * describer_function.h — the Describer function ABI, version 1.2.
  *
  * This header is the whole contract between the Describer function host and a
  * function: a native shared library that the host loads once (it is never
@@ -21,6 +21,21 @@
  * its `describer_function_info`. The host accepts it when the major versions
  * are equal and the function's minor version is not newer than the host's
  * (additive changes bump the minor version; anything else bumps the major).
+ * Structs grow only by appending fields, and each says its own size:
+ * describer_function_info and describer_host carry `struct_size`, and so does
+ * every describer_request from 1.2 on (read requests with
+ * describer_request_at, below, and a later host's longer requests still
+ * work). Minor versions so far: 1.0; 1.1 added the request's source size;
+ * 1.2 its struct_size.
+ *
+ * JSON from the host (the instance's options in create, each request's
+ * options in process) is canonical: one UTF-8 object, no whitespace outside
+ * strings, keys sorted by their UTF-8 bytes, each key once; strings escape
+ * only `"`, `\` and control characters (\n, \r, \t, any other as \u00xx in
+ * lower-case hex), everything else is literal UTF-8; numbers are integers
+ * when the manifest or YAML typed them so, otherwise the shortest decimal
+ * that reads back exactly (0.5, 1e-05), and null for a non-finite one.
+ * It is never NUL-terminated: use the size passed with it.
  *
  * Lifecycle, driven by the host:
  *
@@ -57,7 +72,7 @@ extern "C" {
  * ------------------------------------------------------------------------- */
 
 #define DESCRIBER_ABI_VERSION_MAJOR 1
-#define DESCRIBER_ABI_VERSION_MINOR 1
+#define DESCRIBER_ABI_VERSION_MINOR 2
 
 /* Capability bits for describer_function_info.capabilities. */
 enum {
@@ -164,9 +179,24 @@ typedef struct describer_request {
      * the caller's pixels. Zero for BYTES, and from a 1.0 host. */
     uint32_t source_width;
     uint32_t source_height;
-    uint32_t reserved_u32[1];
+    /* (ABI 1.2) The distance in bytes from this request to the next in the
+     * batch: sizeof(describer_request) as the host lays the batch out. A
+     * later minor version may append fields, so read request i with
+     * describer_request_at(requests, i) rather than requests[i]. Zero from a
+     * host older than 1.2, whose requests are exactly this size. (A host lays
+     * a batch out in the size of the function's declared minor version, so
+     * requests[i] keeps working in functions built before a field was
+     * appended.) */
+    uint32_t struct_size;
     void *reserved_ptr[2];
 } describer_request;
+
+/* Request `index` of the batch starting at `requests`, whatever size of
+ * describer_request the host was built with. */
+static inline const describer_request *describer_request_at(const describer_request *requests, size_t index) {
+    size_t stride = requests->struct_size != 0 ? requests->struct_size : sizeof(describer_request);
+    return (const describer_request *)(const void *)((const char *)requests + index * stride);
+}
 
 /* An opaque token for one host call (one create or one process call).
  * OWNERSHIP: host; valid only until the describer_* call it was passed to
@@ -190,8 +220,12 @@ typedef struct describer_host {
     void (*log)(describer_call *call, describer_log_level level, const char *message, size_t size);
 
     /* Returns 1 when request `index` of this call has passed its deadline (or
-     * its caller has gone away) and work on it should stop, 0 otherwise. For
-     * create calls (index 0) it returns 1 once the host is shutting down. */
+     * its caller has gone away) and work on it should stop, 0 otherwise.
+     * During create (index 0), on both isolation tiers, it returns 0 until
+     * the host begins shutting down and 1 from then on: a slow create (a
+     * model loading) may give up early, and need not. A create has no
+     * deadline of its own. With `isolation: process`, a worker whose create
+     * is still running when the shutdown grace period ends is killed. */
     int (*expired)(describer_call *call, size_t index);
 
     /* The current CLOCK_MONOTONIC time in nanoseconds, the clock of

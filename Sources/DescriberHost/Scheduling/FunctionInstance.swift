@@ -263,6 +263,7 @@ final class FunctionInstance: PoolInstance {
                     for index in batch.indices {
                         let invocation = batch[index]
                         var request = describer_request()
+                        request.struct_size = UInt32(MemoryLayout<describer_request>.stride)
                         let input = images?[index].pixels ?? invocation.body
                         input.withUnsafeReadableBytesWithStorageManagement { bytes, storage in
                             storages.initializeElement(at: index, to: storage.retain())
