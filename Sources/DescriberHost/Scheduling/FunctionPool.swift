@@ -43,6 +43,8 @@ package final class FunctionPool: Sendable {
     private let logger: Logger
     private let timers: any EventLoop
     private let state: Mutex<State>
+    /// The timers the state machine armed, as scheduled on `timers`.
+    private let timerTasks = Mutex(TimerTasks())
     /// Callers inside ``invoke(body:contentType:optionsJSON:admittedAt:deadline:decodedImage:)`` now.
     private let callers = Atomic<Int>(0)
 
@@ -171,8 +173,8 @@ package final class FunctionPool: Sendable {
     /// suspending (see ``spinBudgetNanoseconds``), returns how long a batch
     /// usually takes, in nanoseconds.
     private func admit(_ invocation: Invocation, mayPoll: Bool) -> UInt64? {
-        let (actions, expected) = state.withLock { state in
-            let actions = state.admit(invocation, now: invocation.admittedAt, timers: self)
+        let (actions, expected) = withState { state in
+            let actions = state.admit(invocation, now: invocation.admittedAt)
             let quick = mayPoll && state.expectsQuickAnswer(invocation, within: Self.spinBudgetNanoseconds)
             return (actions, quick ? state.executionEstimate : nil)
         }
@@ -202,7 +204,7 @@ package final class FunctionPool: Sendable {
         // Complete first: an admission racing with this sees a completed
         // invocation and drops it.
         invocation.complete(.failure(Self.callerLeft))
-        let actions = state.withLock { state in state.remove(invocation) }
+        let actions = withState { state in state.remove(invocation) }
         perform(actions)
     }
 
@@ -210,7 +212,7 @@ package final class FunctionPool: Sendable {
 
     /// Creates instances up to `min_instances` and waits until they are ready.
     func prewarm() async {
-        let count = state.withLock { state in state.reserveStarts(upTo: config.minInstances) }
+        let count = withState { state in state.reserveStarts(upTo: config.minInstances) }
         guard count > 0 else { return }
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<count {
@@ -226,13 +228,13 @@ package final class FunctionPool: Sendable {
     /// Stops accepting, lets queued and running work finish until `grace` has
     /// passed, fails what is left, and destroys every instance.
     func drain(grace: Duration) async {
-        state.withLock { $0.accepting = false }
+        withState { $0.accepting = false }
         let giveUp = MonotonicClock.now() + grace.nanosecondsClamped
         while MonotonicClock.now() < giveUp {
-            if state.withLock({ $0.isQuiet }) { break }
+            if withState({ $0.isQuiet }) { break }
             do { try await Task.sleep(for: .milliseconds(5)) } catch { break }
         }
-        let (actions, busy) = state.withLock { state in (state.shutDown(), state.slots.map(\.instance)) }
+        let (actions, busy) = withState { state in (state.shutDown(), state.slots.map(\.instance)) }
         // Wait for the idle instances' destroy hooks, so functions can flush
         // and release what they hold before the process exits.
         var idle: [any PoolInstance] = []
@@ -265,12 +267,12 @@ package final class FunctionPool: Sendable {
     /// admitted deadline falls within the maximum timeout, so nothing is cut
     /// short.
     func retire() async {
-        state.withLock { $0.retired = true }
+        withState { $0.retired = true }
         await drain(grace: config.maximumTimeout + .seconds(1))
     }
 
     /// What `GET /v1/functions/{name}` and `/readyz` report.
-    var snapshot: PoolSnapshot { state.withLock { $0.snapshot } }
+    var snapshot: PoolSnapshot { withState { $0.snapshot } }
 
     // MARK: Performing decisions
 
@@ -304,11 +306,11 @@ package final class FunctionPool: Sendable {
     /// batch a cold start: requests served by a pre-warmed instance never
     /// waited for it.
     private func startInstance(prewarm: Bool, _ whenSettled: @escaping @Sendable () -> Void) {
-        let id = state.withLock { state in state.allocateInstanceID() }
+        let id = withState { state in state.allocateInstanceID() }
         launcher.start(
             id: id,
             logger: logger,
-            isShuttingDown: { [weak self] in self?.state.withLock { $0.stopped } ?? true },
+            isShuttingDown: { [weak self] in self?.withState { $0.stopped } ?? true },
             finished: { [weak self] instance, batch, outcome in self?.batchFinished(instance, batch: batch, outcome: outcome) },
             onLost: { [weak self] instance in self?.instanceLost(instance) }
         ) { result in
@@ -316,8 +318,8 @@ package final class FunctionPool: Sendable {
                 self.metrics.coldStarts.increment()
                 self.metrics.coldStartDuration.record(instance.initDuration)
             }
-            let actions = self.state.withLock { state in
-                state.instanceStarted(result, prewarmed: prewarm, now: MonotonicClock.now(), timers: self)
+            let actions = self.withState { state in
+                state.instanceStarted(result, prewarmed: prewarm, now: MonotonicClock.now())
             }
             self.perform(actions)
             whenSettled()
@@ -345,8 +347,8 @@ package final class FunctionPool: Sendable {
     private func batchFinished(_ instance: any PoolInstance, batch: Batch, outcome: BatchOutcome) {
         // The clock is read before the lock is taken: callers wait for the lock.
         let now = MonotonicClock.now()
-        let actions = state.withLock { state in
-            state.batchFinished(instance, batch: batch, outcome: outcome, now: now, timers: self)
+        let actions = withState { state in
+            state.batchFinished(instance, batch: batch, outcome: outcome, now: now)
         }
         perform(actions)
         recordAnswers(batch)
@@ -354,14 +356,50 @@ package final class FunctionPool: Sendable {
 
     /// An idle instance died (its worker process exited): forget it.
     private func instanceLost(_ instance: any PoolInstance) {
-        let actions = state.withLock { state in state.instanceLost(instance, now: MonotonicClock.now(), timers: self) }
+        let actions = withState { state in state.instanceLost(instance, now: MonotonicClock.now()) }
         perform(actions)
     }
 
     // MARK: Timers
 
+    /// Runs `body` on the state under its lock, then, still under the lock
+    /// (so that a later decision cannot be overtaken), carries out the timer
+    /// changes it decided.
+    private func withState<R>(_ body: (inout State) -> R) -> R {
+        state.withLock { state in
+            let result = body(&state)
+            if !state.timerChanges.isEmpty { apply(state.takeTimerChanges()) }
+            return result
+        }
+    }
+
+    private struct TimerTasks {
+        var deadline: Scheduled<Void>?
+        var batch: Scheduled<Void>?
+        var reaper: Scheduled<Void>?
+    }
+
+    /// Arms and cancels timers as the state machine decided. A timer that
+    /// has already fired when it is replaced runs its handler once more,
+    /// which finds nothing to do.
+    private func apply(_ changes: TimerChanges) {
+        func replace(_ task: inout Scheduled<Void>?, with change: TimerChanges.Change?, _ fired: @escaping @Sendable (FunctionPool) -> Void) {
+            guard let change else { return }
+            task?.cancel()
+            switch change {
+            case .arm(let at): task = schedule(at: at, fired)
+            case .cancel: task = nil
+            }
+        }
+        timerTasks.withLock { tasks in
+            replace(&tasks.deadline, with: changes.deadline) { $0.deadlineTimerFired() }
+            replace(&tasks.batch, with: changes.batch) { $0.batchTimerFired() }
+            replace(&tasks.reaper, with: changes.reaper) { $0.reaperFired() }
+        }
+    }
+
     /// Schedules `body` on the timer loop at the monotonic instant `at`.
-    fileprivate func schedule(at: UInt64, _ body: @escaping @Sendable (FunctionPool) -> Void) -> Scheduled<Void> {
+    private func schedule(at: UInt64, _ body: @escaping @Sendable (FunctionPool) -> Void) -> Scheduled<Void> {
         let now = MonotonicClock.now()
         let delay = at > now ? TimeAmount.nanoseconds(Int64(at - now)) : .zero
         return timers.scheduleTask(in: delay) { [weak self] in
@@ -370,17 +408,17 @@ package final class FunctionPool: Sendable {
     }
 
     fileprivate func deadlineTimerFired() {
-        let actions = state.withLock { state in state.sweepDeadlines(now: MonotonicClock.now(), timers: self) }
+        let actions = withState { state in state.sweepDeadlines(now: MonotonicClock.now()) }
         perform(actions)
     }
 
     fileprivate func batchTimerFired() {
-        let actions = state.withLock { state in state.batchTimerFired(now: MonotonicClock.now(), timers: self) }
+        let actions = withState { state in state.batchTimerFired(now: MonotonicClock.now()) }
         perform(actions)
     }
 
     fileprivate func reaperFired() {
-        let actions = state.withLock { state in state.reap(now: MonotonicClock.now(), timers: self) }
+        let actions = withState { state in state.reap(now: MonotonicClock.now()) }
         perform(actions)
     }
 
@@ -449,6 +487,21 @@ extension FunctionPool {
         }
     }
 
+    /// What the state machine wants done with its timers: each one armed
+    /// for an instant (replacing the one armed before), cancelled, or left.
+    struct TimerChanges: Equatable {
+        enum Change: Equatable {
+            case arm(at: UInt64)
+            case cancel
+        }
+
+        var deadline: Change?
+        var batch: Change?
+        var reaper: Change?
+
+        var isEmpty: Bool { deadline == nil && batch == nil && reaper == nil }
+    }
+
     struct Slot {
         let instance: any PoolInstance
         /// The batches running on it now.
@@ -466,6 +519,8 @@ extension FunctionPool {
 
     /// The pool's decisions. Every method runs under the pool's lock.
     struct State: ~Copyable {
+        /// The function's name, for the messages of refusals.
+        let name: String
         let concurrency: Int
         let minInstances: Int
         let maxInstances: Int
@@ -497,11 +552,23 @@ extension FunctionPool {
         /// close a batch early enough for its earliest deadline.
         var executionEstimate: UInt64 = 0
 
-        var deadlineTimer: (at: UInt64, task: Scheduled<Void>)?
-        var batchTimer: (at: UInt64, task: Scheduled<Void>)?
-        var reaperTimer: (at: UInt64, task: Scheduled<Void>)?
+        /// When each timer is due, while it is armed. The state machine
+        /// schedules nothing itself: it records what it wants in
+        /// ``timerChanges``, which the pool carries out under the same lock.
+        var deadlineTimerAt: UInt64?
+        var batchTimerAt: UInt64?
+        var reaperTimerAt: UInt64?
+        /// Timers to arm or cancel, since the pool last took them.
+        var timerChanges = TimerChanges()
+
+        /// The timer changes decided so far, leaving none.
+        mutating func takeTimerChanges() -> TimerChanges {
+            defer { timerChanges = TimerChanges() }
+            return timerChanges
+        }
 
         init(config: FunctionConfig, batchLimit: Int) {
+            self.name = config.name
             self.concurrency = config.concurrency
             self.minInstances = config.minInstances
             self.maxInstances = config.maxInstances
@@ -540,11 +607,11 @@ extension FunctionPool {
             return count
         }
 
-        mutating func admit(_ invocation: Invocation, now: UInt64, timers pool: FunctionPool) -> Actions {
+        mutating func admit(_ invocation: Invocation, now: UInt64) -> Actions {
             guard !invocation.isCompleted else { return [] }
             guard accepting else {
                 if retired {
-                    return [.fail([invocation], InvocationError(.superseded, "\(pool.config.name) was replaced by a newer version"))]
+                    return [.fail([invocation], InvocationError(.superseded, "\(name) was replaced by a newer version"))]
                 }
                 return [.fail([invocation], InvocationError(.unavailable, "the host is shutting down"))]
             }
@@ -552,7 +619,7 @@ extension FunctionPool {
                 return [.expire([invocation], now: now)]
             }
             queue.append(invocation)
-            var actions = dispatch(now: now, timers: pool)
+            var actions = dispatch(now: now)
             // Whatever could not be dispatched waits; past the bound it is refused.
             if queue.count > maxQueueDepth + provisionedCapacity, let last = queue.last, last === invocation {
                 queue.removeLast()
@@ -561,11 +628,11 @@ extension FunctionPool {
                         [invocation],
                         InvocationError(
                             .queueFull,
-                            "\(pool.config.name) is at capacity: \(slots.count + starting) instance(s) busy and \(maxQueueDepth) request(s) queued",
+                            "\(name) is at capacity: \(slots.count + starting) instance(s) busy and \(maxQueueDepth) request(s) queued",
                             retryAfterSeconds: 1
                         )))
             } else {
-                armDeadlineTimer(for: invocation.deadline, timers: pool)
+                armDeadlineTimer(for: invocation.deadline)
             }
             return actions
         }
@@ -587,7 +654,7 @@ extension FunctionPool {
         }
 
         /// Hands queued work to free instances, starting instances if needed.
-        mutating func dispatch(now: UInt64, timers pool: FunctionPool) -> Actions {
+        mutating func dispatch(now: UInt64) -> Actions {
             var actions = Actions()
             while !queue.isEmpty {
                 guard let slotIndex = freeSlot() else {
@@ -598,7 +665,7 @@ extension FunctionPool {
                 if batchLimit > 1, batchDelay > 0, queue.count < batchLimit {
                     let closeAt = batchCloseTime()
                     if now < closeAt {
-                        armBatchTimer(at: closeAt, timers: pool)
+                        armBatchTimer(at: closeAt)
                         break
                     }
                 }
@@ -683,7 +750,7 @@ extension FunctionPool {
             return closeAt
         }
 
-        mutating func instanceStarted(_ result: Result<any PoolInstance, InvocationError>, prewarmed: Bool, now: UInt64, timers pool: FunctionPool) -> Actions {
+        mutating func instanceStarted(_ result: Result<any PoolInstance, InvocationError>, prewarmed: Bool, now: UInt64) -> Actions {
             starting -= 1
             var actions = Actions()
             switch result {
@@ -695,7 +762,7 @@ extension FunctionPool {
                 }
                 slots.append(Slot(instance: instance, idleSince: now, fresh: !prewarmed))
                 failedStarts = 0
-                armReaper(now: now, timers: pool)
+                armReaper(now: now)
             case .failure(let error):
                 if slots.isEmpty && starting == 0 {
                     // Nothing else can serve the oldest requests: they learn
@@ -710,11 +777,11 @@ extension FunctionPool {
                     startBackoffUntil = now + FunctionPool.startBackoff.delay(retry: failedStarts).nanosecondsClamped
                 }
             }
-            actions += dispatch(now: now, timers: pool)
+            actions += dispatch(now: now)
             return actions
         }
 
-        mutating func batchFinished(_ instance: any PoolInstance, batch: Batch, outcome: BatchOutcome, now: UInt64, timers pool: FunctionPool) -> Actions {
+        mutating func batchFinished(_ instance: any PoolInstance, batch: Batch, outcome: BatchOutcome, now: UInt64) -> Actions {
             runningCount -= batch.count
             if !outcome.unsent.isEmpty {
                 // Never handed to the function: back to the head of the queue, in order.
@@ -749,13 +816,13 @@ extension FunctionPool {
                 queue.removeAll()
                 actions.append(.fail(waiting, InvocationError(.unavailable, "the host shut down before this request ran")))
             }
-            actions += dispatch(now: now, timers: pool)
-            armReaper(now: now, timers: pool)
+            actions += dispatch(now: now)
+            armReaper(now: now)
             return actions
         }
 
         /// An idle instance died: drop its slot; waiting work starts a replacement.
-        mutating func instanceLost(_ instance: any PoolInstance, now: UInt64, timers pool: FunctionPool) -> Actions {
+        mutating func instanceLost(_ instance: any PoolInstance, now: UInt64) -> Actions {
             guard let index = slots.firstIndex(where: { $0.instance === instance }) else { return [] }
             guard slots[index].running == 0 else {
                 // Busy batches report back on their own; no new work goes to it.
@@ -763,28 +830,28 @@ extension FunctionPool {
                 return []
             }
             slots.remove(at: index)
-            let actions = accepting ? dispatch(now: now, timers: pool) : []
+            let actions = accepting ? dispatch(now: now) : []
             return actions
         }
 
-        mutating func batchTimerFired(now: UInt64, timers pool: FunctionPool) -> Actions {
-            batchTimer = nil
-            let actions = dispatch(now: now, timers: pool)
+        mutating func batchTimerFired(now: UInt64) -> Actions {
+            batchTimerAt = nil
+            let actions = dispatch(now: now)
             return actions
         }
 
         // MARK: Deadlines
 
-        private mutating func armDeadlineTimer(for deadline: UInt64, timers pool: FunctionPool) {
-            if let current = deadlineTimer, current.at <= deadline { return }
-            deadlineTimer?.task.cancel()
-            deadlineTimer = (deadline, pool.schedule(at: deadline) { $0.deadlineTimerFired() })
+        private mutating func armDeadlineTimer(for deadline: UInt64) {
+            if let current = deadlineTimerAt, current <= deadline { return }
+            deadlineTimerAt = deadline
+            timerChanges.deadline = .arm(at: deadline)
         }
 
         /// Fails every waiting or running invocation whose deadline has
         /// passed, and re-arms for the next one.
-        mutating func sweepDeadlines(now: UInt64, timers pool: FunctionPool) -> Actions {
-            deadlineTimer = nil
+        mutating func sweepDeadlines(now: UInt64) -> Actions {
+            deadlineTimerAt = nil
             var expired: [Invocation] = []
             var next = UInt64.max
             var kept = CircularBuffer<Invocation>(initialCapacity: queue.count)
@@ -804,34 +871,35 @@ extension FunctionPool {
                     }
                 }
             }
-            if next != .max { armDeadlineTimer(for: next, timers: pool) }
+            if next != .max { armDeadlineTimer(for: next) }
             return expired.isEmpty ? [] : [.expire(expired, now: now)]
         }
 
         // MARK: Scaling down
 
-        private mutating func armReaper(now: UInt64, timers pool: FunctionPool) {
+        private mutating func armReaper(now: UInt64) {
             guard slots.count > minInstances else { return }
             // After every batch, under the lock: a plain loop, no arrays.
             var oldestIdle = UInt64.max
             for slot in slots where slot.running == 0 { oldestIdle = min(oldestIdle, slot.idleSince) }
             guard oldestIdle != .max else { return }
             let due = oldestIdle + idleTimeout
-            if let current = reaperTimer, current.at <= due { return }
-            reaperTimer?.task.cancel()
-            reaperTimer = (due, pool.schedule(at: due) { $0.reaperFired() })
+            if let current = reaperTimerAt, current <= due { return }
+            reaperTimerAt = due
+            timerChanges.reaper = .arm(at: due)
         }
 
         /// Destroys instances idle for `idle_timeout`, longest-idle first,
         /// keeping `min_instances`.
-        mutating func reap(now: UInt64, timers pool: FunctionPool) -> Actions {
-            reaperTimer = nil
+        mutating func reap(now: UInt64) -> Actions {
+            reaperTimerAt = nil
             var victims: [any PoolInstance] = []
             // Queued work (a partial batch waiting to fill) is about to use
             // the idle instances; look again later.
             guard queue.isEmpty else {
                 let later = now + max(batchDelay, 1_000_000)
-                reaperTimer = (later, pool.schedule(at: later) { $0.reaperFired() })
+                reaperTimerAt = later
+                timerChanges.reaper = .arm(at: later)
                 return []
             }
             let candidates = slots.indices
@@ -845,7 +913,7 @@ extension FunctionPool {
                 }
                 slots = remaining
             }
-            armReaper(now: now, timers: pool)
+            armReaper(now: now)
             return victims.isEmpty ? [] : [.destroy(victims)]
         }
 
@@ -865,15 +933,17 @@ extension FunctionPool {
             if !idle.isEmpty { actions.append(.destroy(idle)) }
             // The deadline timer stays armed: work still running after the
             // grace period must still be answered at its deadline.
-            batchTimer?.task.cancel()
-            reaperTimer?.task.cancel()
+            if batchTimerAt != nil { timerChanges.batch = .cancel }
+            if reaperTimerAt != nil { timerChanges.reaper = .cancel }
+            batchTimerAt = nil
+            reaperTimerAt = nil
             return actions
         }
 
-        private mutating func armBatchTimer(at closeAt: UInt64, timers pool: FunctionPool) {
-            if let current = batchTimer, current.at <= closeAt { return }
-            batchTimer?.task.cancel()
-            batchTimer = (closeAt, pool.schedule(at: closeAt) { $0.batchTimerFired() })
+        private mutating func armBatchTimer(at closeAt: UInt64) {
+            if let current = batchTimerAt, current <= closeAt { return }
+            batchTimerAt = closeAt
+            timerChanges.batch = .arm(at: closeAt)
         }
     }
 }
