@@ -46,14 +46,18 @@ let package = Package(
             dependencies: [
                 "CLibUV",
                 .product(name: "Yams", package: "Yams"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Imaging: JPEG and PNG decoding with limits and typed errors.
         .target(
             name: "DescriberImaging",
             dependencies: [
                 "CImageDecode",
                 .product(name: "NIOCore", package: "swift-nio"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The function host: the C ABI, scheduling, worker processes,
         // lifecycle, function configuration and metrics. No HTTP, no storage.
         .target(
@@ -65,7 +69,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // HTTP for functions: the invoke fast path, the function routes, API
         // errors, the token middleware and form data, which the applications' routes share.
         .target(
@@ -82,7 +88,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Describing photos and speaking: the describer over detect, caption
         // and ocr, voice profiles, and the evaluation. No HTTP.
         .target(
@@ -91,7 +99,9 @@ let package = Package(
                 "DescriberHost", "DescriberConfiguration", "DescriberImaging",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Cameras: the webhook, durable events, incidents, alerts and their
         // signed deliveries.
         .target(
@@ -108,7 +118,10 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            ], exclude: ["Events/SECURITY-EVENTS.md"], swiftSettings: swiftSettings),
+            ],
+            exclude: ["Events/SECURITY-EVENTS.md"],
+            swiftSettings: swiftSettings
+        ),
         // The DeepStack / CodeProject.AI detection API.
         .target(
             name: "DeepStack",
@@ -118,7 +131,9 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The server: the deployment's configuration and the application
         // factory that composes every application's routes and services.
         .target(
@@ -130,7 +145,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "CDescriberFunction"),
         // The signal handler that remembers which in-process function crashed
         // the host. C, because a signal handler may only do async-signal-safe work.
@@ -163,7 +180,9 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "speak-this-image",
             dependencies: [
@@ -171,7 +190,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // A function's author tests a plugin against the host alone with
         // this: building C functions, hosts with in-memory configuration,
         // and a harness that loads a library and feeds it requests.
@@ -181,7 +202,9 @@ let package = Package(
                 "DescriberHost", "DescriberConfiguration",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // The suites' own helpers: this repository's fixtures over
         // DescriberTesting, and (for the suites above the core) the
@@ -192,7 +215,10 @@ let package = Package(
                 "DescriberTesting", "DescriberHost", "DescriberConfiguration",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ServerTestSupport",
             dependencies: [
@@ -201,7 +227,10 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ], path: "Tests/ServerTestSupport", swiftSettings: swiftSettings),
+            ],
+            path: "Tests/ServerTestSupport",
+            swiftSettings: swiftSettings
+        ),
 
         // The core alone, on test functions compiled from Tests/Fixtures: no
         // HTTP, no models, no executables; it runs in seconds.
@@ -210,7 +239,9 @@ let package = Package(
             dependencies: [
                 "TestSupport", "DescriberTesting", "DescriberHost", "DescriberConfiguration", "DescriberImaging",
                 .product(name: "NIOCore", package: "swift-nio"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "DescriberHTTPTests",
             dependencies: [
@@ -221,7 +252,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CamerasTests",
             dependencies: [
@@ -234,7 +267,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The bundled functions on their real models and engines (installed
         // by `make -C functions`), and the applications built on them.
         .testTarget(
@@ -249,7 +284,9 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The built executables, and the third-party clients, run as users run them.
         .testTarget(
             name: "EndToEndTests",
@@ -261,6 +298,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ], swiftSettings: swiftSettings),
+            ],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

@@ -12,7 +12,10 @@
  *   TESTFN_GENERATION                     appends " generation=N" to every output (hot reload)
  *
  * Instance options (manifest `options`): create_fail (bool), create_sleep_ms,
- * create_crash (bool: segfault in describer_instance_create).
+ * create_crash (bool: segfault in describer_instance_create),
+ * create_until_expired (bool: create waits, up to a minute, until
+ * host->expired(call, 0) says the host gave up on it, then fails saying so),
+ * expired_marker (a path: the file create writes when it saw expired).
  * Request options: sleep_ms, fail ("invalid", "unsupported", "failed"), silent (bool),
  * misbehave: "segfault", "abort", "exit" (_exit(3)), "hang" (never returns,
  * ignoring expired), "busy" (burns CPU forever), "huge" (a 2 MiB output),
@@ -85,6 +88,21 @@ static long option_long(const char *json, size_t size, const char *key) {
     return 0;
 }
 
+/* A string option without escapes, copied into `out`; 0 when absent. */
+static int option_string(const char *json, size_t size, const char *key, char *out, size_t capacity) {
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
+    size_t length = strlen(pattern);
+    for (size_t i = 0; i + length <= size; i++) {
+        if (memcmp(json + i, pattern, length) != 0) continue;
+        size_t n = 0;
+        for (size_t j = i + length; j < size && json[j] != '"' && n + 1 < capacity; j++) out[n++] = json[j];
+        out[n] = 0;
+        return 1;
+    }
+    return 0;
+}
+
 static int option_is(const char *json, size_t size, const char *key, const char *value) {
     char pattern[96];
     snprintf(pattern, sizeof pattern, "\"%s\":%s", key, value);
@@ -106,6 +124,19 @@ DESCRIBER_EXPORT int describer_instance_create(const describer_host *host, descr
     if (option_is(options, size, "create_crash", "true")) {
         volatile int *nowhere = NULL;
         *nowhere = 1;
+    }
+    if (option_is(options, size, "create_until_expired", "true")) {
+        for (int waited = 0; waited < 60000 && !host->expired(call, 0); waited++) sleep_ms(1);
+        if (host->expired(call, 0)) {
+            char marker[512];
+            if (option_string(options, size, "expired_marker", marker, sizeof marker)) {
+                FILE *file = fopen(marker, "w");
+                if (file != NULL) fclose(file);
+            }
+            static const char message[] = "create stopped: expired during create";
+            host->fail(call, 0, DESCRIBER_STATUS_FAILED, message, sizeof message - 1);
+            return 8;
+        }
     }
     if (option_is(options, size, "create_fail", "true")) {
         static const char message[] = "create_fail was set";

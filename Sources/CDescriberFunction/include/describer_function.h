@@ -222,10 +222,11 @@ typedef struct describer_host {
     /* Returns 1 when request `index` of this call has passed its deadline (or
      * its caller has gone away) and work on it should stop, 0 otherwise.
      * During create (index 0), on both isolation tiers, it returns 0 until
-     * the host begins shutting down and 1 from then on: a slow create (a
-     * model loading) may give up early, and need not. A create has no
-     * deadline of its own. With `isolation: process`, a worker whose create
-     * is still running when the shutdown grace period ends is killed. */
+     * the host gives up waiting for the instance, when a shutdown's grace
+     * period is over, and 1 from then on. A create has no deadline of its
+     * own; a slow one (a model loading) may poll this to stop early. With
+     * `isolation: process`, a worker whose create has not returned a moment
+     * after that is killed. */
     int (*expired)(describer_call *call, size_t index);
 
     /* The current CLOCK_MONOTONIC time in nanoseconds, the clock of
