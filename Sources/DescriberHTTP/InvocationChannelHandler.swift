@@ -15,9 +15,9 @@ import NIOHTTPTypes
 /// the response goes back to the event loop. A route that answers by itself
 /// crosses twice. Here the event loop hands the request to the function's
 /// thread and that thread hands the answer back: twice, like the bare route.
-/// Measured at 64 connections: 1.22 times a bare Hummingbird route's
-/// throughput, against 0.76 through the router (BENCHMARKS.md, "The invoke
-/// route's fast path").
+/// It answers faster than a bare Hummingbird route; through the router the
+/// invocation is slower than that route (BENCHMARKS.md, "The invoke route's
+/// fast path").
 ///
 /// It takes only requests it answers exactly as the router's route would:
 /// a POST to a function that is loaded, with a Content-Length within the

@@ -6,9 +6,9 @@ import Synchronization
 /// commit is syncing the disk joins the next commit, so the disk is synced
 /// once per group instead of once per event.
 ///
-/// With `synchronous = FULL` a commit costs one fsync of the WAL (about 4 ms
-/// here, 12 ms at the 99th percentile); committed one by one, 200 events a
-/// second would leave no slack and queue behind each other. Each caller
+/// With `synchronous = FULL` a commit costs one fsync of the WAL; committed
+/// one by one, 200 events a second would leave no slack and queue behind
+/// each other (BENCHMARKS.md, "Camera event ingestion"). Each caller
 /// still returns only after its own event is on disk.
 ///
 /// The commits run on a dispatch queue of their own: they block on the disk,

@@ -151,8 +151,9 @@ package final class FunctionPool: Sendable {
     /// How long a caller may wait for its answer without suspending.
     ///
     /// A suspended caller is resumed on Swift's cooperative pool, and when
-    /// that pool has gone idle, waking one of its threads costs about 20 µs
-    /// on a small VM: ten times a fast function's whole call. So a caller
+    /// that pool has gone idle, waking one of its threads costs several
+    /// times a fast function's whole call (BENCHMARKS.md, "Warm invocation
+    /// overhead"). So a caller
     /// whose function usually answers within this budget, with little work
     /// ahead of it, polls for the answer first. Spinning at most as long as
     /// a wake-up costs bounds the waste at that wake-up's price.
@@ -165,8 +166,8 @@ package final class FunctionPool: Sendable {
     /// And only a caller alone in the pool polls. With other callers in
     /// flight (concurrent HTTP requests, a task group) the CPU it would hold
     /// is wanted by them, and their answers keep the cooperative pool awake,
-    /// so suspending is cheap: measured, 64 callers polling cost 2.0 µs a
-    /// call against 1.4 µs suspending.
+    /// so suspending is cheap: 64 callers polling cost more per call than 64
+    /// suspending (BENCHMARKS.md, "The host's hot path, reworked").
     static let spinBudgetNanoseconds: UInt64 = 20_000
 
     /// Admits `invocation`. When its caller should poll briefly before
