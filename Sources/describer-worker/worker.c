@@ -119,17 +119,6 @@ static void frame_bytes(frame *f, const void *bytes, size_t size) {
     f->scratch_size += size;
 }
 
-static void frame_u8(frame *f, uint8_t v) { frame_bytes(f, &v, 1); }
-static void frame_u16(frame *f, uint16_t v) { uint8_t b[2] = {v, v >> 8}; frame_bytes(f, b, 2); }
-static void frame_u32(frame *f, uint32_t v) {
-    uint8_t b[4] = {v, v >> 8, v >> 16, v >> 24};
-    frame_bytes(f, b, 4);
-}
-static void frame_u64(frame *f, uint64_t v) {
-    frame_u32(f, (uint32_t)v);
-    frame_u32(f, (uint32_t)(v >> 32));
-}
-
 static void write_all_iov(struct iovec *iov, int count) {
     while (count > 0) {
         ssize_t written = writev(sock, iov, count > IOV_MAX ? IOV_MAX : count);
@@ -153,13 +142,10 @@ static void write_all_iov(struct iovec *iov, int count) {
 static void frame_send(frame *f, uint8_t type) {
     if (f->failed) _exit(DWP_EXIT_NO_MEMORY);
     if (f->total > DWP_MAX_FRAME) _exit(DWP_EXIT_PROTOCOL);
-    uint8_t header[DWP_HEADER_SIZE] = {
-        (uint8_t)f->total, (uint8_t)(f->total >> 8), (uint8_t)(f->total >> 16), (uint8_t)(f->total >> 24),
-        DWP_VERSION, type, 0, 0,
-    };
+    dwp_frame_header header = {.length = (uint32_t)f->total, .version = DWP_VERSION, .type = type, .reserved = 0};
     struct iovec *iov = malloc((f->piece_count + 1) * sizeof *iov);
     if (iov == NULL) _exit(DWP_EXIT_NO_MEMORY);
-    iov[0] = (struct iovec){header, sizeof header};
+    iov[0] = (struct iovec){&header, sizeof header};
     for (size_t i = 0; i < f->piece_count; i++) {
         const struct piece *p = &f->pieces[i];
         iov[i + 1] = (struct iovec){(void *)(p->data ? (const uint8_t *)p->data : f->scratch + p->offset), p->size};
@@ -172,9 +158,10 @@ static void frame_send(frame *f, uint8_t type) {
 
 static void send_log(describer_log_level level, const char *message, size_t size) {
     if (size > DWP_MAX_LOG) size = DWP_MAX_LOG;
+    dwp_log head = {.level = (uint32_t)level};
     frame f;
     frame_init(&f);
-    frame_u32(&f, (uint32_t)level);
+    frame_bytes(&f, &head, sizeof head);
     frame_bytes(&f, message, size);
     frame_send(&f, DWP_FRAME_LOG);
     frame_free(&f);
@@ -191,11 +178,12 @@ static void send_logf(describer_log_level level, const char *format, ...) {
 }
 
 static void send_load_failed(uint32_t code, const char *message) {
+    size_t size = strlen(message);
+    dwp_load_failed head = {.code = code, .message_size = (uint32_t)size};
     frame f;
     frame_init(&f);
-    frame_u32(&f, code);
-    frame_u32(&f, (uint32_t)strlen(message));
-    frame_bytes(&f, message, strlen(message));
+    frame_bytes(&f, &head, sizeof head);
+    frame_bytes(&f, message, size);
     frame_send(&f, DWP_FRAME_LOAD_FAILED);
     frame_free(&f);
 }
@@ -257,21 +245,21 @@ typedef struct {
 /* Reads the next frame; its payload stays valid until the next call. Exits at
  * end of file (the host has gone) or on a malformed header. */
 static frame_in read_frame(void) {
-    if (input_fill(DWP_HEADER_SIZE) != 0) _exit(0);
-    const uint8_t *h = input.buffer + input.start;
-    size_t length = (size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16 | (size_t)h[3] << 24;
-    if (h[4] != DWP_VERSION) {
-        fprintf(stderr, "describer-worker: frame version %u, expected %u\n", h[4], DWP_VERSION);
+    dwp_frame_header header;
+    if (input_fill(sizeof header) != 0) _exit(0);
+    memcpy(&header, input.buffer + input.start, sizeof header);
+    if (header.version != DWP_VERSION) {
+        fprintf(stderr, "describer-worker: frame version %u, expected %u\n", header.version, DWP_VERSION);
         _exit(DWP_EXIT_PROTOCOL);
     }
+    size_t length = header.length;
     if (length > max_frame) {
         fprintf(stderr, "describer-worker: refusing a frame of %zu bytes (limit %zu)\n", length, max_frame);
         _exit(DWP_EXIT_PROTOCOL);
     }
-    uint8_t type = h[5];
-    if (input_fill(DWP_HEADER_SIZE + length) != 0) _exit(0);
-    frame_in f = {type, input.buffer + input.start + DWP_HEADER_SIZE, length};
-    input.start += DWP_HEADER_SIZE + length;
+    if (input_fill(sizeof header + length) != 0) _exit(0);
+    frame_in f = {header.type, input.buffer + input.start + sizeof header, length};
+    input.start += sizeof header + length;
     return f;
 }
 
@@ -293,14 +281,12 @@ static const uint8_t *take(cursor *c, size_t n) {
     return p;
 }
 
-static uint32_t take_u32(cursor *c) {
-    const uint8_t *p = take(c, 4);
-    return p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24 : 0;
-}
-
-static uint64_t take_u64(cursor *c) {
-    uint64_t low = take_u32(c);
-    return low | (uint64_t)take_u32(c) << 32;
+/* Copies the next `size` bytes into the protocol struct at `out`, or zeroes
+ * it when they are missing, so that a caller checks `bad` once at the end. */
+static void take_struct(cursor *c, void *out, size_t size) {
+    const uint8_t *p = take(c, size);
+    if (p != NULL) memcpy(out, p, size);
+    else memset(out, 0, size);
 }
 
 static void protocol_error(const char *what) {
@@ -461,23 +447,26 @@ static void send_info(const describer_function_info *pointer) {
     int readable = declared >= offsetof(describer_function_info, reserved_u32);
     const char *name = readable ? info.name : NULL;
     const char *version = readable ? info.version : NULL;
-    frame f;
-    frame_init(&f);
-    frame_u32(&f, info.struct_size);
-    frame_u16(&f, info.abi_major);
-    frame_u16(&f, info.abi_minor);
-    frame_u32(&f, info.capabilities);
-    frame_u32(&f, info.input_kind);
-    frame_u32(&f, info.max_width);
-    frame_u32(&f, info.max_height);
-    frame_u32(&f, info.max_batch_size);
-    frame_u8(&f, name != NULL);
-    frame_u8(&f, version != NULL);
-    frame_u16(&f, 0);
     size_t name_size = name ? strnlen(name, 4096) : 0;
     size_t version_size = version ? strnlen(version, 4096) : 0;
-    frame_u32(&f, (uint32_t)name_size);
-    frame_u32(&f, (uint32_t)version_size);
+    dwp_info head = {
+        .struct_size = info.struct_size,
+        .abi_major = info.abi_major,
+        .abi_minor = info.abi_minor,
+        .capabilities = info.capabilities,
+        .input_kind = info.input_kind,
+        .max_width = info.max_width,
+        .max_height = info.max_height,
+        .max_batch_size = info.max_batch_size,
+        .has_name = name != NULL,
+        .has_version = version != NULL,
+        .reserved = 0,
+        .name_size = (uint32_t)name_size,
+        .version_size = (uint32_t)version_size,
+    };
+    frame f;
+    frame_init(&f);
+    frame_bytes(&f, &head, sizeof head);
     frame_bytes(&f, name, name_size);
     frame_bytes(&f, version, version_size);
     frame_send(&f, DWP_FRAME_INFO);
@@ -491,29 +480,41 @@ static void usage(void) {
     _exit(DWP_EXIT_USAGE);
 }
 
-int main(int argc, char **argv) {
-    const char *library = NULL, *directory = NULL;
-    int info_only = 0;
-    long long parent = 0, value, cpu_seconds = 0, open_files = 0, niceness = 0;
-    int has_nice = 0;
+/* The command line, except the limits on frames and outputs, which the
+ * callbacks read from globals. */
+typedef struct {
+    const char *library, *directory;
+    int info_only;
+    long long parent, cpu_seconds, open_files, niceness;
+    int has_nice;
+} arguments;
+
+static arguments parse_arguments(int argc, char **argv) {
+    arguments a = {0};
+    long long value;
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i];
-        if (strcmp(flag, "--info") == 0) { info_only = 1; continue; }
+        if (strcmp(flag, "--info") == 0) { a.info_only = 1; continue; }
         if (i + 1 >= argc) usage();
         const char *argument = argv[++i];
-        if (strcmp(flag, "--library") == 0) library = argument;
-        else if (strcmp(flag, "--chdir") == 0) directory = argument;
-        else if (strcmp(flag, "--parent") == 0 && parse_number(argument, 1, INT_MAX, &parent) == 0) {}
+        if (strcmp(flag, "--library") == 0) a.library = argument;
+        else if (strcmp(flag, "--chdir") == 0) a.directory = argument;
+        else if (strcmp(flag, "--parent") == 0 && parse_number(argument, 1, INT_MAX, &a.parent) == 0) {}
         else if (strcmp(flag, "--max-frame") == 0 && parse_number(argument, 1024, DWP_MAX_FRAME, &value) == 0) max_frame = (size_t)value;
         else if (strcmp(flag, "--max-output") == 0 && parse_number(argument, 1, LLONG_MAX, &value) == 0) max_output = (size_t)value;
         else if (strcmp(flag, "--memory") == 0 && parse_number(argument, 1, LLONG_MAX, &value) == 0) memory_limit = (unsigned long long)value;
-        else if (strcmp(flag, "--cpu-seconds") == 0 && parse_number(argument, 1, LLONG_MAX / 2, &cpu_seconds) == 0) {}
-        else if (strcmp(flag, "--open-files") == 0 && parse_number(argument, 1, INT_MAX, &open_files) == 0) {}
-        else if (strcmp(flag, "--nice") == 0 && parse_number(argument, -20, 19, &niceness) == 0) has_nice = 1;
+        else if (strcmp(flag, "--cpu-seconds") == 0 && parse_number(argument, 1, LLONG_MAX / 2, &a.cpu_seconds) == 0) {}
+        else if (strcmp(flag, "--open-files") == 0 && parse_number(argument, 1, INT_MAX, &a.open_files) == 0) {}
+        else if (strcmp(flag, "--nice") == 0 && parse_number(argument, -20, 19, &a.niceness) == 0) a.has_nice = 1;
         else usage();
     }
-    if (library == NULL) usage();
+    if (a.library == NULL) usage();
+    return a;
+}
 
+/* Ties the worker to the host and its socket before anything of the
+ * function's runs. */
+static void attach_to_host(const arguments *a) {
     /* A write to a host that has gone fails with EPIPE instead of killing us silently. */
     signal(SIGPIPE, SIG_IGN);
     /* posix_spawn's dup2 cleared close-on-exec on the protocol socket. Set it
@@ -526,30 +527,48 @@ int main(int argc, char **argv) {
      * supervises it for the worker's whole life, so the parent-death signal
      * (which follows the parent thread) fires only when the host goes. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (parent != 0 && getppid() != (pid_t)parent) _exit(0);
+    if (a->parent != 0 && getppid() != (pid_t)a->parent) _exit(0);
+#else
+    (void)a;
 #endif
+}
 
-    /* Limits first, so that the library's own initialisers run under them. No
-     * core files: a crashing function is reported by the host, and dumping
-     * cores would slow every replacement down. */
+/* Applies the limits before the library is opened, so that its own
+ * initialisers run under them. No core files: a crashing function is
+ * reported by the host, and dumping cores would slow every replacement down. */
+static void apply_limits(const arguments *a) {
     set_limit(RLIMIT_CORE, 0, 0, "the core file size limit");
-    if (directory != NULL && chdir(directory) != 0) {
+    if (a->directory != NULL && chdir(a->directory) != 0) {
         char message[PATH_MAX + 128];
-        snprintf(message, sizeof message, "cannot change to the working directory %s: %s", directory, strerror(errno));
+        snprintf(message, sizeof message, "cannot change to the working directory %s: %s", a->directory, strerror(errno));
         send_load_failed(DWP_LOAD_LIMITS, message);
         _exit(DWP_EXIT_LOAD_FAILED);
     }
-    if (has_nice) {
+    if (a->has_nice) {
         errno = 0;
-        if (setpriority(PRIO_PROCESS, 0, (int)niceness) != 0) limit_failed("niceness", (unsigned long long)niceness);
+        if (setpriority(PRIO_PROCESS, 0, (int)a->niceness) != 0) limit_failed("niceness", (unsigned long long)a->niceness);
     }
-    if (open_files) set_limit(RLIMIT_NOFILE, (rlim_t)open_files, (rlim_t)open_files, "process.open_files");
+    if (a->open_files) set_limit(RLIMIT_NOFILE, (rlim_t)a->open_files, (rlim_t)a->open_files, "process.open_files");
     if (memory_limit) set_limit(RLIMIT_AS, (rlim_t)memory_limit, (rlim_t)memory_limit, "process.memory");
     /* SIGXCPU at the soft limit, SIGKILL a second later if it is ignored. */
-    if (cpu_seconds) set_limit(RLIMIT_CPU, (rlim_t)cpu_seconds, (rlim_t)cpu_seconds + 1, "process.cpu_seconds");
+    if (a->cpu_seconds) set_limit(RLIMIT_CPU, (rlim_t)a->cpu_seconds, (rlim_t)a->cpu_seconds + 1, "process.cpu_seconds");
+}
 
+/* ---------------------------------------------------------------------------
+ * The conversation: load, create, serve.
+ * ------------------------------------------------------------------------- */
+
+/* The library's entry points, once loaded. */
+typedef struct {
+    create_fn create;
+    process_fn process;
+    destroy_fn destroy;
+} library;
+
+/* Opens the library and sends INFO, or sends LOAD_FAILED and exits. */
+static library load_library(const char *path) {
     uv_lib_t handle;
-    if (uv_dlopen(library, &handle) != 0) {
+    if (uv_dlopen(path, &handle) != 0) {
         char message[4096];
         const char *reason = uv_dlerror(&handle);
         snprintf(message, sizeof message, "cannot be loaded: %s", reason ? reason : "unknown error");
@@ -577,133 +596,168 @@ int main(int argc, char **argv) {
         send_load_failed(DWP_LOAD_MISSING_SYMBOL, message);
         _exit(DWP_EXIT_LOAD_FAILED);
     }
-    get_info_fn get_info = (get_info_fn)symbols[0];
-    create_fn create = (create_fn)symbols[1];
-    process_fn process = (process_fn)symbols[2];
-    destroy_fn destroy = (destroy_fn)symbols[3];
-    const describer_function_info *info = get_info();
+    const describer_function_info *info = ((get_info_fn)symbols[0])();
     if (info == NULL) {
         send_load_failed(DWP_LOAD_BAD_INFO, "returned NULL from describer_function_get_info");
         _exit(DWP_EXIT_LOAD_FAILED);
     }
     send_info(info);
-    if (info_only) return 0;
+    /* The handle is never closed: the library stays loaded until the worker exits. */
+    return (library){(create_fn)symbols[1], (process_fn)symbols[2], (destroy_fn)symbols[3]};
+}
 
-    /* CREATE */
+/* Waits for CREATE and creates the instance, then sends CREATED; or sends
+ * CREATE_FAILED and exits. */
+static void *create_instance(const library *lib) {
     frame_in f = read_frame();
     if (f.type != DWP_FRAME_CREATE) protocol_error("expected CREATE");
     cursor c = {f.payload, f.size, 0};
-    uint32_t options_size = take_u32(&c);
-    const uint8_t *options = take(&c, options_size);
+    dwp_create head;
+    take_struct(&c, &head, sizeof head);
+    const uint8_t *options = take(&c, head.options_size);
     if (c.bad) protocol_error("CREATE");
     item_result create_item = {0};
     describer_call create_call = {PTHREAD_MUTEX_INITIALIZER, 1, 1, NULL, &create_item};
     void *instance = NULL;
     uint64_t started = uv_hrtime();
-    int rc = create(&host_table, &create_call, (const char *)options, options_size, &instance);
+    int rc = lib->create(&host_table, &create_call, (const char *)options, head.options_size, &instance);
     uint64_t elapsed = uv_hrtime() - started;
+    frame out;
+    frame_init(&out);
     if (rc != 0) {
-        frame out;
-        frame_init(&out);
-        frame_u32(&out, (uint32_t)rc);
         int has_reason = create_item.kind == DWP_ITEM_FAILURE && create_item.content_type != NULL;
-        frame_u32(&out, has_reason ? create_item.status : 0);
-        frame_u32(&out, has_reason ? (uint32_t)create_item.text_size : 0);
+        dwp_create_failed failed = {
+            .return_code = rc,
+            .status = has_reason ? create_item.status : 0,
+            .message_size = has_reason ? (uint32_t)create_item.text_size : 0,
+        };
+        frame_bytes(&out, &failed, sizeof failed);
         if (has_reason) frame_bytes(&out, create_item.content_type, create_item.text_size);
         frame_send(&out, DWP_FRAME_CREATE_FAILED);
         _exit(DWP_EXIT_CREATE_FAILED);
     }
     item_clear(&create_item);
-    {
-        frame out;
-        frame_init(&out);
-        frame_u64(&out, elapsed);
-        frame_send(&out, DWP_FRAME_CREATED);
-        frame_free(&out);
-    }
+    dwp_created created = {.create_ns = elapsed};
+    frame_bytes(&out, &created, sizeof created);
+    frame_send(&out, DWP_FRAME_CREATED);
+    frame_free(&out);
+    return instance;
+}
 
-    describer_request *requests = NULL;
-    item_result *items = NULL;
-    size_t capacity = 0;
+/* The requests of one batch and their results, kept at the size of the
+ * largest batch so far. */
+typedef struct {
+    describer_request *requests;
+    item_result *items;
+    size_t capacity;
+} batch;
+
+/* Decodes a PROCESS frame into `b` and returns its request count. The
+ * requests point into the frame. Exits on a malformed frame. */
+static uint32_t decode_batch(frame_in f, batch *b) {
+    cursor c = {f.payload, f.size, 0};
+    dwp_process head;
+    take_struct(&c, &head, sizeof head);
+    /* Every request takes its fixed part and at least the NUL of its content
+     * type, which bounds count by the frame before anything is allocated. */
+    if (c.bad || head.count == 0 || head.count > c.left / (sizeof(dwp_process_item) + 1)) protocol_error("PROCESS count");
+    if (head.count > b->capacity) {
+        free(b->requests);
+        free(b->items);
+        b->requests = calloc(head.count, sizeof *b->requests);
+        b->items = calloc(head.count, sizeof *b->items);
+        if (b->requests == NULL || b->items == NULL) _exit(DWP_EXIT_NO_MEMORY);
+        b->capacity = head.count;
+    }
+    for (uint32_t i = 0; i < head.count; i++) {
+        dwp_process_item item;
+        take_struct(&c, &item, sizeof item);
+        const uint8_t *type = take(&c, item.content_type_size);
+        const uint8_t *options = take(&c, item.options_size);
+        const uint8_t *data = item.data_size <= c.left ? take(&c, (size_t)item.data_size) : (c.bad = 1, NULL);
+        if (c.bad || item.content_type_size == 0 || type[item.content_type_size - 1] != 0) protocol_error("PROCESS item");
+        describer_request *r = &b->requests[i];
+        memset(r, 0, sizeof *r);
+        r->deadline_ns = item.deadline_ns;
+        r->width = item.width;
+        r->height = item.height;
+        r->stride = item.stride;
+        r->source_width = item.source_width;
+        r->source_height = item.source_height;
+        r->content_type = (const char *)type;
+        r->options_json = (const char *)options;
+        r->options_size = item.options_size;
+        r->data = item.data_size ? data : NULL;
+        r->size = (size_t)item.data_size;
+    }
+    if (c.left != 0) protocol_error("PROCESS trailing bytes");
+    return head.count;
+}
+
+/* Sends the RESULTS of a batch. Outputs and messages travel from the items
+ * themselves, without a copy. */
+static void send_results(int rc, const item_result *items, uint32_t count) {
+    dwp_results head = {.return_code = rc, .count = count};
+    frame out;
+    frame_init(&out);
+    frame_bytes(&out, &head, sizeof head);
+    for (uint32_t i = 0; i < count; i++) {
+        const item_result *item = &items[i];
+        dwp_results_item kind = {.kind = (uint8_t)item->kind, .reserved = {0, 0, 0}};
+        frame_bytes(&out, &kind, sizeof kind);
+        if (item->kind == DWP_ITEM_OUTPUT) {
+            dwp_output output = {.content_type_size = (uint32_t)item->text_size, .data_size = item->size};
+            frame_bytes(&out, &output, sizeof output);
+            frame_piece(&out, item->content_type, 0, item->text_size);
+            frame_piece(&out, item->data, 0, item->size);
+        } else if (item->kind == DWP_ITEM_FAILURE) {
+            size_t size = item->content_type ? item->text_size : 0;
+            dwp_failure failure = {.status = item->status, .message_size = (uint32_t)size};
+            frame_bytes(&out, &failure, sizeof failure);
+            frame_piece(&out, item->content_type, 0, size);
+        }
+    }
+    if (out.failed) {
+        send_logf(DESCRIBER_LOG_ERROR, "the worker ran out of memory assembling the results of %u requests", count);
+        _exit(DWP_EXIT_NO_MEMORY);
+    }
+    frame_send(&out, DWP_FRAME_RESULTS);
+    frame_free(&out);
+}
+
+/* Runs one batch at a time until DESTROY, which it answers with DESTROYED. */
+static void serve_batches(const library *lib, void *instance) {
+    batch b = {0};
     for (;;) {
-        f = read_frame();
+        frame_in f = read_frame();
         if (f.type == DWP_FRAME_DESTROY) {
-            destroy(instance);
+            lib->destroy(instance);
             frame out;
             frame_init(&out);
             frame_send(&out, DWP_FRAME_DESTROYED);
-            return 0;
+            return;
         }
         if (f.type != DWP_FRAME_PROCESS) protocol_error("expected PROCESS or DESTROY");
-        c = (cursor){f.payload, f.size, 0};
-        uint32_t count = take_u32(&c);
-        /* Every item takes at least 45 bytes, which bounds count by the frame. */
-        if (c.bad || count == 0 || count > c.left / 45) protocol_error("PROCESS count");
-        if (count > capacity) {
-            free(requests);
-            free(items);
-            requests = calloc(count, sizeof *requests);
-            items = calloc(count, sizeof *items);
-            if (requests == NULL || items == NULL) _exit(DWP_EXIT_NO_MEMORY);
-            capacity = count;
-        }
-        for (uint32_t i = 0; i < count; i++) {
-            describer_request *r = &requests[i];
-            memset(r, 0, sizeof *r);
-            r->deadline_ns = take_u64(&c);
-            r->width = take_u32(&c);
-            r->height = take_u32(&c);
-            r->stride = take_u32(&c);
-            r->source_width = take_u32(&c);
-            r->source_height = take_u32(&c);
-            uint32_t type_size = take_u32(&c);
-            uint32_t request_options_size = take_u32(&c);
-            uint64_t data_size = take_u64(&c);
-            const uint8_t *type = take(&c, type_size);
-            const uint8_t *request_options = take(&c, request_options_size);
-            const uint8_t *data = data_size <= c.left ? take(&c, (size_t)data_size) : (c.bad = 1, NULL);
-            if (c.bad || type_size == 0 || type[type_size - 1] != 0) protocol_error("PROCESS item");
-            r->content_type = (const char *)type;
-            r->options_json = (const char *)request_options;
-            r->options_size = request_options_size;
-            r->data = data_size ? data : NULL;
-            r->size = (size_t)data_size;
-        }
-        if (c.left != 0) protocol_error("PROCESS trailing bytes");
-        memset(items, 0, count * sizeof *items);
-        describer_call call = {PTHREAD_MUTEX_INITIALIZER, count, 0, requests, items};
-        rc = process(instance, &call, requests, count);
+        uint32_t count = decode_batch(f, &b);
+        memset(b.items, 0, count * sizeof *b.items);
+        describer_call call = {PTHREAD_MUTEX_INITIALIZER, count, 0, b.requests, b.items};
+        int rc = lib->process(instance, &call, b.requests, count);
         /* The call is over: later callbacks from stray threads find nothing to
          * change (the function broke the contract; the host ignores them too). */
         pthread_mutex_lock(&call.lock);
-        frame out;
-        frame_init(&out);
-        frame_u32(&out, (uint32_t)rc);
-        frame_u32(&out, count);
-        for (uint32_t i = 0; i < count; i++) {
-            item_result *item = &items[i];
-            frame_u8(&out, (uint8_t)item->kind);
-            frame_u8(&out, 0);
-            frame_u16(&out, 0);
-            if (item->kind == DWP_ITEM_OUTPUT) {
-                frame_u32(&out, (uint32_t)item->text_size);
-                frame_u64(&out, item->size);
-                frame_piece(&out, item->content_type, 0, item->text_size);
-                frame_piece(&out, item->data, 0, item->size);
-            } else if (item->kind == DWP_ITEM_FAILURE) {
-                size_t size = item->content_type ? item->text_size : 0;
-                frame_u32(&out, item->status);
-                frame_u32(&out, (uint32_t)size);
-                frame_piece(&out, item->content_type, 0, size);
-            }
-        }
-        if (out.failed) {
-            send_logf(DESCRIBER_LOG_ERROR, "the worker ran out of memory assembling the results of %u requests", count);
-            _exit(DWP_EXIT_NO_MEMORY);
-        }
-        frame_send(&out, DWP_FRAME_RESULTS);
-        frame_free(&out);
-        for (uint32_t i = 0; i < count; i++) item_clear(&items[i]);
+        send_results(rc, b.items, count);
+        for (uint32_t i = 0; i < count; i++) item_clear(&b.items[i]);
         pthread_mutex_unlock(&call.lock);
     }
+}
+
+int main(int argc, char **argv) {
+    arguments a = parse_arguments(argc, argv);
+    attach_to_host(&a);
+    apply_limits(&a);
+    library lib = load_library(a.library);
+    if (a.info_only) return 0;
+    void *instance = create_instance(&lib);
+    serve_batches(&lib, instance);
+    return 0;
 }

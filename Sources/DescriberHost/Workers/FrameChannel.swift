@@ -8,43 +8,6 @@ import Glibc
 import Darwin
 #endif
 
-/// The frame types and limits of `describer_worker_protocol.h`, typed for Swift.
-enum WorkerFrame {
-    static let version = UInt8(DWP_VERSION)
-    static let headerSize = Int(DWP_HEADER_SIZE)
-    static let maxFrame = Int(DWP_MAX_FRAME)
-    static let maxLog = Int(DWP_MAX_LOG)
-
-    static let create = UInt8(DWP_FRAME_CREATE)
-    static let process = UInt8(DWP_FRAME_PROCESS)
-    static let destroy = UInt8(DWP_FRAME_DESTROY)
-    static let info = UInt8(DWP_FRAME_INFO)
-    static let loadFailed = UInt8(DWP_FRAME_LOAD_FAILED)
-    static let created = UInt8(DWP_FRAME_CREATED)
-    static let createFailed = UInt8(DWP_FRAME_CREATE_FAILED)
-    static let results = UInt8(DWP_FRAME_RESULTS)
-    static let log = UInt8(DWP_FRAME_LOG)
-    static let destroyed = UInt8(DWP_FRAME_DESTROYED)
-
-    /// The longest control frame the host accepts (INFO, LOAD_FAILED, CREATE_FAILED, LOG).
-    static let controlLimit = 64 * 1024
-
-    /// A buffer holding a frame header whose length is filled in by ``finish(_:)``.
-    static func begin(_ type: UInt8, capacity: Int = 256) -> ByteBuffer {
-        var buffer = ByteBufferAllocator().buffer(capacity: capacity)
-        buffer.writeInteger(UInt32(0), endianness: .little)
-        buffer.writeInteger(version)
-        buffer.writeInteger(type)
-        buffer.writeInteger(UInt16(0), endianness: .little)
-        return buffer
-    }
-
-    /// Fills in the length of a frame started with ``begin(_:capacity:)``.
-    static func finish(_ buffer: inout ByteBuffer) {
-        buffer.setInteger(UInt32(buffer.readableBytes - headerSize), at: buffer.readerIndex, endianness: .little)
-    }
-}
-
 /// Reads and writes frames on the host's end of a worker's socket.
 ///
 /// Unchecked Sendable: it is handed once to the thread that supervises the
@@ -52,14 +15,16 @@ enum WorkerFrame {
 /// touched concurrently.
 final class FrameChannel: @unchecked Sendable {
     enum Event {
-        case frame(type: UInt8, payload: ByteBuffer)
+        /// A whole frame, decoded.
+        case message(WorkerMessage)
         /// The worker closed its end: it exited or is exiting.
         case endOfFile
         /// `until` passed first.
         case timedOut
         /// The wake-up descriptor became readable (and was drained).
         case woken
-        /// A frame the host refuses; the worker must be stopped.
+        /// A frame the host refuses (oversized, of another version, or
+        /// malformed); the worker must be stopped.
         case malformed(String)
     }
 
@@ -89,30 +54,32 @@ final class FrameChannel: @unchecked Sendable {
         }
     }
 
-    /// The next event: a frame no longer than `limit` bytes, end of file, a
-    /// wake-up on `wake`, or `until` (monotonic ns; `.max` waits forever)
-    /// passing. Until `spinUntil` it polls without blocking, which saves the
-    /// wake-up of a thread that waits for a fast answer.
+    /// The next event: the message in a frame no longer than `limit` bytes,
+    /// end of file, a wake-up on `wake`, or `until` (monotonic ns; `.max`
+    /// waits forever) passing. Until `spinUntil` it polls without blocking,
+    /// which saves the wake-up of a thread that waits for a fast answer.
     func next(limit: Int, until: UInt64 = .max, wake: Int32 = -1, spinUntil: UInt64 = 0) -> Event {
         if buffer.readableBytes == 0 { buffer.clear() }
         while true {
             // A whole frame already buffered?
             var wanted = WorkerFrame.headerSize
             if buffer.readableBytes >= WorkerFrame.headerSize {
-                let start = buffer.readerIndex
-                let length = Int(buffer.getInteger(at: start, endianness: .little, as: UInt32.self)!)
-                let version = buffer.getInteger(at: start + 4, as: UInt8.self)!
-                let type = buffer.getInteger(at: start + 5, as: UInt8.self)!
-                guard version == WorkerFrame.version else {
-                    return .malformed("a frame of protocol version \(version), expected \(WorkerFrame.version)")
+                let header = WorkerFrame.header(of: buffer)
+                let length = Int(header.length)
+                guard header.version == WorkerFrame.version else {
+                    return .malformed("a frame of protocol version \(header.version), expected \(WorkerFrame.version)")
                 }
                 guard length <= limit else {
-                    return .malformed("a frame of type 0x\(String(type, radix: 16)) and \(length) bytes, more than the \(limit) allowed here")
+                    return .malformed("a frame of type 0x\(String(header.type, radix: 16)) and \(length) bytes, more than the \(limit) allowed here")
                 }
                 if buffer.readableBytes >= WorkerFrame.headerSize + length {
                     buffer.moveReaderIndex(forwardBy: WorkerFrame.headerSize)
                     let payload = buffer.readSlice(length: length)!
-                    return .frame(type: type, payload: payload)
+                    do {
+                        return .message(try WorkerMessage(frameType: header.type, payload: payload))
+                    } catch {
+                        return .malformed(error.description)
+                    }
                 }
                 wanted = WorkerFrame.headerSize + length
             }

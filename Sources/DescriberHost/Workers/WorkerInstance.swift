@@ -141,11 +141,11 @@ final class WorkerInstance: PoolInstance {
             case .timedOut, .woken:
                 // Creation may take long; it is only given up when the host stops.
                 if isShuttingDown() { process.kill(.shutdown) }
-            case .frame(WorkerFrame.log, let payload):
-                Self.log(payload, to: logger)
-            case .frame(WorkerFrame.info, var payload):
+            case .message(.log(let level, let message)):
+                Self.log(level: level, message, to: logger)
+            case .message(.info(let info)):
                 do throws(LibraryLoadError) {
-                    let capabilities = try WorkerLauncher.decodeInfo(&payload, path: launcher.config.libraryPath)
+                    let capabilities = try WorkerLauncher.capabilities(from: info, path: launcher.config.libraryPath)
                     guard capabilities == launcher.capabilities else {
                         throw LibraryLoadError(
                             .badInfo, path: launcher.config.libraryPath, "changed since the function was loaded; restart the host to load it again")
@@ -155,32 +155,21 @@ final class WorkerInstance: PoolInstance {
                     process.kill(.protocolViolation("an INFO frame that no longer matches"))
                     continue
                 }
-                var frame = WorkerFrame.begin(WorkerFrame.create)
-                let options = launcher.config.options.serialized
-                frame.writeInteger(UInt32(options.utf8.count), endianness: .little)
-                frame.writeString(options)
-                WorkerFrame.finish(&frame)
-                _ = channel.send(frame)  // a worker that has gone shows up as end of file
-            case .frame(WorkerFrame.loadFailed, var payload):
-                _ = payload.readInteger(endianness: .little, as: UInt32.self)
-                let size = Int(payload.readInteger(endianness: .little, as: UInt32.self) ?? 0)
-                let message = payload.readString(length: min(size, payload.readableBytes)) ?? ""
+                // A worker that has gone shows up as end of file.
+                _ = channel.send(WorkerFrame.encodeCreate(options: launcher.config.options.serialized))
+            case .message(.loadFailed(_, let message)):
                 failure = failure ?? InvocationError(.initFailed, "the function's worker process could not load \(launcher.config.libraryPath): \(message)")
-            case .frame(WorkerFrame.created, _):
+            case .message(.created):
                 let initDuration = Duration.between(started, MonotonicClock.now())
                 return WorkerInstance(
                     id: id, initDuration: initDuration, process: process, channel: channel, launcher: launcher, logger: logger, finished: finished
                 )
-            case .frame(WorkerFrame.createFailed, var payload):
-                let code = Int32(bitPattern: payload.readInteger(endianness: .little, as: UInt32.self) ?? 0)
-                _ = payload.readInteger(endianness: .little, as: UInt32.self)
-                let size = Int(payload.readInteger(endianness: .little, as: UInt32.self) ?? 0)
-                let message = payload.readString(length: min(size, payload.readableBytes)) ?? ""
+            case .message(.createFailed(let code, _, let message)):
                 let reason = message.isEmpty ? "describer_instance_create returned \(code)" : message
                 logger.error("Instance could not be created", metadata: ["reason": "\(reason)"])
                 failure = failure ?? InvocationError(.initFailed, "the function could not start an instance: \(reason)")
-            case .frame(let type, _):
-                process.kill(.protocolViolation("an unexpected frame 0x\(String(type, radix: 16)) while starting"))
+            case .message(let message):
+                process.kill(.protocolViolation("an unexpected \(WorkerFrame.name(of: message.frameType)) frame while starting"))
             case .malformed(let reason):
                 process.kill(.protocolViolation(reason))
             case .endOfFile:
@@ -289,10 +278,10 @@ final class WorkerInstance: PoolInstance {
             switch event {
             case .woken, .timedOut:
                 continue
-            case .frame(WorkerFrame.log, let payload):
-                Self.log(payload, to: logger)
-            case .frame(let type, _):
-                process.kill(.protocolViolation("an unexpected frame 0x\(String(type, radix: 16)) while idle"))
+            case .message(.log(let level, let message)):
+                Self.log(level: level, message, to: logger)
+            case .message(let message):
+                process.kill(.protocolViolation("an unexpected \(WorkerFrame.name(of: message.frameType)) frame while idle"))
                 return nil
             case .malformed(let reason):
                 process.kill(.protocolViolation(reason))
@@ -319,18 +308,16 @@ final class WorkerInstance: PoolInstance {
     /// Sends DESTROY, waits for the worker to confirm and exit, kills it if
     /// it takes longer than ``WorkerLauncher/exitGrace``.
     private func stopWorker() {
-        var frame = WorkerFrame.begin(WorkerFrame.destroy)
-        WorkerFrame.finish(&frame)
-        if channel.send(frame) {
+        if channel.send(WorkerFrame.encodeDestroy()) {
             let giveUp = MonotonicClock.now() + WorkerLauncher.exitGrace.nanosecondsClamped
             waiting: while true {
                 switch channel.next(limit: WorkerFrame.controlLimit, until: giveUp) {
-                case .frame(WorkerFrame.log, let payload): Self.log(payload, to: logger)
-                case .frame(WorkerFrame.destroyed, _), .endOfFile: break waiting
+                case .message(.log(let level, let message)): Self.log(level: level, message, to: logger)
+                case .message(.destroyed), .endOfFile: break waiting
                 case .timedOut:
                     process.kill(.destroyTimeout)
                     break waiting
-                case .woken, .frame, .malformed: continue
+                case .woken, .message, .malformed: continue
                 }
             }
         }
@@ -351,15 +338,16 @@ final class WorkerInstance: PoolInstance {
             (batch, images) = FunctionInstance.decodeImages(batch, maxWidth: maxWidth, maxHeight: maxHeight)
         }
         guard !batch.isEmpty else { return BatchOutcome(execution: Duration.between(started, MonotonicClock.now())) }
-        let frame = Self.encode(batch, images: images)
-        guard frame.readableBytes - WorkerFrame.headerSize <= launcher.maxFrame else {
+        let payloadSize = WorkerFrame.processPayloadSize(batch, images: images)
+        guard payloadSize <= launcher.maxFrame else {
             let error = InvocationError(
                 .payloadTooLarge,
-                "this batch is \(frame.readableBytes) bytes; the function's worker process accepts at most \(launcher.maxFrame) bytes per batch")
+                "this batch is \(WorkerFrame.headerSize + payloadSize) bytes; the function's worker process accepts at most \(launcher.maxFrame) bytes per batch"
+            )
             for invocation in batch { invocation.complete(.failure(error)) }
             return BatchOutcome(execution: Duration.between(started, MonotonicClock.now()))
         }
-        guard channel.send(frame) else {
+        guard channel.send(WorkerFrame.encodeProcess(batch, images: images, payloadSize: payloadSize)) else {
             // Gone before it could read the batch: not these requests' fault.
             let termination = reap()
             account(termination, activity: "idle")
@@ -373,11 +361,11 @@ final class WorkerInstance: PoolInstance {
         let spinUntil = MonotonicClock.now() + Self.answerSpinNanoseconds
         while true {
             switch channel.next(limit: resultLimit, until: deadline, spinUntil: spinUntil) {
-            case .frame(WorkerFrame.log, let payload):
-                Self.log(payload, to: logger)
-            case .frame(WorkerFrame.results, var payload):
+            case .message(.log(let level, let message)):
+                Self.log(level: level, message, to: logger)
+            case .message(.results(let returnCode, let items)):
                 let execution = Duration.between(started, MonotonicClock.now())
-                if let problem = Self.complete(batch, from: &payload, execution: execution) {
+                if let problem = Self.complete(batch, returnCode: returnCode, items: items, execution: execution) {
                     process.kill(.protocolViolation(problem))
                     deadline = .max
                     continue
@@ -390,8 +378,8 @@ final class WorkerInstance: PoolInstance {
                 }
                 launcher.recordSuccess()
                 return BatchOutcome(execution: execution)
-            case .frame(let type, _):
-                process.kill(.protocolViolation("an unexpected frame 0x\(String(type, radix: 16)) during a batch"))
+            case .message(let message):
+                process.kill(.protocolViolation("an unexpected \(WorkerFrame.name(of: message.frameType)) frame during a batch"))
                 deadline = .max
             case .malformed(let reason):
                 process.kill(.protocolViolation(reason))
@@ -440,88 +428,28 @@ final class WorkerInstance: PoolInstance {
         return overflow ? WorkerFrame.maxFrame : min(WorkerFrame.maxFrame, total + 64)
     }
 
-    /// The PROCESS frame for `batch` (see describer_worker_protocol.h).
-    static func encode(_ batch: [Invocation], images: [RGBImage]?) -> ByteBuffer {
-        var size = 64
-        for (index, invocation) in batch.enumerated() {
-            size += 64 + invocation.contentType.utf8.count + invocation.optionsJSON.utf8.count
-            size += images?[index].pixels.readableBytes ?? invocation.body.readableBytes
-        }
-        var frame = WorkerFrame.begin(WorkerFrame.process, capacity: size)
-        frame.writeInteger(UInt32(batch.count), endianness: .little)
-        for (index, invocation) in batch.enumerated() {
-            let image = images?[index]
-            let data = image?.pixels ?? invocation.body
-            let contentType = image == nil ? invocation.contentType : FunctionInstance.rgb8ContentType
-            frame.writeInteger(invocation.deadline, endianness: .little)
-            frame.writeInteger(UInt32(image?.width ?? 0), endianness: .little)
-            frame.writeInteger(UInt32(image?.height ?? 0), endianness: .little)
-            frame.writeInteger(UInt32(image?.stride ?? 0), endianness: .little)
-            frame.writeInteger(UInt32(clamping: image?.sourceWidth ?? 0), endianness: .little)
-            frame.writeInteger(UInt32(clamping: image?.sourceHeight ?? 0), endianness: .little)
-            frame.writeInteger(UInt32(contentType.utf8.count + 1), endianness: .little)
-            frame.writeInteger(UInt32(invocation.optionsJSON.utf8.count), endianness: .little)
-            frame.writeInteger(UInt64(data.readableBytes), endianness: .little)
-            frame.writeString(contentType)
-            frame.writeInteger(UInt8(0))
-            frame.writeString(invocation.optionsJSON)
-            frame.writeImmutableBuffer(data)
-        }
-        WorkerFrame.finish(&frame)
-        return frame
-    }
-
-    /// Completes every invocation of `batch` from a RESULTS frame. Returns
-    /// what is wrong with the frame instead, completing nothing, if it is malformed.
-    static func complete(_ batch: [Invocation], from payload: inout ByteBuffer, execution: Duration) -> String? {
-        guard let rawStatus = payload.readInteger(endianness: .little, as: UInt32.self),
-            let count = payload.readInteger(endianness: .little, as: UInt32.self), Int(count) == batch.count
-        else { return "a RESULTS frame for the wrong number of requests" }
-        let status = Int32(bitPattern: rawStatus)
-        var results: [Result<(ByteBuffer, String), InvocationError>?] = []
-        results.reserveCapacity(batch.count)
-        for _ in 0..<batch.count {
-            guard let kind = payload.readInteger(as: UInt8.self), payload.readSlice(length: 3) != nil else {
-                return "a truncated RESULTS frame"
-            }
-            switch Int(kind) {
-            case Int(DWP_ITEM_OUTPUT):
-                guard let typeSize = payload.readInteger(endianness: .little, as: UInt32.self),
-                    let dataSize = payload.readInteger(endianness: .little, as: UInt64.self), dataSize <= UInt64(payload.readableBytes),
-                    let contentType = payload.readString(length: Int(typeSize)),
-                    let body = payload.readSlice(length: Int(dataSize))
-                else { return "a truncated RESULTS frame" }
-                results.append(.success((body, contentType)))
-            case Int(DWP_ITEM_FAILURE):
-                guard let itemStatus = payload.readInteger(endianness: .little, as: UInt32.self),
-                    let size = payload.readInteger(endianness: .little, as: UInt32.self),
-                    let message = payload.readString(length: Int(size))
-                else { return "a truncated RESULTS frame" }
-                results.append(.failure(FunctionInstance.error(for: describer_status(rawValue: itemStatus), message)))
-            case Int(DWP_ITEM_NONE):
-                results.append(nil)
-            default:
-                return "a RESULTS item of unknown kind \(kind)"
-            }
-        }
-        guard payload.readableBytes == 0 else { return "a RESULTS frame with trailing bytes" }
-        for (invocation, result) in zip(batch, results) {
+    /// Completes every invocation of `batch` from the items of a RESULTS
+    /// frame. Returns what is wrong with the frame instead, completing
+    /// nothing, if it does not answer this batch.
+    static func complete(_ batch: [Invocation], returnCode: Int32, items: [WorkerMessage.ResultItem], execution: Duration) -> String? {
+        guard items.count == batch.count else { return "a RESULTS frame for the wrong number of requests" }
+        for (invocation, item) in zip(batch, items) {
             let timings = InvocationTimings(
                 queue: Duration.between(invocation.admittedAt, invocation.dispatchedAt),
                 initialization: invocation.initialization,
                 execution: execution,
                 batchSize: batch.count
             )
-            switch result {
-            case .success(let (body, contentType))?:
+            switch item {
+            case .output(let contentType, let body):
                 invocation.complete(answer: InvocationOutput(body: body, contentType: contentType, coldStart: invocation.coldStart, timings: timings))
-            case .failure(let error)?:
-                invocation.complete(.failure(error))
-            case nil:
+            case .failure(let itemStatus, let message):
+                invocation.complete(.failure(FunctionInstance.error(for: describer_status(rawValue: itemStatus), message)))
+            case .unanswered:
                 let reason =
-                    status == 0
+                    returnCode == 0
                     ? "the function returned no result for this request"
-                    : "describer_instance_process returned \(status) without a result for this request"
+                    : "describer_instance_process returned \(returnCode) without a result for this request"
                 invocation.complete(.failure(InvocationError(.functionFailed, reason)))
             }
         }
@@ -529,10 +457,7 @@ final class WorkerInstance: PoolInstance {
     }
 
     /// Logs a LOG frame's line through the instance's logger.
-    static func log(_ payload: ByteBuffer, to logger: Logger) {
-        var payload = payload
-        guard let level = payload.readInteger(endianness: .little, as: UInt32.self) else { return }
-        let text = payload.readString(length: payload.readableBytes) ?? ""
+    static func log(level: UInt32, _ text: String, to logger: Logger) {
         let swiftLevel: Logger.Level =
             switch describer_log_level(rawValue: level) {
             case DESCRIBER_LOG_DEBUG: .debug

@@ -3,7 +3,6 @@ import CDescriberWorkerProtocol
 import DescriberConfiguration
 import Foundation
 import Logging
-import NIOCore
 import Synchronization
 
 /// The worker-process tier of one function (`isolation: process`): starts
@@ -268,14 +267,11 @@ final class WorkerLauncher: InstanceLauncher {
         var outcome: Result<FunctionCapabilities, LibraryLoadError>?
         while outcome == nil {
             switch channel.next(limit: WorkerFrame.controlLimit, until: giveUp) {
-            case .frame(WorkerFrame.log, _):
+            case .message(.log):
                 continue
-            case .frame(WorkerFrame.info, var payload):
-                outcome = Result { () throws(LibraryLoadError) in try decodeInfo(&payload, path: path) }
-            case .frame(WorkerFrame.loadFailed, var payload):
-                let code = payload.readInteger(endianness: .little, as: UInt32.self) ?? 0
-                let size = Int(payload.readInteger(endianness: .little, as: UInt32.self) ?? 0)
-                let message = payload.readString(length: min(size, payload.readableBytes)) ?? "could not be loaded"
+            case .message(.info(let info)):
+                outcome = Result { () throws(LibraryLoadError) in try capabilities(from: info, path: path) }
+            case .message(.loadFailed(let code, let message)):
                 let kind: LibraryLoadError.Code =
                     switch Int(code) {
                     case Int(DWP_LOAD_MISSING_SYMBOL): .missingSymbol
@@ -284,9 +280,9 @@ final class WorkerLauncher: InstanceLauncher {
                     }
                 outcome = .failure(
                     LibraryLoadError(kind, path: path, Int(code) == Int(DWP_LOAD_LIMITS) ? "cannot be loaded in a worker process: \(message)" : message))
-            case .frame(let type, _):
+            case .message(let message):
                 outcome = .failure(
-                    LibraryLoadError(.badInfo, path: path, "cannot be checked: the worker sent an unexpected frame 0x\(String(type, radix: 16))"))
+                    LibraryLoadError(.badInfo, path: path, "cannot be checked: the worker sent an unexpected \(WorkerFrame.name(of: message.frameType)) frame"))
             case .malformed(let reason):
                 outcome = .failure(LibraryLoadError(.badInfo, path: path, "cannot be checked: the worker sent \(reason)"))
             case .timedOut:
@@ -305,41 +301,24 @@ final class WorkerLauncher: InstanceLauncher {
 
     /// Rebuilds a describer_function_info from an INFO frame and validates it
     /// exactly as for a library loaded into the host.
-    static func decodeInfo(_ payload: inout ByteBuffer, path: String) throws(LibraryLoadError) -> FunctionCapabilities {
-        guard let structSize = payload.readInteger(endianness: .little, as: UInt32.self),
-            let major = payload.readInteger(endianness: .little, as: UInt16.self),
-            let minor = payload.readInteger(endianness: .little, as: UInt16.self),
-            let capabilities = payload.readInteger(endianness: .little, as: UInt32.self),
-            let inputKind = payload.readInteger(endianness: .little, as: UInt32.self),
-            let maxWidth = payload.readInteger(endianness: .little, as: UInt32.self),
-            let maxHeight = payload.readInteger(endianness: .little, as: UInt32.self),
-            let maxBatch = payload.readInteger(endianness: .little, as: UInt32.self),
-            let hasName = payload.readInteger(as: UInt8.self),
-            let hasVersion = payload.readInteger(as: UInt8.self),
-            payload.readInteger(endianness: .little, as: UInt16.self) != nil,
-            let nameSize = payload.readInteger(endianness: .little, as: UInt32.self),
-            let versionSize = payload.readInteger(endianness: .little, as: UInt32.self),
-            let name = payload.readString(length: Int(nameSize)),
-            let version = payload.readString(length: Int(versionSize))
-        else {
-            throw LibraryLoadError(.badInfo, path: path, "cannot be checked: the worker sent a truncated INFO frame")
-        }
+    static func capabilities(from message: WorkerMessage.Info, path: String) throws(LibraryLoadError) -> FunctionCapabilities {
+        let fields = message.fields
         var info = describer_function_info()
-        info.struct_size = structSize
-        info.abi_major = major
-        info.abi_minor = minor
-        info.capabilities = capabilities
-        info.input_kind = inputKind
-        info.max_width = maxWidth
-        info.max_height = maxHeight
-        info.max_batch_size = maxBatch
-        let result = name.withCString { namePointer in
-            version.withCString { versionPointer in
-                info.name = hasName != 0 ? namePointer : nil
-                info.version = hasVersion != 0 ? versionPointer : nil
+        info.struct_size = fields.struct_size
+        info.abi_major = fields.abi_major
+        info.abi_minor = fields.abi_minor
+        info.capabilities = fields.capabilities
+        info.input_kind = fields.input_kind
+        info.max_width = fields.max_width
+        info.max_height = fields.max_height
+        info.max_batch_size = fields.max_batch_size
+        let result = message.name.withCString { namePointer in
+            message.version.withCString { versionPointer in
+                info.name = fields.has_name != 0 ? namePointer : nil
+                info.version = fields.has_version != 0 ? versionPointer : nil
                 // Validation reads only the declared struct_size, which may
                 // be more than this host's struct: give it room.
-                let byteCount = max(Int(structSize), MemoryLayout<describer_function_info>.size)
+                let byteCount = max(Int(fields.struct_size), MemoryLayout<describer_function_info>.size)
                 let storage = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: MemoryLayout<describer_function_info>.alignment)
                 defer { storage.deallocate() }
                 storage.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
