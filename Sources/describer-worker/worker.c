@@ -341,10 +341,19 @@ static void host_log(describer_call *call, describer_log_level level, const char
 
 static uint64_t host_now_ns(void) { return uv_hrtime(); }
 
+/* Set by SIGTERM during create: the host gave up waiting for the instance
+ * (a shutdown's grace period is over), so create's `expired` says 1, as it
+ * does in the host's own process. */
+static volatile sig_atomic_t create_given_up = 0;
+
+static void give_up_create(int signal) {
+    (void)signal;
+    create_given_up = 1;
+}
+
 static int host_expired(describer_call *call, size_t index) {
     if (call == NULL || index >= call->count) return 1;
-    /* A create call: the host kills a worker whose create outlives shutdown. */
-    if (call->is_create) return 0;
+    if (call->is_create) return create_given_up;
     return uv_hrtime() >= call->requests[index].deadline_ns;
 }
 
@@ -619,9 +628,15 @@ static void *create_instance(const library *lib) {
     item_result create_item = {0};
     describer_call create_call = {PTHREAD_MUTEX_INITIALIZER, 1, 1, NULL, &create_item};
     void *instance = NULL;
+    /* During create only: afterwards SIGTERM ends the worker as usual. */
+    struct sigaction given_up = {0}, usual;
+    given_up.sa_handler = give_up_create;
+    sigemptyset(&given_up.sa_mask);
+    sigaction(SIGTERM, &given_up, &usual);
     uint64_t started = uv_hrtime();
     int rc = lib->create(&host_table, &create_call, (const char *)options, head.options_size, &instance);
     uint64_t elapsed = uv_hrtime() - started;
+    sigaction(SIGTERM, &usual, NULL);
     frame out;
     frame_init(&out);
     if (rc != 0) {
@@ -678,6 +693,7 @@ static uint32_t decode_batch(frame_in f, batch *b) {
         if (c.bad || item.content_type_size == 0 || type[item.content_type_size - 1] != 0) protocol_error("PROCESS item");
         describer_request *r = &b->requests[i];
         memset(r, 0, sizeof *r);
+        r->struct_size = sizeof *r;
         r->deadline_ns = item.deadline_ns;
         r->width = item.width;
         r->height = item.height;

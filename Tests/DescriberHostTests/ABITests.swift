@@ -161,3 +161,28 @@ import Testing
         await host.shutdown()
     }
 }
+
+/// What `expired` means during create, the same on both isolation tiers.
+@Suite struct CreateExpiryTests {
+    /// A create that waits on `expired` learns when shutdown gave up on it,
+    /// and stops by itself: in a worker process too, which is then not killed.
+    @Test(arguments: ["in-process", "process"])
+    func aCreateWaitingOnExpiredStopsWhenShutdownGivesUp(_ isolation: String) async throws {
+        let library = try TestSupport.library("good")
+        let marker = "\(TestSupport.scratch)/expired-\(isolation)-\(UUID().uuidString)"
+        let host = try TestSupport.host([
+            "fn": TestSupport.manifest(
+                library: library, "isolation: \(isolation)\noptions: { create_until_expired: true, expired_marker: \"\(marker)\" }")
+        ])
+        await host.start()
+        let waiting = Task { await host.result("fn", TestSupport.request(timeout: .seconds(30))) }
+        try await waitUntil { host.snapshot(of: "fn")?.starting == 1 }
+        let started = ContinuousClock.now
+        await host.shutdown()
+        #expect(ContinuousClock.now - started < .seconds(20), "the create stopped; shutdown did not wait for its minute")
+        let failure = try #require(await waiting.value.failure)
+        #expect(failure.code == .unavailable || failure.code == .initFailed, "\(failure)")
+        try await waitUntil { FileManager.default.fileExists(atPath: marker) }
+        #expect(FileManager.default.fileExists(atPath: marker), "the create saw expired become 1")
+    }
+}

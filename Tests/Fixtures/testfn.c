@@ -25,6 +25,8 @@
  * (the test runner) down with them.
  * Output: text/plain "instance=I batch=B index=K size=S".
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep under -std=c11 */
+
 #include "describer_function.h"
 
 #include <stdatomic.h>

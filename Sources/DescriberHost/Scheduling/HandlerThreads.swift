@@ -1,5 +1,4 @@
 import CCrashGuard
-import CLibUV
 import Dispatch
 import Foundation
 import NIOCore
@@ -77,7 +76,7 @@ final class HandlerThreads<Work: HandlerWork>: Sendable {
     /// Waits for the next item: lingers first, then parks. Nil once stopped and drained.
     private func next() -> Work? {
         while true {
-            _ = Spin.wait(until: uv_hrtime() + Spin.lingerNanoseconds) { pending.load(ordering: .acquiring) > 0 }
+            _ = Spin.wait(until: MonotonicClock.now() + Spin.lingerNanoseconds) { pending.load(ordering: .acquiring) > 0 }
             let taken: Work?? = queue.withLock { queue in
                 if let item = queue.items.popFirst() {
                     pending.subtract(1, ordering: .relaxed)

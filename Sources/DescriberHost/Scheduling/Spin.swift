@@ -1,4 +1,3 @@
-import CLibUV
 
 #if canImport(Glibc)
 import Glibc
@@ -13,14 +12,14 @@ enum Spin {
     /// it yields the CPU, so a thread that shares a core with the one it
     /// waits for does not starve it.
     static func wait(until limit: UInt64, for condition: () -> Bool) -> Bool {
-        var yieldAt = uv_hrtime() + pollNanoseconds
+        var yieldAt = MonotonicClock.now() + pollNanoseconds
         while true {
             for _ in 0..<16 where condition() { return true }
-            let now = uv_hrtime()
+            let now = MonotonicClock.now()
             if now >= limit { return condition() }
             if now >= yieldAt {
                 sched_yield()
-                yieldAt = uv_hrtime() + pollNanoseconds
+                yieldAt = MonotonicClock.now() + pollNanoseconds
             }
         }
     }

@@ -135,12 +135,23 @@ final class WorkerInstance: PoolInstance {
         launcher.register(process.pid)
         let channel = FrameChannel(fd: process.socket)
         var failure: InvocationError?
+        // When the host gave up waiting for the instance: the worker is told
+        // (its create's `expired` turns 1, as in-process) and killed if it
+        // does not answer within the exit grace.
+        var givenUpAt: UInt64?
         while true {
             let event = channel.next(limit: WorkerFrame.controlLimit, until: MonotonicClock.now() + 50_000_000)
             switch event {
             case .timedOut, .woken:
                 // Creation may take long; it is only given up when the host stops.
-                if isShuttingDown() { process.kill(.shutdown) }
+                guard isShuttingDown() else { break }
+                let now = MonotonicClock.now()
+                if let givenUpAt {
+                    if now >= givenUpAt + WorkerLauncher.exitGrace.nanosecondsClamped { process.kill(.shutdown) }
+                } else {
+                    givenUpAt = now
+                    process.terminate(.shutdown)
+                }
             case .message(.log(let level, let message)):
                 Self.log(level: level, message, to: logger)
             case .message(.info(let info)):

@@ -190,6 +190,17 @@ final class WorkerProcess: Sendable {
     /// Why the host killed it, if it did.
     var killReason: WorkerKillReason? { state.withLock { $0.killedBy } }
 
+    /// Sends SIGTERM unless the process was already reaped: during create,
+    /// the worker's `expired` then says the host gave up on it; at any other
+    /// time it ends the worker, which is then counted as stopped by the host.
+    func terminate(_ reason: WorkerKillReason) {
+        state.withLock { state in
+            guard !state.reaped else { return }
+            if state.killedBy == nil { state.killedBy = reason }
+            _ = signalProcess(pid, SIGTERM)
+        }
+    }
+
     /// Sends SIGKILL unless the process was already reaped. The first reason given is kept.
     func kill(_ reason: WorkerKillReason) {
         state.withLock { state in
