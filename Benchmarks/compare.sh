@@ -10,7 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 before="$1"; after="$2"; pairs="${3:-4}"
-echo=$PWD/functions/echo/libecho.so
+# ECHO_LIBRARY: an echo built against the older header when the older build cannot load the current one.
+echo=${ECHO_LIBRARY:-$PWD/functions/echo/libecho.so}
 {
   for _ in $(seq "$pairs"); do
     for side in before after; do

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 rounds="${1:-3}"; seconds="${2:-10}"; connections="${3:-64}"
 port=18081
 bench="${BENCH:-Benchmarks/.build/release/describer-bench}"
-"$bench" serve "$PWD/functions/echo/libecho.so" "$port" ${SETTINGS:+"$SETTINGS"} &
+"$bench" serve "${ECHO_LIBRARY:-$PWD/functions/echo/libecho.so}" "$port" ${SETTINGS:+"$SETTINGS"} &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done

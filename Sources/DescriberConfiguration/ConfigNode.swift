@@ -87,7 +87,7 @@ public indirect enum ConfigNode: Sendable {
             if let index = entries.firstIndex(where: { $0.key == key }) {
                 entries[index].value = entries[index].value.overlaid(by: value)
             } else {
-                entries.append((key, value))
+                entries.append((key, isSecret ? value.markedSecret() : value))
             }
         }
         return .mapping(entries, origin)
@@ -104,7 +104,10 @@ extension ConfigNode {
         do {
             node = try Yams.compose(yaml: text)
         } catch {
-            throw ConfigError(origin: ConfigOrigin(source: source, line: nil), key: nil, reason: "is not valid YAML: \(error)")
+            // Yams' own description quotes the offending line, which may hold
+            // a secret: the problem and where it is, only.
+            let (problem, line) = Self.describe(error)
+            throw ConfigError(origin: ConfigOrigin(source: source, line: line), key: nil, reason: "is not valid YAML: \(problem)")
         }
         guard let node else { return .emptyMapping(ConfigOrigin(source: source, line: nil)) }
         return try ConfigNode(node, source: source, path: [])
@@ -147,8 +150,22 @@ extension ConfigNode {
         }
     }
 
-    /// Resolves the YAML 1.1 core types the same way for files and for
-    /// environment variables, so `MAX_INSTANCES=4` means the number 4.
+    /// A YAML error's problem and 1-based line, without the text around it.
+    private static func describe(_ error: any Error) -> (problem: String, line: Int?) {
+        switch error as? YamlError {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            return ([context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ": "), mark.line)
+        case .reader(let problem, _, _, _):
+            return (problem, nil)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            // context.text is the mapping's own text: not shown.
+            return ("\(duplicates.map { "'\($0)'" }.joined(separator: ", ")) appears more than once in a mapping", context.mark.line)
+        default:
+            return ("the text cannot be read", nil)
+        }
+    }
+
     /// The YAML tag that marks a value secret: `token: !secret "…"`.
     static let secretTag = "!secret"
 
@@ -170,6 +187,8 @@ extension ConfigNode {
         }
     }
 
+    /// Resolves the YAML 1.1 core types the same way for files and for
+    /// environment variables, so `MAX_INSTANCES=4` means the number 4.
     static func kind(of scalar: Node.Scalar) -> ScalarKind {
         if scalar.style != .plain { return .string }
         if scalar.string.isEmpty || scalar.string == "~" || scalar.string == "null" { return .null }

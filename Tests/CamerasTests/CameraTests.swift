@@ -528,6 +528,10 @@ import Testing
 
     // MARK: Pieces
 
+    @Test func aFailedEventIsRetriedAfterADoublingWait() {
+        #expect((1...8).map { CameraService.retryBackoff.delay(retry: $0) } == [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000].map { .milliseconds($0) })
+    }
+
     @Test func zoneMembershipIsByThePointInThePolygon() {
         let triangle = [CameraConfig.Point(x: 0, y: 1), CameraConfig.Point(x: 0.5, y: 0), CameraConfig.Point(x: 1, y: 1)]
         #expect(CameraEventProcessor.contains(triangle, .init(x: 0.5, y: 0.5)))

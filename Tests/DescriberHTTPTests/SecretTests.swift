@@ -72,4 +72,19 @@ import Testing
         #expect(error?.description.contains("server.port must be a whole number, got '(secret)'") == true, "\(String(describing: error))")
         #expect(error?.description.contains("not-a-port") == false)
     }
+
+    @Test func aYAMLSyntaxErrorNamesTheLineButNotItsText() throws {
+        let error = #expect(throws: ConfigError.self) {
+            try ConfigNode.parseYAML("options:\n  api_key: !secret hunter2: oops\n", source: "function.yaml")
+        }
+        #expect(error?.description.hasPrefix("function.yaml:2: is not valid YAML") == true, "\(String(describing: error))")
+        #expect(error?.description.contains("hunter2") == false, "\(String(describing: error))")
+    }
+
+    @Test func keysAddedUnderASecretMappingAreSecret() throws {
+        let manifest = try ConfigNode.parseYAML("environment: !secret {}", source: "function.yaml")
+        let filled = manifest.overlaid(by: ConfigNode.environmentOverlay(["DESCRIBER_ENVIRONMENT__TOKEN": "filled-in"]))
+        #expect(filled["environment"]?["token"]?.isSecret == true)
+        #expect(filled.redactedJSON == .object(["environment": .object(["token": .string("(secret)")])]))
+    }
 }

@@ -26,5 +26,14 @@ import Testing
         #expect(WorkerLauncher.crashBackoff.delay(retry: 1) == .milliseconds(100))
         #expect(FunctionPool.startBackoff.delay(retry: 1) == .seconds(1))
         #expect(FunctionPool.startBackoff.delay(retry: 10) == .seconds(30))
+        #expect(WorkerLauncher.crashBackoff.delay(retry: 10) == .seconds(5))
+    }
+}
+
+extension BackoffTests {
+    @Test func settingsOutOfRangeAreClampedNotFatal() {
+        let backoff = Backoff(first: .seconds(10), maximum: .seconds(1), jitter: 3)
+        #expect(backoff.delay(retry: 3, random: 1) == .seconds(10), "the maximum never undercuts the first delay")
+        #expect(backoff.delay(retry: 1, random: 0) == .zero, "jitter clamped to 1 takes at most everything off")
     }
 }

@@ -121,9 +121,8 @@ import Testing
         Invalid(yaml: "library: l.so\nqueue: { max_depth: -1 }", message: "queue.max_depth must be between 0 and 1000000, got -1"),
         Invalid(
             yaml: "library: l.so\nlibrary: other.so",
-            message:
-                "functions/fn/function.yaml: is not valid YAML: Parser: expected all keys to be unique but found the following duplicated key(s): 'library'"),
-        Invalid(yaml: "library: [l.so", message: "functions/fn/function.yaml: is not valid YAML"),
+            message: "functions/fn/function.yaml:1: is not valid YAML: 'library' appears more than once in a mapping"),
+        Invalid(yaml: "library: [l.so", message: "functions/fn/function.yaml:2: is not valid YAML: while parsing a flow sequence: did not find expected ','"),
         Invalid(yaml: "library: l.so\nenabled: perhaps", message: "enabled must be true or false, got 'perhaps'"),
     ]
 

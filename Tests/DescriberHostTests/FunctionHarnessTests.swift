@@ -1,12 +1,13 @@
 import DescriberHost
 import DescriberTesting
+import Foundation
 import NIOCore
 import TestSupport
 import Testing
 
 /// The harness a function's author tests a plugin with, used as such an
-/// author would: through the public API of `DescriberTesting` and
-/// `DescriberHost` alone, on the example function built from its source.
+/// author would: no `@testable` import, only `DescriberTesting` and
+/// `DescriberHost` (and this repository's path to the example's source).
 @Suite struct FunctionHarnessTests {
     static func echo() throws -> String {
         try FunctionLibraryBuilder.build("harness-echo", sources: [TestSupport.echoSource])
@@ -34,10 +35,14 @@ import Testing
         #expect(problem.contains("/nonexistent/libnothing.so"), "\(problem)")
     }
 
-    @Test func aBuildFailureNamesTheCompilersComplaint() {
+    @Test func aBuildFailureCarriesTheCompilersComplaint() throws {
+        let source = try TestScratch.folder("broken") + "/broken.c"
+        try "int broken(void) { return missing_symbol; }\n".write(toFile: source, atomically: true, encoding: .utf8)
         let error = #expect(throws: TestingError.self) {
-            try FunctionLibraryBuilder.build("harness-broken", sources: [TestSupport.fixtures + "/images/NOTICE.md"])
+            try FunctionLibraryBuilder.build("harness-broken", sources: [source])
         }
-        #expect(error?.description.contains("/usr/bin/cc") == true, "\(String(describing: error))")
+        #expect(
+            error?.description.contains("'missing_symbol' undeclared") == true || error?.description.contains("‘missing_symbol’ undeclared") == true,
+            "\(String(describing: error))")
     }
 }

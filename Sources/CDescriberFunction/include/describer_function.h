@@ -35,7 +35,7 @@
  * lower-case hex), everything else is literal UTF-8; numbers are integers
  * when the manifest or YAML typed them so, otherwise the shortest decimal
  * that reads back exactly (0.5, 1e-05), and null for a non-finite one.
- * It is never NUL-terminated: use the size passed with it.
+ * It is not necessarily NUL-terminated: use the size passed with it.
  *
  * Lifecycle, driven by the host:
  *

@@ -162,7 +162,7 @@ public struct CameraConfig: Sendable, Equatable {
                 try target.rejectUnknownKeys(["url", "secret"])
                 guard let url = try target.string("url") else { throw target.error("url", "is required") }
                 guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host?.isEmpty == false else {
-                    throw target.error("url", "must be an http or https URL, got '\(url)'")
+                    throw target.error("url", "must be an http or https URL, got '\(CameraConfig.redacted(url))'")
                 }
                 targets.append(AlertTarget(url: url, secret: try target.string("secret")))
             }

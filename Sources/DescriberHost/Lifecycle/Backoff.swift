@@ -8,11 +8,12 @@ public struct Backoff: Sendable, Equatable {
     /// How much of each delay may be taken off at random: 0 none, 0.5 up to half.
     public var jitter: Double
 
+    /// Out-of-range settings are clamped: a negative first delay to zero, a
+    /// maximum below the first delay to it, the jitter to 0…1.
     public init(first: Duration, maximum: Duration, jitter: Double = 0) {
-        precondition(first >= .zero && maximum >= first && (0...1).contains(jitter), "a back-off doubles from first up to maximum")
-        self.first = first
-        self.maximum = maximum
-        self.jitter = jitter
+        self.first = max(first, .zero)
+        self.maximum = max(maximum, self.first)
+        self.jitter = min(max(jitter, 0), 1)
     }
 
     /// The wait before retry number `retry` (1 for the first).

@@ -140,11 +140,9 @@ final class WorkerInstance: PoolInstance {
         // does not answer within the exit grace.
         var givenUpAt: UInt64?
         while true {
-            let event = channel.next(limit: WorkerFrame.controlLimit, until: MonotonicClock.now() + 50_000_000)
-            switch event {
-            case .timedOut, .woken:
-                // Creation may take long; it is only given up when the host stops.
-                guard isShuttingDown() else { break }
+            // Creation may take long; it is only given up when the host stops.
+            // Checked on every turn: a worker that logs often never times out.
+            if isShuttingDown() {
                 let now = MonotonicClock.now()
                 if let givenUpAt {
                     if now >= givenUpAt + WorkerLauncher.exitGrace.nanosecondsClamped { process.kill(.shutdown) }
@@ -152,6 +150,11 @@ final class WorkerInstance: PoolInstance {
                     givenUpAt = now
                     process.terminate(.shutdown)
                 }
+            }
+            let event = channel.next(limit: WorkerFrame.controlLimit, until: MonotonicClock.now() + 50_000_000)
+            switch event {
+            case .timedOut, .woken:
+                break
             case .message(.log(let level, let message)):
                 Self.log(level: level, message, to: logger)
             case .message(.info(let info)):
