@@ -222,4 +222,25 @@ import Testing
         #expect(Self.describe(state.batchFinished(ran, batch: busy, outcome: BatchOutcome(execution: .zero), now: Self.ms)) == ["destroy [\(ran.id)]"])
         #expect(Self.describe(state.admit(Self.invocation(at: 0, deadline: Self.ms), now: 0)) == ["fail 1 function_unavailable"])
     }
+
+    @Test func aReentrantInstanceRunsABatchBesideOneStillRunning() throws {
+        var state = try Self.state("scaling: { max_instances: 1, concurrency: 2 }")
+        Self.warm(&state, Instance(1), now: 0)
+        #expect(Self.describe(state.admit(Self.invocation(at: 0, deadline: 1000 * Self.ms), now: 0)) == ["run 1 on 1"])
+        #expect(Self.describe(state.admit(Self.invocation(at: 1, deadline: 1000 * Self.ms), now: 1)) == ["run 1 on 1"])
+        #expect(Self.describe(state.admit(Self.invocation(at: 2, deadline: 1000 * Self.ms), now: 2)) == [], "both of its places are taken")
+    }
+
+    @Test func drainingLetsARequestWaitingForAColdStartRunOnIt() throws {
+        var state = try Self.state()
+        #expect(Self.describe(state.admit(Self.invocation(at: 0, deadline: 1000 * Self.ms), now: 0)) == ["start 1"])
+        state.accepting = false  // the drain has begun; its grace is not over
+        let instance = Instance(1)
+        let started = state.instanceStarted(.success(instance), prewarmed: false, now: 5 * Self.ms)
+        #expect(Self.describe(started) == ["run 1 on 1"])
+        let finished = state.batchFinished(instance, batch: Self.batches(started)[0], outcome: BatchOutcome(execution: .zero), now: 6 * Self.ms)
+        #expect(Self.describe(finished) == ["destroy [1]"], "then it goes, with nothing left to do")
+        let quiet = state.isQuiet
+        #expect(quiet)
+    }
 }
