@@ -16,6 +16,9 @@ extension Request {
             return try await body.collect(upTo: limit)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw APIError(InvocationError(.payloadTooLarge, "the body is larger than the \(limit) bytes '\(function)' accepts"))
+        } catch is NIOTooManyBytesError {
+            // A chunked body, which announced no length, outgrew the limit as it arrived.
+            throw APIError(InvocationError(.payloadTooLarge, "the body is larger than the \(limit) bytes '\(function)' accepts"))
         }
     }
 

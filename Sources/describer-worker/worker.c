@@ -24,6 +24,8 @@
 #include "describer_function.h"
 #include "describer_worker_protocol.h"
 
+_Static_assert(DWP_MAX_LOG == DESCRIBER_MAX_MESSAGE, "log lines and failure messages are cut alike on both tiers");
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -368,8 +370,9 @@ static int host_respond(describer_call *call, size_t index, const char *content_
         int length = snprintf(reason, sizeof reason, "output of %zu bytes exceeds output.max_bytes (%zu)", size, max_output);
         set_failure(item, DESCRIBER_STATUS_FAILED, reason, (size_t)length);
         result = -1;
-    } else if (content_type != NULL && strnlen(content_type, 1025) > 1024) {
+    } else if (content_type != NULL && strnlen(content_type, DESCRIBER_MAX_CONTENT_TYPE + 1) > DESCRIBER_MAX_CONTENT_TYPE) {
         static const char message[] = "the output's content type is longer than 1024 bytes";
+        _Static_assert(DESCRIBER_MAX_CONTENT_TYPE == 1024, "the message names the limit");
         set_failure(item, DESCRIBER_STATUS_FAILED, message, sizeof message - 1);
         result = -1;
     } else {

@@ -183,3 +183,29 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: marker), "the create saw expired become 1")
     }
 }
+
+/// What a function hands back is checked the same way on both tiers.
+@Suite struct OutputCheckTests {
+    static func manifest(_ isolation: String) throws -> String {
+        TestSupport.manifest(
+            library: try TestSupport.library("good"),
+            "  misbehave: { type: string, values: [long_type, long_error] }\nisolation: \(isolation)")
+    }
+
+    @Test(arguments: ["in-process", "process"])
+    func aContentTypeOverTheLimitFailsItsItem(_ isolation: String) async throws {
+        try await TestSupport.host(["fn": try Self.manifest(isolation)]).run { host in
+            let failure = try #require(await host.result("fn", TestSupport.request(options: [("misbehave", "long_type")])).failure)
+            #expect(failure.code == .functionFailed && failure.message.contains("content type is longer than 1024 bytes"), "\(failure)")
+        }
+    }
+
+    @Test(arguments: ["in-process", "process"])
+    func aFailureMessageIsCutToTheLimit(_ isolation: String) async throws {
+        try await TestSupport.host(["fn": try Self.manifest(isolation)]).run { host in
+            let failure = try #require(await host.result("fn", TestSupport.request(options: [("misbehave", "long_error")])).failure)
+            #expect(failure.code == .functionFailed)
+            #expect(failure.message.utf8.count <= 8192 && failure.message.hasPrefix("eeee"), "\(failure.message.utf8.count) bytes")
+        }
+    }
+}

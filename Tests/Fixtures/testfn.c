@@ -20,7 +20,8 @@
  * misbehave: "segfault", "abort", "exit" (_exit(3)), "hang" (never returns,
  * ignoring expired), "busy" (burns CPU forever), "huge" (a 2 MiB output),
  * "log" (logs one line through the host first), "alloc" (mallocs 1 GiB, aborts
- * when that fails). The crashing ones are only
+ * when that fails), "long_type" (answers with a 2047-byte content type),
+ * "long_error" (fails with a 1 MiB message). The crashing ones are only
  * for functions running in worker processes: in process they take the host
  * (the test runner) down with them.
  * Output: text/plain "instance=I batch=B index=K size=S".
@@ -182,6 +183,21 @@ DESCRIBER_EXPORT int describer_instance_process(void *opaque, describer_call *ca
             if (block == NULL) abort();
             block[0] = 1;
             free(block);
+        }
+        if (option_is(o, os, "misbehave", "\"long_type\"")) {
+            char type[2048];
+            memset(type, 't', sizeof type - 1);
+            type[sizeof type - 1] = 0;
+            host->respond(call, i, type, (const uint8_t *)"x", 1);
+            continue;
+        }
+        if (option_is(o, os, "misbehave", "\"long_error\"")) {
+            size_t length = 1u << 20;
+            char *message = malloc(length);
+            memset(message, 'e', length);
+            host->fail(call, i, DESCRIBER_STATUS_FAILED, message, length);
+            free(message);
+            continue;
         }
         if (option_is(o, os, "misbehave", "\"huge\"")) {
             size_t huge = 2u << 20;

@@ -69,7 +69,7 @@ package enum TestSupport {
         // The first line continues TestSupport's request_options.
         TestSupport.manifest(
             library: try library("good"),
-            "  misbehave: { type: string, values: [segfault, abort, exit, hang, busy, huge, log, alloc] }\nisolation: process\n\(extra)")
+            "  misbehave: { type: string, values: [segfault, abort, exit, hang, busy, huge, log, alloc, long_type, long_error] }\nisolation: process\n\(extra)")
     }
 
     /// A port on 127.0.0.1 that nothing listens on, as the kernel chose it.

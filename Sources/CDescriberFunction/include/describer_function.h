@@ -74,6 +74,13 @@ extern "C" {
 #define DESCRIBER_ABI_VERSION_MAJOR 1
 #define DESCRIBER_ABI_VERSION_MINOR 2
 
+/* The longest output content type (bytes, without the NUL) the host takes:
+ * a longer one fails its item. The longest message of host->fail and
+ * host->log: a longer one is cut to this many bytes. The same on both
+ * isolation tiers. */
+#define DESCRIBER_MAX_CONTENT_TYPE 1024
+#define DESCRIBER_MAX_MESSAGE 8192
+
 /* Capability bits for describer_function_info.capabilities. */
 enum {
     /* describer_instance_process accepts more than one request per call. */

@@ -53,7 +53,7 @@
 /* No frame is longer than this (1 GiB), whatever the limits say. */
 #define DWP_MAX_FRAME (1u << 30)
 /* Log lines are cut to this many bytes. */
-#define DWP_MAX_LOG 8192
+#define DWP_MAX_LOG 8192 /* DESCRIBER_MAX_MESSAGE; worker.c asserts they agree */
 
 enum {
     /* host -> worker */

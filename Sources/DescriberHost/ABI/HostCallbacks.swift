@@ -3,6 +3,10 @@ import Logging
 import NIOCore
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The state behind one `describer_call *`: one create call or one batch
 /// call. The C side sees it only as an opaque pointer that it hands back to
 /// the callbacks in ``HostCallbacks/table``.
@@ -94,7 +98,7 @@ enum HostCallbacks {
         host.abi_minor = UInt16(DESCRIBER_ABI_VERSION_MINOR)
         host.log = { call, level, message, size in
             guard let context = CallContext.from(call) else { return }
-            let text = HostCallbacks.string(message, size)
+            let text = HostCallbacks.string(message, min(size, Int(DESCRIBER_MAX_MESSAGE)))  // cut as in a worker process
             let swiftLevel: Logger.Level =
                 switch level {
                 case DESCRIBER_LOG_DEBUG: .debug
@@ -113,7 +117,16 @@ enum HostCallbacks {
             guard let context = CallContext.from(call) else { return -1 }
             // size_t arrives as Int: SIZE_MAX-style garbage is negative here.
             guard size >= 0 else { return -1 }
-            let type = contentType.map { String(cString: $0) } ?? "application/octet-stream"
+            var type = "application/octet-stream"
+            if let contentType {
+                // As in a worker process: a longer type fails the item.
+                guard strnlen(contentType, Int(DESCRIBER_MAX_CONTENT_TYPE) + 1) <= Int(DESCRIBER_MAX_CONTENT_TYPE) else {
+                    _ = context.fail(
+                        index, status: DESCRIBER_STATUS_FAILED, message: "the output's content type is longer than \(DESCRIBER_MAX_CONTENT_TYPE) bytes")
+                    return -1
+                }
+                type = String(cString: contentType)
+            }
             if size == 0 || data == nil {
                 return context.respond(index, contentType: type, bytes: UnsafeRawBufferPointer(start: nil, count: 0))
             }
@@ -121,7 +134,8 @@ enum HostCallbacks {
         }
         host.fail = { call, index, status, message, size in
             guard let context = CallContext.from(call) else { return -1 }
-            return context.fail(index, status: status, message: HostCallbacks.string(message, size))
+            // As in a worker process: a longer message is cut.
+            return context.fail(index, status: status, message: HostCallbacks.string(message, min(size, Int(DESCRIBER_MAX_MESSAGE))))
         }
         table.initialize(to: host)
         return UnsafePointer(table)
