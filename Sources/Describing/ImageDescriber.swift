@@ -34,7 +34,11 @@ public struct ImageDescriber: Sendable {
     public func describe(_ image: ByteBuffer, verbosity: Verbosity = .normal, timeout: Duration? = nil) async throws(DescribeError) -> Description {
         let format = image.withUnsafeReadableBytes { ImageFormat.sniff($0) }
         guard let format, format.isDecodable else {
-            throw DescribeError(.notAnImage, Self.notAnImageMessage(image, format))
+            let message = Self.notAnImageMessage(image, format)
+            // A picture in a format the host does not decode is 415
+            // unsupported_format, as everywhere else; anything else is 400.
+            let underlying = format.map { _ in InvocationError(.unsupportedFormat, message) }
+            throw DescribeError(.notAnImage, message, underlying: underlying)
         }
         let functions = installedFunctions
         guard !functions.isEmpty else {

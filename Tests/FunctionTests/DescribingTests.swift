@@ -99,7 +99,8 @@ import Testing
         await #expect(throws: DescribeError(.notAnImage, "The file is text, not a picture.")) {
             try await describer.describe(ByteBuffer(string: "hello, this is not a photo"))
         }
-        await #expect(throws: DescribeError(.notAnImage, "The file is a GIF picture; only JPEG and PNG photos can be described.")) {
+        let gif = "The file is a GIF picture; only JPEG and PNG photos can be described."
+        await #expect(throws: DescribeError(.notAnImage, gif, underlying: InvocationError(.unsupportedFormat, gif))) {
             try await describer.describe(ByteBuffer(string: "GIF89a\u{1}\u{0}\u{1}\u{0}"))
         }
         await #expect(throws: DescribeError(.notAnImage, "The file is empty.")) {
@@ -222,7 +223,8 @@ import Testing
             }
             for (body, status, code) in [
                 (ByteBuffer(string: "plain text"), HTTPResponse.Status.badRequest, "not_an_image"),
-                (ByteBuffer(string: "GIF89a\u{1}\u{0}"), .badRequest, "not_an_image"),
+                (ByteBuffer(string: "GIF89a\u{1}\u{0}"), .unsupportedMediaType, "unsupported_format"),
+                (ByteBuffer(bytes: Array("RIFF".utf8) + [16, 0, 0, 0] + Array("WEBPVP8 ".utf8)), .unsupportedMediaType, "unsupported_format"),
             ] {
                 try await client.execute(uri: "/v1/describe", method: .post, body: body) { response in
                     #expect(response.status == status)
