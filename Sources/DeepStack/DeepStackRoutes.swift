@@ -113,7 +113,8 @@ package struct DeepStackRoutes: Sendable {
         do {
             size = try ImageDecoder.displayedSize(of: image)
         } catch {
-            return Self.failure(.badRequest, "invalid image file: \(error.message)")
+            // As the detector's own refusal would be: 413 past the pixel limit, 400 otherwise.
+            return Self.failure(InvocationError(error))
         }
         let output: InvocationOutput
         do throws(InvocationError) {

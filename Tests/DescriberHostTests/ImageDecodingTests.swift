@@ -15,28 +15,6 @@ import Testing
 @Suite struct ImageDecodingTests {
     // MARK: Fixtures and byte surgery
 
-    /// A PNG whose IHDR claims `width` x `height`, with a valid CRC so that
-    /// only the size can be refused.
-    static func pngClaiming(width: UInt32, height: UInt32, _ png: [UInt8]) -> [UInt8] {
-        var bytes = png
-        func put(_ value: UInt32, at offset: Int) {
-            for index in 0..<4 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (24 - 8 * UInt32(index))) }
-        }
-        put(width, at: 16)
-        put(height, at: 20)
-        put(crc32(bytes[12..<29]), at: 29)  // over "IHDR" and its 13 data bytes
-        return bytes
-    }
-
-    static func crc32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
-        for byte in bytes {
-            crc ^= UInt32(byte)
-            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-        }
-        return ~crc
-    }
-
     static func decode(
         _ bytes: [UInt8], limits: ImageLimits = ImageLimits(), maxWidth: Int? = nil, maxHeight: Int? = nil, dctScaling: Bool = true
     )
@@ -317,10 +295,10 @@ import Testing
             return jpeg
         },
         Refusal(name: "PNG IHDR bomb", code: .imageTooLarge, mentions: "the PNG header claims 100000 x 100000 pixels (10000 MP)") {
-            pngClaiming(width: 100_000, height: 100_000, try TestImages.bytes("page.png"))
+            TestImages.pngClaiming(width: 100_000, height: 100_000, try TestImages.bytes("page.png"))
         },
         Refusal(name: "PNG at the format's maximum", code: .imageTooLarge, mentions: "claims 2147483647 x 2147483647 pixels") {
-            pngClaiming(width: 0x7FFF_FFFF, height: 0x7FFF_FFFF, try TestImages.bytes("page.png"))
+            TestImages.pngClaiming(width: 0x7FFF_FFFF, height: 0x7FFF_FFFF, try TestImages.bytes("page.png"))
         },
         Refusal(name: "over the byte limit", code: .imageTooLarge, mentions: "the limit for an image is 1000 bytes", limits: ImageLimits(maxBytes: 1000)) {
             try TestImages.bytes("dog.jpg")

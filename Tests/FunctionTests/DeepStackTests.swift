@@ -126,6 +126,31 @@ import FoundationNetworking
         }
     }
 
+    /// A picture over 50 megapixels is 413 whatever its format, as on the
+    /// other routes (issue 19: a JPEG was 400, a PNG 413).
+    @Test(arguments: ["jpeg", "png"])
+    func aPictureOverThePixelLimitIs413(_ format: String) async throws {
+        var bytes: [UInt8]
+        if format == "jpeg" {
+            bytes = try TestImages.bytes("dog.jpg")
+            let sof = try TestImages.startOfFrame(in: bytes)
+            bytes.replaceSubrange((sof + 5)..<(sof + 9), with: [0xFF, 0xFF, 0xFF, 0xFF])
+        } else {
+            bytes = TestImages.pngClaiming(width: 20_000, height: 20_000, try TestImages.bytes("page.png"))
+        }
+        let picture = ByteBuffer(bytes: bytes)
+        try await Self.application().test(.router) { client in
+            try await client.execute(
+                uri: "/v1/vision/detection", method: .post, headers: Self.headers,
+                body: Self.form(files: [("image", "big.\(format)", picture)])
+            ) { response in
+                #expect(response.status == .contentTooLarge, "\(String(buffer: response.body))")
+                let object = try Self.json(response)
+                #expect(object["success"] as? Bool == false && (object["predictions"] as? [Any])?.isEmpty == true)
+            }
+        }
+    }
+
     @Test func aConfiguredAPIKeyIsRequired() async throws {
         let dog = try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg")
         try await Self.application(config: "deepstack: { api_key: s3cret }").test(.router) { client in

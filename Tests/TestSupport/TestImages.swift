@@ -43,4 +43,26 @@ package enum TestImages {
         let length = payload.count + 2
         return [0xFF, 0xD8, 0xFF, 0xE1, UInt8(length >> 8), UInt8(length & 0xFF)] + payload + jpeg[2...]
     }
+
+    /// A PNG whose IHDR claims `width` x `height`, with a valid CRC so that
+    /// only the size can be refused.
+    package static func pngClaiming(width: UInt32, height: UInt32, _ png: [UInt8]) -> [UInt8] {
+        var bytes = png
+        func put(_ value: UInt32, at offset: Int) {
+            for index in 0..<4 { bytes[offset + index] = UInt8(truncatingIfNeeded: value >> (24 - 8 * UInt32(index))) }
+        }
+        put(width, at: 16)
+        put(height, at: 20)
+        put(crc32(bytes[12..<29]), at: 29)  // over "IHDR" and its 13 data bytes
+        return bytes
+    }
+
+    package static func crc32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        return ~crc
+    }
 }
