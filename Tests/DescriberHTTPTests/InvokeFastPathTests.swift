@@ -368,7 +368,21 @@ enum RawHTTP {
         "POST /v1/functions/\(function)/invoke\(query) HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\n\(headers)Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
     }
 
+    /// Connects, retrying for up to 5 s while nothing listens yet: a host
+    /// can be ready before its server has bound the port (seen in CI).
     static func connect(port: Int) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+        let giveUp = ContinuousClock.now + .seconds(5)
+        while true {
+            do {
+                return try await connectOnce(port: port)
+            } catch {
+                guard ContinuousClock.now < giveUp else { throw error }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+    }
+
+    private static func connectOnce(port: Int) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
         try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .connect(host: "127.0.0.1", port: port) { channel in
