@@ -62,9 +62,6 @@ package struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as HTTPError {
             throw APIError(status: error.status, code: Self.code(for: error.status), message: error.body ?? Self.message(for: error.status, request: request))
-        } catch is NIOTooManyBytesError {
-            // A body collected past its limit by a route that did not say which.
-            throw APIError(status: .contentTooLarge, code: Self.code(for: .contentTooLarge), message: Self.message(for: .contentTooLarge, request: request))
         } catch {
             context.logger.error("Unhandled error", metadata: ["error": "\(error)"])
             throw APIError(status: .internalServerError, code: "internal_error", message: "the server failed to handle the request")

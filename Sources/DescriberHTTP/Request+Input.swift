@@ -14,10 +14,11 @@ extension Request {
         }
         do {
             return try await body.collect(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw APIError(InvocationError(.payloadTooLarge, "the body is larger than the \(limit) bytes '\(function)' accepts"))
-        } catch is NIOTooManyBytesError {
-            // A chunked body, which announced no length, outgrew the limit as it arrived.
+        } catch {
+            // HTTPError 413 for a body Hummingbird had whole; NIOTooManyBytesError
+            // for a chunked one, which announced no length, outgrowing the limit.
+            let tooLarge = (error as? HTTPError)?.status == .contentTooLarge || error is NIOTooManyBytesError
+            guard tooLarge else { throw error }
             throw APIError(InvocationError(.payloadTooLarge, "the body is larger than the \(limit) bytes '\(function)' accepts"))
         }
     }

@@ -18,12 +18,6 @@ extension TestSupport {
         deployment.host = TestHost.prepared(deployment.host, functionsDirectory: directory)
         return (try FunctionHost(config: deployment.host, logger: logger), deployment)
     }
-
-    /// A host over `manifests`, with optional overrides of any section of
-    /// the deployment, for the suites that build the whole application.
-    package static func serverHost(_ manifests: [String: String], config: String? = nil, environment: [String: String] = [:]) throws -> FunctionHost {
-        try deployment(manifests, config: config, environment: environment).host
-    }
 }
 
 extension TestSupport {

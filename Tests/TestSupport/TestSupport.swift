@@ -15,7 +15,6 @@ package enum TestSupport {
 
     /// The committed test photos, test functions and their notices.
     package static let fixtures = packageRoot + "/Tests/Fixtures"
-    package static let headerDirectory = FunctionLibraryBuilder.abiHeaderDirectory
     package static let fixtureSource = fixtures + "/testfn.c"
     package static let echoSource = packageRoot + "/functions/echo/echo.c"
 
@@ -28,11 +27,6 @@ package enum TestSupport {
         _ variant: String, source: String = fixtureSource, defines: [String] = [], extraFlags: [String] = [], libraries: [String] = []
     ) throws -> String {
         try FunctionLibraryBuilder.build(variant, sources: [source], defines: defines, extraFlags: extraFlags, libraries: libraries)
-    }
-
-    /// Runs `executable` to its end (see ``ChildProcess/run(_:_:)``).
-    package static func run(_ executable: String, _ arguments: [String]) throws {
-        try ChildProcess.run(executable, arguments)
     }
 
     /// Writes a functions folder holding one sub-folder per `manifests` entry.
