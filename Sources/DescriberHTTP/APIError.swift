@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import Prometheus
 
 /// An error answered as `{"error":{"code":"…","message":"…"}}` with its status.
@@ -30,6 +31,15 @@ package struct APIError: HTTPResponseError {
             message: error.message,
             retryAfterSeconds: error.retryAfterSeconds
         )
+    }
+
+    /// A request body the connection ended, or framed wrongly, before it was complete.
+    package init(unreadableBody error: HTTPParserError) {
+        let message =
+            error == .invalidEOFState
+            ? "the connection ended before the request's body was complete"
+            : "the request's body could not be read (\(error))"
+        self.init(InvocationError(.invalidInput, message))
     }
 
     package func response(from request: Request, context: some RequestContext) throws -> Response {
@@ -60,6 +70,9 @@ package struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let error as HTTPParserError {
+            // The body ended early (the client half-closed or hung up) or was malformed.
+            throw APIError(unreadableBody: error)
         } catch let error as HTTPError {
             throw APIError(status: error.status, code: Self.code(for: error.status), message: error.body ?? Self.message(for: error.status, request: request))
         } catch {

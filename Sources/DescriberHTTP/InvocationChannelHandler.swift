@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 
 /// `POST /v1/functions/{name}/invoke` answered on the connection's event
@@ -33,8 +34,8 @@ import NIOHTTPTypes
 ///   has ended (the router's, seen as it is written, or this handler's).
 ///   What arrives meanwhile is held, in order, with reading paused.
 /// - A half-close or a parse error waits behind this handler's answer; one
-///   that cuts off a body this handler is reading ends that request, and
-///   the router's loop answers it.
+///   that cuts off a body this handler is reading ends that request, with
+///   a 400 and a close.
 /// - After a request with `Connection: close`, nothing more is read or answered.
 /// - Shutdown's quiesce event waits until this handler's answer is out and
 ///   what was held has been answered; the router's connection handling then
@@ -227,14 +228,24 @@ final class InvocationChannelHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     /// Passes on what was held. A half-close or an error that cuts off a
-    /// body this handler is reading ends that request: the router's loop
-    /// answers the error (400) or closes.
+    /// body this handler is reading ends that request: it is answered 400
+    /// `invalid_input`, as the router answers it, and the connection closes.
     private func pass(_ event: Held, context: ChannelHandlerContext) {
         if case .part(let part) = event {
             receive(part, context: context)
             return
         }
-        if case .reading = current { current = .none }
+        if case .reading = current {
+            // The router's loop would answer an empty 400, or none at all.
+            current = .none
+            lifecycle = .closing
+            if case .error(let error as HTTPParserError) = event {
+                write(APIError(unreadableBody: error), context: context)
+            } else {
+                write(APIError(unreadableBody: .invalidEOFState), context: context)
+            }
+            return
+        }
         switch event {
         case .inputClosed: context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         case .error(let error): context.fireErrorCaught(error)
@@ -453,14 +464,32 @@ struct HTTPDate {
 }
 
 extension HTTPServerBuilder {
-    /// HTTP/1.1 with the invoke route's fast path in each connection's
-    /// pipeline (see ``InvocationChannelHandler``). `serverName` is the
-    /// application's, for the `Server` field of the answers it writes.
-    /// Without `invokeFastPath`, plain HTTP/1.1: the router answers every
-    /// request (for comparison, in the benchmarks).
+    /// HTTP/1.1 with the host's ``ConnectionLimits`` on every connection
+    /// (see ``ConnectionGuard``) and the invoke route's fast path in each
+    /// connection's pipeline (see ``InvocationChannelHandler``).
+    /// `serverName` is the application's, for the `Server` field of the
+    /// answers it writes. Without `invokeFastPath`, the router answers every
+    /// request (for the DeepStack ports, and for comparison in the benchmarks).
     public static func describer(host: FunctionHost, serverName: String?, invokeFastPath: Bool = true) -> HTTPServerBuilder {
-        guard invokeFastPath else { return .http1() }
-        let token = host.config.apiToken.map(APIToken.init)
-        return .http1(configuration: .init(additionalChannelHandlers: [InvocationChannelHandler(host: host, token: token, serverName: serverName)]))
+        let limits = host.config.connections
+        let configuration: HTTP1Channel.Configuration
+        if invokeFastPath {
+            let token = host.config.apiToken.map(APIToken.init)
+            configuration = .init(additionalChannelHandlers: [InvocationChannelHandler(host: host, token: token, serverName: serverName)])
+        } else {
+            configuration = .init()
+        }
+        return .init { responder in GuardedHTTP1Channel(http1: HTTP1Channel(responder: responder, configuration: configuration), limits: limits) }
+    }
+}
+
+extension ApplicationConfiguration {
+    /// Listening on `port` of the host's address, accepting no more than its
+    /// `max_connections` at once.
+    public static func describer(host: FunctionHost, port: Int, serverName: String?) -> Self {
+        .init(
+            address: .hostname(host.config.host, port: port), serverName: serverName,
+            availableConnectionsDelegate: MaximumAvailableConnections(host.config.connections.maxConnections)
+        )
     }
 }

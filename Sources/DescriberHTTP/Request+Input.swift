@@ -36,6 +36,17 @@ extension URI {
     package var invocationOptions: [(String, String)] {
         query == nil ? [] : queryParameters.map { (String($0.key).percentDecoded ?? String($0.key), String($0.value)) }
     }
+
+    /// Refuses a query parameter `route` does not take with 400 `bad_option`,
+    /// as invoke refuses an option its manifest does not declare: a misspelt
+    /// option, silently ignored, would answer a question nobody asked.
+    package func refuseUnknownOptions(allowed: Set<String>, route: String) throws(APIError) {
+        guard query != nil else { return }
+        for (name, _) in invocationOptions where !allowed.contains(name) {
+            let known = allowed.sorted().joined(separator: ", ")
+            throw APIError(InvocationError(.badOption, "\(route) takes no option '\(name)'; it takes \(known)"))
+        }
+    }
 }
 
 extension HTTPFields {

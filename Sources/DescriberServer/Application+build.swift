@@ -59,13 +59,16 @@ public func buildApplication(
         DeepStackRoutes(host: host, apiKey: deepStack.apiKey).register(on: deepStackRouter)
         services.append(
             Application(
-                router: deepStackRouter, configuration: .init(address: .hostname(host.config.host, port: port), serverName: serverName), logger: logger
+                router: deepStackRouter,
+                server: .describer(host: host, serverName: serverName, invokeFastPath: false),
+                configuration: .describer(host: host, port: port, serverName: serverName),
+                logger: logger
             ))
     }
     return Application(
         router: router,
         server: .describer(host: host, serverName: serverName),
-        configuration: .init(address: .hostname(host.config.host, port: host.config.port), serverName: serverName),
+        configuration: .describer(host: host, port: host.config.port, serverName: serverName),
         services: services,
         logger: logger
     )

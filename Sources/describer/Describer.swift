@@ -7,6 +7,8 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
+import UnixSignals
 
 @main
 struct Describer: AsyncParsableCommand {
@@ -90,7 +92,11 @@ struct Serve: AsyncParsableCommand {
             )
         }
         let app = buildApplication(host: functionHost, voices: voices, cameras: cameras, deepStack: deployment.deepStack, logger: logger)
-        try await app.runService()
+        var lifecycle = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Past the grace, what is still draining (a client that stopped
+        // reading its answer, say) is cancelled rather than waited for.
+        lifecycle.maximumGracefulShutdownDuration = config.shutdownGrace
+        try await ServiceGroup(configuration: lifecycle).run()
     }
 }
 

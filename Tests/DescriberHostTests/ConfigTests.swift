@@ -147,10 +147,21 @@ import Testing
         let config = try HostConfig(node: node, baseDirectory: "/etc")
         #expect(config.port == 9001 && config.host == "0.0.0.0" && config.maxBodySize == 1_000_000)
         #expect(config.functionsDirectory == "/etc/fns", "relative to the config file")
+        #expect(config.connections == ConnectionLimits(), "the defaults")
+        let limits = try HostConfig(
+            node: ConfigNode.parseYAML(
+                "server: { header_timeout: 5s, body_timeout: 1m, body_min_rate: 1KiB, idle_timeout: 2m, max_connections: 64 }", source: "describer.yaml"),
+            baseDirectory: nil)
+        #expect(
+            limits.connections
+                == ConnectionLimits(
+                    headerTimeout: .seconds(5), bodyTimeout: .seconds(60), bodyMinimumRate: 1024, idleTimeout: .seconds(120), maxConnections: 64))
         let bad = try ConfigNode.parseYAML("server:\n  prot: 9001", source: "describer.yaml")
         let error = #expect(throws: ConfigError.self) { try HostConfig(node: bad, baseDirectory: nil) }
         #expect(
-            error?.description == "describer.yaml:2: server.prot is not a known key (expected one of: host, port, max_body_size, shutdown_grace, api_token)")
+            error?.description
+                == "describer.yaml:2: server.prot is not a known key (expected one of: host, port, max_body_size, shutdown_grace, api_token, header_timeout, body_timeout, body_min_rate, idle_timeout, max_connections)"
+        )
     }
 
     @Test func theAPITokenComesFromTheFileOrTheEnvironmentAndMustNotBeShort() throws {

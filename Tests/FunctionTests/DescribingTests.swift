@@ -235,6 +235,10 @@ import Testing
                 #expect(response.status == .badRequest)
                 #expect(String(buffer: response.body).contains("brief, normal or detailed"))
             }
+            try await client.execute(uri: "/v1/describe?verbosty=brief", method: .post, body: try Self.file(Self.images + "/dog.jpg")) { response in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body).contains("no option 'verbosty'; it takes rate, verbosity, voice"))
+            }
         }
     }
 }

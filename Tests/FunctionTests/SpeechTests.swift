@@ -260,6 +260,7 @@ extension SpeechTests {
             ("/v1/speak?rate=fast", "text/plain", "hello", .badRequest, "bad_option", "whole number"),
             ("/v1/speak?rate=1000", "text/plain", "hello", .badRequest, "bad_option", "between 80 and 900"),
             ("/v1/speak?format=mp3", "text/plain", "hello", .badRequest, "bad_option", "wav or json"),
+            ("/v1/speak?voice=fast&speed=2", "text/plain", "hello", .badRequest, "bad_option", "no option 'speed'; it takes format, rate, voice"),
             ("/v1/speak", "image/png", "hello", .unsupportedMediaType, "unsupported_media_type", "text/plain"),
             ("/v1/speak", "text/plain", "", .badRequest, "invalid_input", "no text to speak"),
         ])

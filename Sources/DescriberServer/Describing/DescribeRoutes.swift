@@ -14,6 +14,7 @@ struct DescribeRoutes: Sendable {
 
     /// Query: `verbosity` (brief, normal, detailed), and for speech `voice` and `rate`.
     @Sendable func describe(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        try request.uri.refuseUnknownOptions(allowed: ["verbosity", "voice", "rate"], route: "/v1/describe")
         let image = try await request.collectInput(upTo: describer.host.config.maxBodySize, for: "describe")
         let query = request.uri.queryParameters
         var verbosity = Verbosity.normal

@@ -22,6 +22,7 @@ struct SpeechRoutes: Sendable {
         if let contentType = request.headers[.contentType], !MediaType.matches(contentType, patterns: ["text/plain"]) {
             throw APIError(InvocationError(.unsupportedMediaType, "/v1/speak takes text/plain (UTF-8), not \(MediaType.essence(of: contentType))"))
         }
+        try request.uri.refuseUnknownOptions(allowed: ["voice", "rate", "format"], route: "/v1/speak")
         let limit = speaker.host.entries[Speaker.functionName]?.pool?.limits.maxInputBytes ?? speaker.host.config.maxBodySize
         let text = try await request.collectInput(upTo: limit, for: Speaker.functionName)
         let query = request.uri.queryParameters
