@@ -65,8 +65,14 @@ package struct FunctionRoutes: Sendable {
 
     @Sendable package func ready(_ request: Request, context: BasicRequestContext) async throws -> Response {
         var functions: [String: JSONValue] = [:]
-        for name in host.entries.keys { functions[name] = .string(host.state(of: name)) }
-        let ready = host.isReady
+        var stuck = false
+        for name in host.entries.keys {
+            let state = host.state(of: name)
+            functions[name] = .string(state)
+            stuck = stuck || state == "stuck"
+        }
+        // A function whose every instance is stuck refuses all its work.
+        let ready = host.isReady && !stuck
         return json(.object(["status": .string(ready ? "ready" : "not_ready"), "functions": .object(functions)]), status: ready ? .ok : .serviceUnavailable)
     }
 

@@ -6,6 +6,9 @@ extension FunctionHost {
         guard let entry = entries[name] else { return "unknown" }
         if let pool = entry.pool {
             if let workers = pool.launcher as? WorkerLauncher, workers.isCrashLooping { return "crash_loop" }
+            let snapshot = pool.snapshot
+            if snapshot.refusing { return "stuck" }
+            if snapshot.stuck > 0 { return "degraded" }
             return "ready"
         }
         if entry.config?.enabled == false { return "disabled" }
@@ -30,7 +33,9 @@ extension FunctionHost {
             if let summary = workers.crashLoopSummary { members["problem"] = .string(summary) }
         }
         if let snapshot = entry.pool?.snapshot {
-            members["instances"] = .object(["idle": .int(snapshot.idle), "busy": .int(snapshot.busy), "starting": .int(snapshot.starting)])
+            members["instances"] = .object([
+                "idle": .int(snapshot.idle), "busy": .int(snapshot.busy), "starting": .int(snapshot.starting), "stuck": .int(snapshot.stuck),
+            ])
             members["queue_depth"] = .int(snapshot.queueDepth)
         }
         if let capabilities = entry.capabilities {

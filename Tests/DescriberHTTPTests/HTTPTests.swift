@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -164,7 +165,7 @@ import Testing
             try await client.execute(uri: "/v1/functions/echo", method: .get) { response in
                 let body = String(buffer: response.body)
                 #expect(body.contains(#""state":"ready""#))
-                #expect(body.contains(#""instances":{"busy":0,"idle":0,"starting":0}"#), "\(body)")
+                #expect(body.contains(#""instances":{"busy":0,"idle":0,"starting":0,"stuck":0}"#), "\(body)")
                 #expect(body.contains(#""queue":{"max_depth":7}"#), "the deployment override is the effective value")
                 #expect(body.contains(#""reentrant":true"#))
             }
@@ -261,6 +262,63 @@ extension HTTPTests {
                 let answers = try await RawHTTP.exchange(port: port, request, responses: 1).responses
                 #expect(answers.map(\.status) == [413], "\(path): \(answers)")
                 #expect(answers.first?.body.contains(#""code":"payload_too_large""#) == true, "\(path): \(answers)")
+            }
+        }
+    }
+}
+
+extension HTTPTests {
+    /// Gap 5 of issue 19: calls that hang in an in-process function, long
+    /// past their deadlines, are reported (state, `/readyz`, metrics), and
+    /// new work goes to another instance or is refused at once.
+    @Test func aStuckInProcessFunctionIsReportedAndRefusesAtOnce() async throws {
+        try await Self.application().test(.router) { client in
+            func hang() async throws {
+                try await client.execute(
+                    uri: "/v1/functions/slow/invoke?sleep_ms=2500&stubborn=true", method: .post, headers: [.timeoutMilliseconds: "100"],
+                    body: ByteBuffer(string: "x")
+                ) { response in
+                    #expect(response.status == .gatewayTimeout)
+                }
+            }
+            func state() async throws -> [String: Any] {
+                try await client.execute(uri: "/v1/functions/slow", method: .get) { response in
+                    try #require(try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])
+                }
+            }
+            func waitForState(_ wanted: String) async throws {
+                for _ in 0..<500 {
+                    if try await state()["state"] as? String == wanted { return }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                Issue.record("slow never became \(wanted)")
+            }
+            try await hang()
+            try await waitForState("degraded")
+            #expect((try await state()["instances"] as? [String: Any])?["stuck"] as? Int == 1)
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains(#"describer_stuck_calls_total{function="slow"} 1"#))
+                #expect(text.contains(#"describer_instances{function="slow",state="stuck"} 1"#))
+            }
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .ok, "another instance serves")
+            }
+            // The second instance (max_instances is 1, but a stuck one does not count) hangs too.
+            try await hang()
+            try await waitForState("stuck")
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains(#""slow":"stuck""#))
+            }
+            try await client.execute(uri: "/v1/functions/slow/invoke", method: .post, body: ByteBuffer(string: "x")) { response in
+                #expect(response.status == .serviceUnavailable, "refused at once, not at its deadline")
+                #expect(String(buffer: response.body).contains("is stuck in a call past its deadline"))
+            }
+            // The calls return at last: the function serves again.
+            try await waitForState("ready")
+            try await client.execute(uri: "/v1/functions/slow/invoke", method: .post, body: ByteBuffer(string: "x")) { response in
+                #expect(response.status == .ok)
             }
         }
     }

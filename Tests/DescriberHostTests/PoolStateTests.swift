@@ -48,8 +48,17 @@ import Testing
             case .fail(let invocations, let error): "fail \(invocations.count) \(error.code.rawValue)"
             case .expire(let invocations, _): "expire \(invocations.count)"
             case .destroy(let instances): "destroy \(instances.map(\.id))"
+            case .stuck(let count, _): "stuck \(count)"
             }
         }
+    }
+
+    /// Completes the invocations `actions` expire, as the pool does.
+    static func expiring(_ actions: FunctionPool.Actions) -> FunctionPool.Actions {
+        for case .expire(let invocations, _) in actions {
+            for invocation in invocations { invocation.complete(.failure(InvocationError(.deadlineExceeded, "expired"))) }
+        }
+        return actions
     }
 
     static func batches(_ actions: FunctionPool.Actions) -> [Batch] {
@@ -153,6 +162,39 @@ import Testing
         Self.warm(&state, Instance(1), now: 0)
         #expect(Self.describe(state.admit(Self.invocation(at: 0, deadline: 20 * Self.ms), now: 0)) == ["run 1 on 1"])
         #expect(Self.describe(state.sweepDeadlines(now: 20 * Self.ms)) == ["expire 1"])
+    }
+
+    /// A call still running a second past its deadline holds its instance:
+    /// the instance counts as stuck, work goes to a new one (up to twice
+    /// max_instances in all), and once every instance is stuck and no other
+    /// may start, work is refused at once instead of waiting for its deadline.
+    @Test func aStuckInstanceIsReportedAndWorkGoesElseOrIsRefusedAtOnce() throws {
+        var state = try Self.state("scaling: { max_instances: 1 }")
+        let first = Instance(1)
+        Self.warm(&state, first, now: 0)
+        let hung = Self.invocation(at: 0, deadline: 100 * Self.ms)
+        let running = state.admit(hung, now: 0)
+        #expect(Self.describe(running) == ["run 1 on 1"])
+        #expect(Self.describe(Self.expiring(state.sweepDeadlines(now: 100 * Self.ms))) == ["expire 1"])
+        #expect(state.takeTimerChanges().deadline == .arm(at: 1100 * Self.ms), "checked again a second past the deadline")
+        #expect(state.snapshot.stuck == 0 && state.snapshot.busy == 1)
+        #expect(Self.describe(state.sweepDeadlines(now: 1100 * Self.ms)) == ["stuck 1"])
+        #expect(state.snapshot.stuck == 1 && state.snapshot.busy == 0 && !state.snapshot.refusing)
+        // The next request starts a second instance despite max_instances: 1.
+        let next = Self.invocation(at: 1200 * Self.ms, deadline: 1300 * Self.ms)
+        #expect(Self.describe(state.admit(next, now: 1200 * Self.ms)) == ["start 1"])
+        let second = Instance(2)
+        #expect(Self.describe(state.instanceStarted(.success(second), prewarmed: false, now: 1210 * Self.ms)) == ["run 1 on 2"])
+        // It hangs too: both are stuck, no third may start, and work is refused at once.
+        _ = Self.expiring(state.sweepDeadlines(now: 1300 * Self.ms))
+        #expect(Self.describe(state.sweepDeadlines(now: 2300 * Self.ms)) == ["stuck 1"])
+        #expect(state.snapshot.stuck == 2 && state.snapshot.refusing)
+        #expect(
+            Self.describe(state.admit(Self.invocation(at: 2400 * Self.ms, deadline: 9000 * Self.ms), now: 2400 * Self.ms)) == ["fail 1 function_unavailable"])
+        // The first call returns at last: its instance takes work again.
+        _ = state.batchFinished(first, batch: Self.batches(running)[0], outcome: BatchOutcome(execution: .seconds(3)), now: 3000 * Self.ms)
+        #expect(state.snapshot.stuck == 1 && state.snapshot.idle == 1 && !state.snapshot.refusing)
+        #expect(Self.describe(state.admit(Self.invocation(at: 3100 * Self.ms, deadline: 9000 * Self.ms), now: 3100 * Self.ms)) == ["run 1 on 1"])
     }
 
     // MARK: Scaling down

@@ -190,7 +190,7 @@ import Testing
         #expect(tooSlow.failure?.code == .badOption)
         #expect(tooSlow.failure?.message == "option 'sleep_ms' must be at most 60000, got 60001")
         let unknown = await host.result("fn", TestSupport.request(options: [("colour", "red")]))
-        #expect(unknown.failure?.message == "unknown option 'colour' for 'fn'; it takes: fail, silent, sleep_ms")
+        #expect(unknown.failure?.message == "unknown option 'colour' for 'fn'; it takes: fail, silent, sleep_ms, stubborn")
         let notAllowed = await host.result("fn", TestSupport.request(options: [("fail", "sometimes")]))
         #expect(notAllowed.failure?.message == "option 'fail' must be one of invalid, unsupported, failed, got 'sometimes'")
         let notABool = await host.result("fn", TestSupport.request(options: [("silent", "maybe")]))

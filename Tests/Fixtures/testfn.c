@@ -16,7 +16,8 @@
  * create_until_expired (bool: create waits, up to a minute, until
  * host->expired(call, 0) says the host gave up on it, then fails saying so),
  * expired_marker (a path: the file create writes when it saw expired).
- * Request options: sleep_ms, fail ("invalid", "unsupported", "failed"), silent (bool),
+ * Request options: sleep_ms, stubborn (bool: sleep_ms ignores expired), fail
+ * ("invalid", "unsupported", "failed"), silent (bool),
  * misbehave: "segfault", "abort", "exit" (_exit(3)), "hang" (never returns,
  * ignoring expired), "busy" (burns CPU forever), "huge" (a 2 MiB output),
  * "log" (logs one line through the host first), "alloc" (mallocs 1 GiB, aborts
@@ -207,8 +208,10 @@ DESCRIBER_EXPORT int describer_instance_process(void *opaque, describer_call *ca
             continue;
         }
         long delay = option_long(r->options_json, r->options_size, "sleep_ms");
-        /* Sleep in small steps, stopping early once the host says the deadline passed. */
-        while (delay > 0 && !host->expired(call, i)) {
+        /* Sleep in small steps, stopping early once the host says the deadline
+         * passed, unless stubborn. */
+        int stubborn = option_is(r->options_json, r->options_size, "stubborn", "true");
+        while (delay > 0 && (stubborn || !host->expired(call, i))) {
             sleep_ms(delay < 10 ? delay : 10);
             delay -= 10;
         }

@@ -47,6 +47,7 @@ package enum TestSupport {
         library: \(library)
         request_options:
           sleep_ms: { type: integer, min: 0, max: 60000 }
+          stubborn: { type: bool }
           fail: { type: string, values: [invalid, unsupported, failed] }
           silent: { type: bool }
         \(extra)

@@ -11,6 +11,8 @@ package struct FunctionMetrics: Sendable {
     let instancesIdle: Gauge
     let instancesBusy: Gauge
     let instancesStarting: Gauge
+    let instancesStuck: Gauge
+    let stuckCalls: Counter
     let coldStarts: Counter
     let coldStartDuration: DurationHistogram
     /// The common outcome, kept to skip the registry lookup on the hot path.
@@ -48,6 +50,13 @@ package struct FunctionMetrics: Sendable {
         instancesIdle = registry.makeGauge(descriptor: instances, labels: labels + [("state", "idle")])
         instancesBusy = registry.makeGauge(descriptor: instances, labels: labels + [("state", "busy")])
         instancesStarting = registry.makeGauge(descriptor: instances, labels: labels + [("state", "starting")])
+        instancesStuck = registry.makeGauge(descriptor: instances, labels: labels + [("state", "stuck")])
+        stuckCalls = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "describer", metricName: "stuck_calls", unitName: "total",
+                helpText: "Calls into an in-process function still running a second past their deadline."),
+            labels: labels
+        )
         coldStarts = registry.makeCounter(
             descriptor: MetricNameDescriptor(namespace: "describer", metricName: "cold_starts", unitName: "total", helpText: "Instances created."),
             labels: labels

@@ -298,6 +298,11 @@ package final class FunctionPool: Sendable {
                     : "deadline exceeded after \(InvocationTimings.milliseconds(waited)) ms; the function was still running"
                 invocation.complete(.failure(InvocationError(.deadlineExceeded, message)))
             }
+        case .stuck(let count, let overdue):
+            metrics.stuckCalls.increment(by: Int64(count))
+            logger.warning(
+                "A call is stuck: still running long past its deadline. Its instance takes no more work; new work goes to other instances or is refused.",
+                metadata: ["function": "\(config.name)", "calls": "\(count)", "past_deadline_ms": "\(overdue / 1_000_000)"])
         case .destroy(let instances):
             for instance in instances { instance.destroy {} }
         }
@@ -432,6 +437,7 @@ package final class FunctionPool: Sendable {
         metrics.instancesBusy.set(Double(snapshot.busy))
         metrics.instancesIdle.set(Double(snapshot.idle))
         metrics.instancesStarting.set(Double(snapshot.starting))
+        metrics.instancesStuck.set(Double(snapshot.stuck))
     }
 }
 
@@ -440,8 +446,12 @@ struct PoolSnapshot: Sendable {
     var idle: Int
     var busy: Int
     var starting: Int
+    /// Instances whose every place is held by a call long past its deadline.
+    var stuck: Int
     var queueDepth: Int
     var accepting: Bool
+    /// Every instance is stuck and no other may start: work is refused at once.
+    var refusing: Bool
 }
 
 extension FunctionPool {
@@ -452,6 +462,9 @@ extension FunctionPool {
         case fail([Invocation], InvocationError)
         case expire([Invocation], now: UInt64)
         case destroy([any PoolInstance])
+        /// Batches that became stuck: how many, and how far past its last
+        /// deadline the oldest of them is.
+        case stuck(Int, overdue: UInt64)
     }
 
     /// The actions of one decision: most often none or one, so the first is
@@ -516,6 +529,12 @@ extension FunctionPool {
         /// Its worker died while batches were out; it takes no new work and
         /// leaves the pool when they have reported back.
         var lost = false
+        /// Batches still running ``State/stuckAfter`` past their last
+        /// deadline: nobody waits for them, and code loaded into the host
+        /// cannot be stopped, so they hold their places until they return.
+        var stuckBatches: [Batch] = []
+        /// Every place on it is held by a stuck batch.
+        func isStuck(concurrency: Int) -> Bool { stuckBatches.count >= concurrency }
     }
 
     /// The pool's decisions. Every method runs under the pool's lock.
@@ -592,8 +611,36 @@ extension FunctionPool {
         }
 
         var snapshot: PoolSnapshot {
-            let busy = slots.filter { $0.running > 0 }.count
-            return PoolSnapshot(idle: slots.count - busy, busy: busy, starting: starting, queueDepth: queue.count, accepting: accepting)
+            let stuck = slots.filter { $0.isStuck(concurrency: concurrency) }.count
+            let busy = slots.filter { $0.running > 0 }.count - stuck
+            return PoolSnapshot(
+                idle: slots.count - busy - stuck, busy: busy, starting: starting, stuck: stuck, queueDepth: queue.count, accepting: accepting,
+                refusing: refusesForStuckInstances)
+        }
+
+        /// How long a batch may run past its last deadline before its
+        /// instance counts it as stuck.
+        static let stuckAfter: UInt64 = 1_000_000_000
+
+        /// Instances that are not stuck (a dying one included, until it leaves).
+        private var unstuckInstances: Int {
+            var count = 0
+            for slot in slots where !slot.isStuck(concurrency: concurrency) { count += 1 }
+            return count
+        }
+
+        /// Every instance is stuck and no other may start: waiting work would
+        /// only meet its deadline, so it is refused at once.
+        var refusesForStuckInstances: Bool {
+            starting == 0 && slots.contains { $0.isStuck(concurrency: concurrency) }
+                && !slots.contains { !$0.lost && !$0.isStuck(concurrency: concurrency) } && !mayStartBesideStuckInstances
+        }
+
+        /// Stuck instances do not count against `max_instances`, so work can
+        /// go to new ones, but the pool never holds more than twice as many:
+        /// a function that hangs on every call must not take the machine.
+        private var mayStartBesideStuckInstances: Bool {
+            unstuckInstances + starting < maxInstances && slots.count + starting < 2 * maxInstances
         }
 
         mutating func allocateInstanceID() -> Int {
@@ -621,6 +668,11 @@ extension FunctionPool {
             }
             queue.append(invocation)
             var actions = dispatch(now: now)
+            if refusesForStuckInstances, let last = queue.last, last === invocation {
+                queue.removeLast()
+                actions.append(.fail([invocation], stuckRefusal))
+                return actions
+            }
             // Whatever could not be dispatched waits; past the bound it is refused.
             if queue.count > maxQueueDepth + provisionedCapacity, let last = queue.last, last === invocation {
                 queue.removeLast()
@@ -636,6 +688,12 @@ extension FunctionPool {
                 armDeadlineTimer(for: invocation.deadline)
             }
             return actions
+        }
+
+        private var stuckRefusal: InvocationError {
+            InvocationError(
+                .unavailable, "every instance of \(name) is stuck in a call past its deadline; it answers again when one returns",
+                retryAfterSeconds: 5)
         }
 
         /// Requests that instances already free or starting will take without
@@ -727,7 +785,7 @@ extension FunctionPool {
         private mutating func reserveStarts(forQueued queued: Int, now: UInt64) -> Int {
             if !slots.isEmpty && now < startBackoffUntil { return 0 }
             var count = 0
-            while slots.count + starting < maxInstances, queued > starting * concurrency * batchLimit {
+            while mayStartBesideStuckInstances, queued > starting * concurrency * batchLimit {
                 starting += 1
                 count += 1
             }
@@ -802,6 +860,9 @@ extension FunctionPool {
                 if let done = slots[index].batches.firstIndex(where: { $0.isSame(as: batch) }) {
                     slots[index].batches.remove(at: done)
                 }
+                if !slots[index].stuckBatches.isEmpty, let done = slots[index].stuckBatches.firstIndex(where: { $0.isSame(as: batch) }) {
+                    slots[index].stuckBatches.remove(at: done)
+                }
                 if slots[index].running == 0 { slots[index].idleSince = now }
                 if outcome.instanceLost || slots[index].lost {
                     // Its other batches (if any) report back on their own.
@@ -865,15 +926,40 @@ extension FunctionPool {
                 }
             }
             queue = kept
-            for slot in slots {
-                for batch in slot.batches {
-                    for invocation in batch where !invocation.isCompleted {
+            var newlyStuck = 0
+            var overdue: UInt64 = 0
+            for index in slots.indices {
+                for batch in slots[index].batches {
+                    var lastDeadline: UInt64 = 0
+                    for invocation in batch {
+                        lastDeadline = max(lastDeadline, invocation.deadline)
+                        guard !invocation.isCompleted else { continue }
                         if invocation.deadline <= now { expired.append(invocation) } else { next = min(next, invocation.deadline) }
+                    }
+                    guard !slots[index].stuckBatches.contains(where: { $0.isSame(as: batch) }) else { continue }
+                    if lastDeadline + Self.stuckAfter <= now {
+                        slots[index].stuckBatches.append(batch)
+                        newlyStuck += 1
+                        overdue = max(overdue, now - lastDeadline)
+                    } else {
+                        next = min(next, lastDeadline + Self.stuckAfter)
                     }
                 }
             }
             if next != .max { armDeadlineTimer(for: next) }
-            return expired.isEmpty ? [] : [.expire(expired, now: now)]
+            var actions = Actions()
+            if !expired.isEmpty { actions.append(.expire(expired, now: now)) }
+            guard newlyStuck > 0 else { return actions }
+            actions.append(.stuck(newlyStuck, overdue: overdue))
+            if refusesForStuckInstances, !queue.isEmpty {
+                let waiting = Array(queue)
+                queue.removeAll()
+                actions.append(.fail(waiting, stuckRefusal))
+            } else {
+                // Stuck places no longer count against max_instances.
+                actions += dispatch(now: now)
+            }
+            return actions
         }
 
         // MARK: Scaling down
