@@ -1,8 +1,10 @@
 import DescriberHost
+import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
@@ -169,6 +171,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         rearm()
     }
 
+    /// No request has been read that is not answered, and no body is arriving.
+    fileprivate var isBetweenRequests: Bool { open == 0 && body == nil }
+
     fileprivate func answerStarted() {
         answering = true
     }
@@ -285,9 +290,46 @@ extension ConnectionGuard {
             context.fireChannelRead(data)
         }
 
+        /// A request that is not HTTP/1.1 gets a JSON error like every other
+        /// refusal (Hummingbird answers it with an empty 400), then the close.
+        /// One that cuts off a request already read goes on to whoever reads it.
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            guard let error = error as? HTTPParserError, connection.isBetweenRequests else {
+                context.fireErrorCaught(error)
+                return
+            }
+            let refusal =
+                error == .headerOverflow
+                ? APIError(status: .requestHeaderFieldsTooLarge, code: "headers_too_large", message: "the request's header fields are too large")
+                : APIError(status: .badRequest, code: "bad_request", message: "the request is not valid HTTP/1.1 (\(error))")
+            var fields = refusal.headers
+            fields[.contentLength] = String(refusal.body.readableBytes)
+            fields[.connection] = "close"
+            context.write(wrapOutboundOut(.head(HTTPResponse(status: refusal.status, headerFields: fields))), promise: nil)
+            context.write(wrapOutboundOut(.body(refusal.body)), promise: nil)
+            let context = context.loopBound
+            context.value.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.value.close(promise: nil) }
+        }
+
+        /// Shutdown has begun: the connection closes after its current answer.
+        private var quiescing = false
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if event is ChannelShouldQuiesceEvent { quiescing = true }
+            context.fireUserInboundEventTriggered(event)
+        }
+
         func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
             switch unwrapOutboundIn(data) {
-            case .head(let head) where head.status.kind != .informational: connection.answerStarted()
+            case .head(var head) where head.status.kind != .informational:
+                connection.answerStarted()
+                if quiescing {
+                    // So that the client sends its next request elsewhere
+                    // rather than into a connection about to close.
+                    head.headerFields[.connection] = "close"
+                    context.write(wrapOutboundOut(.head(head)), promise: promise)
+                    return
+                }
             case .end: connection.answerEnded()
             case .head, .body: break
             }

@@ -169,6 +169,25 @@ import Testing
         }
     }
 
+    /// Bytes that are not HTTP/1.1, and header fields past the decoder's
+    /// limit, get JSON errors like every other refusal.
+    @Test func aRequestThatIsNotHTTPGetsAJSONError() async throws {
+        try await Self.serve(config: "server: {}") { port, _ in
+            let cases = [
+                ("NOT HTTP AT ALL\r\n\r\n", 400, "bad_request"),
+                ("GET /ping HTTP/1.1\r\nHost: t\r\nX-Big: \(String(repeating: "a", count: 100_000))\r\n\r\n", 431, "headers_too_large"),
+            ]
+            for (request, status, code) in cases {
+                let (answers, _) = try await RawHTTP.exchange(port: port, request, responses: 1)
+                #expect(answers.map(\.status) == [status])
+                #expect(answers.first?.body.contains(#""code":"\#(code)""#) == true, "\(answers)")
+            }
+            // A good request first, then garbage on the same connection: the answer, then the error.
+            let (answers, _) = try await RawHTTP.exchange(port: port, "GET /ping HTTP/1.1\r\nHost: t\r\n\r\nNOT HTTP\r\n\r\n", responses: 2)
+            #expect(answers.map(\.status) == [200, 400])
+        }
+    }
+
     /// Shutdown lets an answer that has begun reach the client whole, however
     /// slowly the client reads it, within the grace.
     @Test func shutdownLetsALargeAnswerOutWhole() async throws {
