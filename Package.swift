@@ -148,6 +148,9 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            // Embedded rather than copied beside the binary: the server serves the
+            // document of the code it runs, wherever the executable is installed.
+            resources: [.embedInCode("OpenAPI/openapi.yaml")],
             swiftSettings: swiftSettings
         ),
         .target(name: "CDescriberFunction"),
@@ -250,6 +253,7 @@ let package = Package(
             name: "DescriberHTTPTests",
             dependencies: [
                 "TestSupport", "ServerTestSupport", "DescriberHTTP", "DescriberServer", "DescriberHost", "DescriberConfiguration", "DescriberImaging",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

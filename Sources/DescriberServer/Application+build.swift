@@ -31,13 +31,14 @@ import ServiceLifecycle
 ///   incidents' alerts, spoken, and their signed deliveries (see ``AlertRoutes``).
 /// - `GET /metrics` — Prometheus text.
 /// - `GET /healthz` (the process answers) and `GET /readyz` (pre-warm done, not shutting down).
+/// - `GET /openapi.yaml` — the OpenAPI document of all of the above (``OpenAPIDocument``).
 ///
 /// Invocations are mostly answered without the router, by the fast path in
 /// each connection's pipeline (``InvocationChannelHandler``); the route
 /// answers the rest.
 ///
 /// With `server.api_token` set, every route above except the camera webhook,
-/// the DeepStack API, `/metrics`, `/healthz` and `/readyz` needs
+/// the DeepStack API, `/metrics`, `/healthz`, `/readyz` and `/openapi.yaml` needs
 /// `Authorization: Bearer <token>` (401 otherwise).
 ///
 /// With `deepstack.ports` set (``DeepStackConfig``), the DeepStack API alone is also served on
@@ -100,5 +101,6 @@ public func buildRouter(
     router.get("/metrics", use: routes.metrics)
     router.get("/healthz", use: routes.health)
     router.get("/readyz", use: routes.ready)
+    OpenAPIDocument.register(on: router)
     return router
 }
