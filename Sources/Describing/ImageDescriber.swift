@@ -113,6 +113,12 @@ public struct ImageDescriber: Sendable {
                 if Self.imageProblems.contains(error.code) {
                     throw DescribeError(.notAnImage, "The file could not be read as a picture: \(error.message).", underlying: error)
                 }
+                // The request itself is wrong (a deadline past a function's
+                // maximum): only the caller can fix it, so it is not hidden in a
+                // description with a part missing, nor blamed on the functions.
+                if error.code == .badOption {
+                    throw DescribeError(.describingFailed, "Describing the photo failed: \(error.message).", underlying: error)
+                }
                 failures.append(error)
             }
         }

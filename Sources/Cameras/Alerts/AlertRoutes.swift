@@ -92,7 +92,14 @@ package struct AlertRoutes: Sendable {
             throw APIError(status: .notFound, code: "unknown_alert", message: "no alert with id '\(text)'")
         }
         let voice = system.camerasByID[stored.cameraID].map { $0.speech.voice }
-        let output = try await speaker.speak(ByteBuffer(string: stored.alert.speech), voice: voice)
+        let output: InvocationOutput
+        do throws(InvocationError) {
+            output = try await speaker.speak(ByteBuffer(string: stored.alert.speech), voice: voice)
+        } catch {
+            // Answered as /v1/speak answers the same failure (a full queue is
+            // 429, a missing `speak` 404…); thrown as it was, it became 500.
+            throw APIError(error)
+        }
         return Response(status: .ok, headers: [.contentType: output.contentType], body: .init(byteBuffer: output.body))
     }
 

@@ -24,6 +24,19 @@ struct DescribeRoutes: Sendable {
             }
             verbosity = parsed
         }
+        // Checked whether or not speech is asked for, as `verbosity` is: a
+        // wrong value is refused, not ignored, and before the photo is described.
+        var rate: Int?
+        if let value = query["rate"] {
+            guard let parsed = Int(value), VoiceProfile.rates.contains(parsed) else {
+                throw APIError(
+                    InvocationError(
+                        .badOption,
+                        "rate must be a whole number of words per minute from \(VoiceProfile.rates.lowerBound) to \(VoiceProfile.rates.upperBound), got '\(value)'"
+                    ))
+            }
+            rate = parsed
+        }
         let wantsSpeech =
             request.headers[.accept].map { accept in
                 accept.split(separator: ",").first.map { MediaType.essence(of: String($0)) == "audio/wav" } ?? false
@@ -41,13 +54,6 @@ struct DescribeRoutes: Sendable {
             let body = try encoder.encode(description)
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
-        var rate: Int?
-        if let value = query["rate"] {
-            guard let parsed = Int(value) else {
-                throw APIError(InvocationError(.badOption, "rate must be a whole number of words per minute, got '\(value)'"))
-            }
-            rate = parsed
-        }
         do throws(InvocationError) {
             let speech = try await speaker.speak(ByteBuffer(string: description.spokenText), voice: query["voice"].map(String.init), rate: rate)
             return Response(speech)
@@ -60,7 +66,8 @@ struct DescribeRoutes: Sendable {
 extension APIError {
     /// A describing failure: an unusable file answers as the image error
     /// behind it (400, 413, 415); anything else is 502 `describing_failed`,
-    /// unless the function was out of time, overloaded or stopping.
+    /// unless the function was out of time, overloaded or stopping, or the
+    /// request's own options were wrong (400 `bad_option`).
     init(_ error: DescribeError) {
         switch error.code {
         case .notAnImage:
@@ -70,7 +77,7 @@ extension APIError {
                 self.init(InvocationError(.notAnImage, error.message))
             }
         case .describingFailed:
-            if let underlying = error.underlying, [.deadlineExceeded, .queueFull, .unavailable].contains(underlying.code) {
+            if let underlying = error.underlying, [.deadlineExceeded, .queueFull, .unavailable, .badOption].contains(underlying.code) {
                 self.init(underlying)
             } else {
                 self.init(status: .badGateway, code: error.code.rawValue, message: error.message)
