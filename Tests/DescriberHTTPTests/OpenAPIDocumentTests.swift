@@ -103,6 +103,9 @@ import Yams
                 #expect(response.headers[.contentType] == "application/yaml")
                 #expect(Array(response.body.readableBytesView) == OpenAPIDocument.yaml)
             }
+            // What is built in is the committed file, which Schemathesis reads.
+            let committed = try Data(contentsOf: URL(fileURLWithPath: TestSupport.packageRoot + "/Sources/DescriberServer/OpenAPI/openapi.yaml"))
+            #expect(Array(committed) == OpenAPIDocument.yaml)
             // The token still guards the API itself.
             try await client.execute(uri: "/v1/functions", method: .get) { response in
                 #expect(response.status == .unauthorized)
