@@ -87,9 +87,12 @@ package struct DeepStackRoutes: Sendable {
         let limit = host.entries["detect"]?.pool?.limits.maxInputBytes ?? host.config.maxBodySize
         let body: ByteBuffer
         do {
-            body = try await request.body.collect(upTo: limit)
+            body = try await request.collectInput(upTo: limit, for: "detect")
+        } catch let error as APIError {
+            return Self.failure(
+                error.status, error.status == .contentTooLarge ? "The image is larger than the \(limit) bytes this server accepts" : error.message)
         } catch {
-            return Self.failure(.contentTooLarge, "The image is larger than the \(limit) bytes this server accepts")
+            return Self.failure(.badRequest, "The request's body could not be read")
         }
         let form = FormData(contentType: request.headers[.contentType] ?? "", body: body)
         let query = request.uri.queryParameters
@@ -188,6 +191,7 @@ package struct DeepStackRoutes: Sendable {
     static func failure(_ error: InvocationError) -> Response {
         switch error.code {
         case .queueFull, .unavailable: failure(.serviceUnavailable, error.message)
+        case .unknownFunction: failure(.serviceUnavailable, "No object detector is installed on this server (the function 'detect')")
         case .deadlineExceeded: failure(.gatewayTimeout, error.message)
         case .notAnImage, .truncatedImage, .unsupportedFormat, .invalidInput, .unsupportedMediaType:
             failure(.badRequest, "invalid image file: \(error.message)")

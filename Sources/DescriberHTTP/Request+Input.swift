@@ -4,16 +4,20 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import NIOCore
+import NIOHTTP1
 
 extension Request {
     /// The body, refused with 413 past `limit` bytes: at once when
-    /// Content-Length announces more, otherwise as soon as more arrives.
+    /// Content-Length announces more, otherwise as soon as more arrives; and
+    /// with 400 when the connection ends before it is complete.
     package func collectInput(upTo limit: Int, for function: String) async throws -> ByteBuffer {
         if let declared = headers.firstValue(.contentLength).flatMap(Int.init), declared > limit {
             throw APIError(InvocationError(.payloadTooLarge, "the body is \(declared) bytes; '\(function)' accepts at most \(limit)"))
         }
         do {
             return try await body.collect(upTo: limit)
+        } catch let error as HTTPParserError {
+            throw APIError(unreadableBody: error)
         } catch {
             // HTTPError 413 for a body Hummingbird had whole; NIOTooManyBytesError
             // for a chunked one, which announced no length, outgrowing the limit.

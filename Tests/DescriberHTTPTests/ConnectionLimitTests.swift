@@ -10,6 +10,7 @@ import Testing
 
 @testable import DescriberHTTP
 @testable import DescriberHost
+@testable import DescriberServer
 
 /// What a client may cost a connection (``ConnectionGuard``): read
 /// timeouts, the connection cap, a body the client abandons, and a close
@@ -166,6 +167,27 @@ import Testing
                 let after = try await connection.read(responses: 1)
                 #expect(after.responses.isEmpty && after.closedByServer)
             }
+        }
+    }
+
+    /// The DeepStack route answers an abandoned body in its own shape, 400
+    /// like the others (it was 413, "larger than the server accepts").
+    @Test func theDeepStackRouteAnswersAnAbandonedBody400() async throws {
+        let port = try TestSupport.freePort()
+        let host = try Self.host()
+        let application = Application(
+            router: buildRouter(host: host), server: .describer(host: host, serverName: "describer"),
+            configuration: .describer(host: host, port: port, serverName: "describer"), logger: TestSupport.logger)
+        let services = ServiceGroup(services: [application], logger: TestSupport.logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await services.run() }
+            let request = "POST /v1/vision/detection HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 5000\r\n\r\n--b"
+            let (answers, _) = try await RawHTTP.exchange(port: port, request, responses: 1, halfClose: true)
+            #expect(answers.map(\.status) == [400])
+            #expect(answers.first?.body.contains(#""success":false"#) == true, "\(answers)")
+            #expect(answers.first?.body.contains("before the request's body was complete") == true, "\(answers)")
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
         }
     }
 

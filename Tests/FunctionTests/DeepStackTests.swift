@@ -189,6 +189,20 @@ import FoundationNetworking
         }
     }
 
+    /// Without a detector the API is unavailable (503), not failing (500).
+    @Test func aMissingDetectorIs503() async throws {
+        let (host, deployment) = try TestSupport.deployment([:])
+        try await buildApplication(host: host, deepStack: deployment.deepStack, logger: TestSupport.logger).test(.router) { client in
+            let photo = try TestSupport.buffer(TestSupport.fixtures + "/images/dog.jpg")
+            try await client.execute(uri: "/v1/vision/detection", method: .post, headers: Self.headers, body: Self.form(files: [("image", "dog.jpg", photo)])) {
+                response in
+                #expect(response.status == .serviceUnavailable)
+                let answer = try Self.json(response)
+                #expect(answer["error"] as? String == "No object detector is installed on this server (the function 'detect')")
+            }
+        }
+    }
+
     /// `deepstack.ports`: clients that assume CodeProject.AI's port get the
     /// DeepStack API there, and only that.
     @Test func theAPIIsAlsoServedOnTheConfiguredPorts() async throws {
