@@ -110,11 +110,27 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .lingering = closing, case ChannelEvent.inputClosed = event {
-            context.close(mode: .all, promise: nil)
-            return
+        if case ChannelEvent.inputClosed = event {
+            switch closing {
+            case .no: break
+            // Passed on, it would make the decoder report a body cut short,
+            // and a route answer it after the close's last answer.
+            case .flushing: return
+            case .lingering:
+                context.close(mode: .all, promise: nil)
+                return
+            }
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // Once closing, the last answer is out or on its way: nothing may follow it.
+        guard case .no = closing else {
+            promise?.fail(ChannelError.outputClosed)
+            return
+        }
+        context.write(data, promise: promise)
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
