@@ -148,6 +148,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            // The web app's files, compiled into the binary: `describer serve`
+            // then finds them wherever it is installed, with no bundle beside it.
+            resources: [
+                .embedInCode("WebApp/Static/index.html"),
+                .embedInCode("WebApp/Static/app.css"),
+                .embedInCode("WebApp/Static/app.js"),
+                .embedInCode("WebApp/Static/icon.svg"),
+                .embedInCode("WebApp/Static/manifest.webmanifest"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(name: "CDescriberFunction"),

@@ -31,6 +31,7 @@ import ServiceLifecycle
 ///   incidents' alerts, spoken, and their signed deliveries (see ``AlertRoutes``).
 /// - `GET /metrics` — Prometheus text.
 /// - `GET /healthz` (the process answers) and `GET /readyz` (pre-warm done, not shutting down).
+/// - `GET /` — the web app (see ``WebAppRoutes``), open like its files under `/app/`.
 ///
 /// Invocations are mostly answered without the router, by the fast path in
 /// each connection's pipeline (``InvocationChannelHandler``); the route
@@ -100,5 +101,6 @@ public func buildRouter(
     router.get("/metrics", use: routes.metrics)
     router.get("/healthz", use: routes.health)
     router.get("/readyz", use: routes.ready)
+    WebAppRoutes(maxUploadBytes: host.config.maxBodySize).register(on: router)
     return router
 }
