@@ -455,7 +455,7 @@ def latency(url, runs, photo):
     """Warm: a few photos first, then RUNS timed ones, each from the input's
     change event to the description in the live region (the app's marks)."""
     runs = int(runs)
-    photo = pathlib.Path(photo)
+    photo = pathlib.Path(photo).resolve()
     page = Page(url)
     shown, fetched = [], []
     try:
