@@ -149,8 +149,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             // Embedded rather than copied beside the binary: the server serves the
-            // document of the code it runs, wherever the executable is installed.
-            resources: [.embedInCode("OpenAPI/openapi.yaml")],
+            // document of the code it runs, and the web app's files, wherever
+            // the executable is installed, with no bundle beside it.
+            resources: [
+                .embedInCode("OpenAPI/openapi.yaml"),
+                .embedInCode("WebApp/Static/index.html"),
+                .embedInCode("WebApp/Static/app.css"),
+                .embedInCode("WebApp/Static/app.js"),
+                .embedInCode("WebApp/Static/icon.svg"),
+                .embedInCode("WebApp/Static/manifest.webmanifest"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(name: "CDescriberFunction"),

@@ -32,6 +32,7 @@ import ServiceLifecycle
 /// - `GET /metrics` — Prometheus text.
 /// - `GET /healthz` (the process answers) and `GET /readyz` (pre-warm done, not shutting down).
 /// - `GET /openapi.yaml` — the OpenAPI document of all of the above (``OpenAPIDocument``).
+/// - `GET /` — the web app (see ``WebAppRoutes``), open like its files under `/app/`.
 ///
 /// Invocations are mostly answered without the router, by the fast path in
 /// each connection's pipeline (``InvocationChannelHandler``); the route
@@ -102,5 +103,6 @@ public func buildRouter(
     router.get("/healthz", use: routes.health)
     router.get("/readyz", use: routes.ready)
     OpenAPIDocument.register(on: router)
+    WebAppRoutes(maxUploadBytes: host.config.maxBodySize).register(on: router)
     return router
 }

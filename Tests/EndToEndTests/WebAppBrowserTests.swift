@@ -1,0 +1,70 @@
+import DescriberTesting
+import Foundation
+import ServerTestSupport
+import TestSupport
+import Testing
+
+/// The web app at `/` in a real browser: Debian's headless chromium, driven
+/// by Selenium (Tests/Browser/webapp.py), checked with axe-core 4.12 at
+/// WCAG 2.2 AA, against `describer serve` run as a user runs it.
+///
+/// Screenshots go to the scratch folder, or to `DESCRIBER_WEBAPP_SCREENSHOTS`
+/// when set, to look at them or refresh the committed ones (Tests/Browser/screenshots).
+@Suite struct WebAppBrowserTests {
+    static let script = TestSupport.packageRoot + "/Tests/Browser/webapp.py"
+    static let packages = TestSupport.packageRoot + "/.cache/python"
+
+    static func screenshots() throws -> String {
+        if let folder = ProcessInfo.processInfo.environment["DESCRIBER_WEBAPP_SCREENSHOTS"] { return folder }
+        return try TestScratch.folder("webapp-screenshots")
+    }
+
+    /// Runs webapp.py; fails with its output when it does not succeed.
+    @discardableResult
+    static func browser(_ arguments: [String]) throws -> String {
+        for (path, what) in [
+            ("/usr/bin/chromium", "Debian's chromium"), ("/usr/bin/chromedriver", "Debian's chromium-driver"),
+            (packages + "/selenium", "Selenium"), (packages + "/axe_playwright_python/axe.min.js", "axe-core"),
+        ] where !FileManager.default.fileExists(atPath: path) {
+            throw TestError("\(what) is not installed (\(path)); run scripts/setup test")
+        }
+        let run = try Executables.run("/usr/bin/env", ["python3", script] + arguments, environment: ["PYTHONPATH": packages])
+        guard run.reason == .exit, run.status == 0 else {
+            throw TestError("webapp.py \(arguments.first ?? "") failed: \(run.stdout)\(run.stderr)")
+        }
+        return run.stdout
+    }
+
+    @Test func everyStatePassesAxeAndReflowsAtPhoneWidths() async throws {
+        let server = try await ServedDescriber()
+        defer { server.stop() }
+        let output = try Self.browser(["states", server.url, try Self.screenshots()])
+        // Each state in light and dark, at 390 and 320 CSS pixels.
+        for state in ["empty", "described", "text", "refused", "error"] {
+            #expect(output.contains("\"\(state)-320-dark\""), "\(output)")
+        }
+    }
+
+    @Test func theKeyboardAloneWalksTheWholeFlow() async throws {
+        let server = try await ServedDescriber()
+        defer { server.stop() }
+        let output = try Self.browser(["keyboard", server.url])
+        #expect(output.contains(#""take-photo", "take-photo", "choose-photo", "speak", "repeat", "more-detail""#), "\(output)")
+    }
+
+    @Test func theTokenIsAskedForOnceAndKeptOnTheDevice() async throws {
+        let token = "web-app-token-0123456789abcdef"
+        let server = try await ServedDescriber(environment: ["DESCRIBER_SERVER__API_TOKEN": token])
+        defer { server.stop() }
+        let output = try Self.browser(["token", server.url, token, try Self.screenshots()])
+        #expect(output.contains("token-refused-while-describing"), "\(output)")
+    }
+
+    @Test func aPhotoOverTheLimitIsMadeSmallerOrRefusedClearly() async throws {
+        let limit = 300 * 1024
+        let server = try await ServedDescriber(environment: ["DESCRIBER_SERVER__MAX_BODY_SIZE": "\(limit)"])
+        defer { server.stop() }
+        let output = try Self.browser(["limits", server.url, "\(limit)", try Self.screenshots()])
+        #expect(output.contains("the server takes photos up to 300 KB"), "\(output)")
+    }
+}
