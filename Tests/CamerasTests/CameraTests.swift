@@ -151,6 +151,12 @@ import Testing
             "not_an_image"
         ),
         ("multipart/form-data", "no boundary", .badRequest, "invalid_event"),
+        // A header name outside ASCII made MultipartKit's parser trap (found by Tests/Fuzzing).
+        (
+            CameraFixture.multipartType,
+            "--describer-test-boundary\r\nCont\u{E9}nt-Disposition: form-data; name=\"image\"\r\n\r\nhi\r\n--describer-test-boundary--\r\n", .badRequest,
+            "invalid_event"
+        ),
     ])
     func refusesWhatIsNotAnEvent(_ contentType: String, _ body: String, _ status: HTTPResponse.Status, _ code: String) async throws {
         try await CameraFixture.application().test(.router) { client in
