@@ -560,4 +560,18 @@ import Testing
         #expect(motion.channelID == "3" && motion.reportedDetections.map(\.kind) == ["motion"])
         #expect(HikvisionAlert(xml: "<EventNotificationAlert><eventState>active</eventState></EventNotificationAlert>") == nil)
     }
+
+    /// Found trying the scanner's fuzz target (Tests/Fuzzing) on inputs at
+    /// the size limit, which the fuzzer itself keeps far below: each search
+    /// for an element went through Foundation, which copied the rest of the
+    /// text when it was not ASCII, so an alert full of near misses took
+    /// seconds of a request thread.
+    @Test(arguments: ["<eventTypeé", "<eventType/>", "<eventType></eventType>"])
+    func anAlertFullOfNearMissesIsReadInOnePass(_ nearMiss: String) {
+        let head = "<EventNotificationAlert>"
+        let text = head + String(repeating: nearMiss, count: (HikvisionAlert.maxBytes - head.utf8.count) / nearMiss.utf8.count)
+        let started = ContinuousClock.now
+        #expect(HikvisionAlert(xml: text) == nil)
+        #expect(ContinuousClock.now - started < .seconds(2))
+    }
 }
