@@ -319,3 +319,26 @@ let package = Package(
         ),
     ]
 )
+
+// The fuzzers (Tests/Fuzzing/README.md), only in the sanitized build that
+// scripts/fuzz makes with DESCRIBER_FUZZ=1: they need libFuzzer, which the
+// normal build does not link, and leaving them out costs that build nothing.
+if Context.environment["DESCRIBER_FUZZ"] == "1" {
+    package.targets += [
+        .target(
+            name: "CDescriberFuzz",
+            dependencies: ["CDescriberFunction", "CDescriberWorkerProtocol"],
+            path: "Tests/Fuzzing/CDescriberFuzz"
+        ),
+        .executableTarget(
+            name: "describer-fuzz",
+            dependencies: [
+                "CDescriberFuzz", "CDescriberFunction", "CImageDecode", "DescriberImaging", "DescriberHost", "DescriberHTTP", "Cameras",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Tests/Fuzzing/describer-fuzz",
+            swiftSettings: swiftSettings
+        ),
+    ]
+}

@@ -23,6 +23,7 @@
 #define _GNU_SOURCE
 #include "describer_function.h"
 #include "describer_worker_protocol.h"
+#include "frames.h"
 
 _Static_assert(DWP_MAX_LOG == DESCRIBER_MAX_MESSAGE, "log lines and failure messages are cut alike on both tiers");
 
@@ -238,12 +239,6 @@ static int input_fill(size_t needed) {
     return 0;
 }
 
-typedef struct {
-    uint8_t type;
-    const uint8_t *payload;
-    size_t size;
-} frame_in;
-
 /* Reads the next frame; its payload stays valid until the next call. Exits at
  * end of file (the host has gone) or on a malformed header. */
 static frame_in read_frame(void) {
@@ -263,32 +258,6 @@ static frame_in read_frame(void) {
     frame_in f = {header.type, input.buffer + input.start + sizeof header, length};
     input.start += sizeof header + length;
     return f;
-}
-
-/* A bounds-checked cursor over a payload. */
-typedef struct {
-    const uint8_t *p;
-    size_t left;
-    int bad;
-} cursor;
-
-static const uint8_t *take(cursor *c, size_t n) {
-    if (c->bad || n > c->left) {
-        c->bad = 1;
-        return NULL;
-    }
-    const uint8_t *p = c->p;
-    c->p += n;
-    c->left -= n;
-    return p;
-}
-
-/* Copies the next `size` bytes into the protocol struct at `out`, or zeroes
- * it when they are missing, so that a caller checks `bad` once at the end. */
-static void take_struct(cursor *c, void *out, size_t size) {
-    const uint8_t *p = take(c, size);
-    if (p != NULL) memcpy(out, p, size);
-    else memset(out, 0, size);
 }
 
 static void protocol_error(const char *what) {
@@ -623,11 +592,10 @@ static library load_library(const char *path) {
 static void *create_instance(const library *lib) {
     frame_in f = read_frame();
     if (f.type != DWP_FRAME_CREATE) protocol_error("expected CREATE");
-    cursor c = {f.payload, f.size, 0};
-    dwp_create head;
-    take_struct(&c, &head, sizeof head);
-    const uint8_t *options = take(&c, head.options_size);
-    if (c.bad) protocol_error("CREATE");
+    const uint8_t *options;
+    uint32_t options_size;
+    const char *problem = decode_create(f, &options, &options_size);
+    if (problem != NULL) protocol_error(problem);
     item_result create_item = {0};
     describer_call create_call = {PTHREAD_MUTEX_INITIALIZER, 1, 1, NULL, &create_item};
     void *instance = NULL;
@@ -637,7 +605,7 @@ static void *create_instance(const library *lib) {
     sigemptyset(&given_up.sa_mask);
     sigaction(SIGTERM, &given_up, &usual);
     uint64_t started = uv_hrtime();
-    int rc = lib->create(&host_table, &create_call, (const char *)options, head.options_size, &instance);
+    int rc = lib->create(&host_table, &create_call, (const char *)options, options_size, &instance);
     uint64_t elapsed = uv_hrtime() - started;
     sigaction(SIGTERM, &usual, NULL);
     frame out;
@@ -673,44 +641,20 @@ typedef struct {
 /* Decodes a PROCESS frame into `b` and returns its request count. The
  * requests point into the frame. Exits on a malformed frame. */
 static uint32_t decode_batch(frame_in f, batch *b) {
-    cursor c = {f.payload, f.size, 0};
-    dwp_process head;
-    take_struct(&c, &head, sizeof head);
-    /* Every request takes its fixed part and at least the NUL of its content
-     * type, which bounds count by the frame before anything is allocated. */
-    if (c.bad || head.count == 0 || head.count > c.left / (sizeof(dwp_process_item) + 1)) protocol_error("PROCESS count");
-    if (head.count > b->capacity) {
+    uint32_t count;
+    const char *problem = decode_process_count(f, &count);
+    if (problem != NULL) protocol_error(problem);
+    if (count > b->capacity) {
         free(b->requests);
         free(b->items);
-        b->requests = calloc(head.count, sizeof *b->requests);
-        b->items = calloc(head.count, sizeof *b->items);
+        b->requests = calloc(count, sizeof *b->requests);
+        b->items = calloc(count, sizeof *b->items);
         if (b->requests == NULL || b->items == NULL) _exit(DWP_EXIT_NO_MEMORY);
-        b->capacity = head.count;
+        b->capacity = count;
     }
-    for (uint32_t i = 0; i < head.count; i++) {
-        dwp_process_item item;
-        take_struct(&c, &item, sizeof item);
-        const uint8_t *type = take(&c, item.content_type_size);
-        const uint8_t *options = take(&c, item.options_size);
-        const uint8_t *data = item.data_size <= c.left ? take(&c, (size_t)item.data_size) : (c.bad = 1, NULL);
-        if (c.bad || item.content_type_size == 0 || type[item.content_type_size - 1] != 0) protocol_error("PROCESS item");
-        describer_request *r = &b->requests[i];
-        memset(r, 0, sizeof *r);
-        r->struct_size = sizeof *r;
-        r->deadline_ns = item.deadline_ns;
-        r->width = item.width;
-        r->height = item.height;
-        r->stride = item.stride;
-        r->source_width = item.source_width;
-        r->source_height = item.source_height;
-        r->content_type = (const char *)type;
-        r->options_json = (const char *)options;
-        r->options_size = item.options_size;
-        r->data = item.data_size ? data : NULL;
-        r->size = (size_t)item.data_size;
-    }
-    if (c.left != 0) protocol_error("PROCESS trailing bytes");
-    return head.count;
+    problem = decode_process(f, b->requests, count);
+    if (problem != NULL) protocol_error(problem);
+    return count;
 }
 
 /* Sends the RESULTS of a batch. Outputs and messages travel from the items

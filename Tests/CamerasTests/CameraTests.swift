@@ -151,6 +151,12 @@ import Testing
             "not_an_image"
         ),
         ("multipart/form-data", "no boundary", .badRequest, "invalid_event"),
+        // A header name outside ASCII made MultipartKit's parser trap (found by Tests/Fuzzing).
+        (
+            CameraFixture.multipartType,
+            "--describer-test-boundary\r\nCont\u{E9}nt-Disposition: form-data; name=\"image\"\r\n\r\nhi\r\n--describer-test-boundary--\r\n", .badRequest,
+            "invalid_event"
+        ),
     ])
     func refusesWhatIsNotAnEvent(_ contentType: String, _ body: String, _ status: HTTPResponse.Status, _ code: String) async throws {
         try await CameraFixture.application().test(.router) { client in
@@ -553,5 +559,19 @@ import Testing
                 xml: "<EventNotificationAlert><eventType>VMD</eventType><channelIDs>9</channelIDs><dynChannelID>3</dynChannelID></EventNotificationAlert>"))
         #expect(motion.channelID == "3" && motion.reportedDetections.map(\.kind) == ["motion"])
         #expect(HikvisionAlert(xml: "<EventNotificationAlert><eventState>active</eventState></EventNotificationAlert>") == nil)
+    }
+
+    /// Found trying the scanner's fuzz target (Tests/Fuzzing) on inputs at
+    /// the size limit, which the fuzzer itself keeps far below: each search
+    /// for an element went through Foundation, which copied the rest of the
+    /// text when it was not ASCII, so an alert full of near misses took
+    /// seconds of a request thread.
+    @Test(arguments: ["<eventTypeé", "<eventType/>", "<eventType></eventType>"])
+    func anAlertFullOfNearMissesIsReadInOnePass(_ nearMiss: String) {
+        let head = "<EventNotificationAlert>"
+        let text = head + String(repeating: nearMiss, count: (HikvisionAlert.maxBytes - head.utf8.count) / nearMiss.utf8.count)
+        let started = ContinuousClock.now
+        #expect(HikvisionAlert(xml: text) == nil)
+        #expect(ContinuousClock.now - started < .seconds(2))
     }
 }

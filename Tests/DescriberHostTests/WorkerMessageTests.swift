@@ -1,5 +1,7 @@
+import CDescriberFunction
 import CDescriberWorkerProtocol
 import DescriberImaging
+import Foundation
 import NIOCore
 import Testing
 
@@ -123,6 +125,29 @@ import Testing
         #expect(fields.max_width == 640 && fields.max_height == 480 && fields.max_batch_size == 8)
         #expect(fields.has_name == 1 && fields.has_version == 0)
         #expect(info.name == "echo" && info.version == "1.2.3")
+    }
+
+    /// Found by the worker-messages fuzzer (Tests/Fuzzing): the host made
+    /// room for the struct_size a worker's INFO declares before validating
+    /// it, so a library declaring the largest one had the host allocate and
+    /// clear gigabytes. Checked in a process of its own whose address space
+    /// has no room for that.
+    @Test func anInfoDeclaringAHugeStructIsValidatedWithoutRoomForIt() async {
+        await #expect(processExitsWith: .success) {
+            var fields = dwp_info()
+            fields.struct_size = .max
+            fields.abi_major = UInt16(DESCRIBER_ABI_VERSION_MAJOR)
+            fields.abi_minor = UInt16(DESCRIBER_ABI_VERSION_MINOR)
+            fields.has_name = 1
+            fields.has_version = 1
+            let statm = try String(contentsOfFile: "/proc/self/statm", encoding: .utf8)
+            let mapped = rlim_t(statm.split(separator: " ")[0])! * rlim_t(sysconf(Int32(_SC_PAGESIZE)))
+            var limit = rlimit(rlim_cur: mapped + (1 << 30), rlim_max: mapped + (1 << 30))
+            guard setrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &limit) == 0 else { exit(2) }
+            let info = WorkerMessage.Info(fields: fields, name: "echo", version: "1.0")
+            let capabilities = try WorkerLauncher.capabilities(from: info, path: "echo.so")
+            guard capabilities.name == "echo", capabilities.version == "1.0" else { exit(3) }
+        }
     }
 
     @Test func theControlFramesDecode() throws {

@@ -98,7 +98,7 @@ struct HikvisionAlert: Sendable, Equatable {
         let open = "<" + element
         let close = "</" + element + ">"
         var rest = text[...]
-        while let start = rest.range(of: open) {
+        while let start = rest.firstRange(of: open) {
             let afterName = rest[start.upperBound...]
             // `<channelIDs>` is another element; only `>`, `/` or whitespace may follow the name.
             guard let next = afterName.first, next == ">" || next == " " || next == "\t" || next == "\n" || next == "\r" else {
@@ -111,7 +111,7 @@ struct HikvisionAlert: Sendable, Equatable {
                 continue
             }
             let content = afterName[afterName.index(after: tagEnd)...]
-            guard let end = content.range(of: close) else { return }
+            guard let end = content.firstRange(of: close) else { return }
             let value = decodeEntities(String(content[..<end.lowerBound])).trimmingWhitespace()
             if !value.isEmpty, value.count <= 1024, !body(value) { return }
             rest = content[end.upperBound...]

@@ -316,15 +316,13 @@ final class WorkerLauncher: InstanceLauncher {
             message.version.withCString { versionPointer in
                 info.name = fields.has_name != 0 ? namePointer : nil
                 info.version = fields.has_version != 0 ? versionPointer : nil
-                // Validation reads only the declared struct_size, which may
-                // be more than this host's struct: give it room.
-                let byteCount = max(Int(fields.struct_size), MemoryLayout<describer_function_info>.size)
-                let storage = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: MemoryLayout<describer_function_info>.alignment)
-                defer { storage.deallocate() }
-                storage.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
-                let typed = storage.bindMemory(to: describer_function_info.self, capacity: 1)
-                typed.pointee = info
-                return Result { () throws(LibraryLoadError) in try FunctionCapabilities(validating: typed, path: path) }
+                // Validation reads no more than this host's struct, whatever
+                // struct_size declares: the worker sends it as the library
+                // declared it, and room for that would let a library make the
+                // host allocate gigabytes.
+                return withUnsafePointer(to: info) { pointer in
+                    Result { () throws(LibraryLoadError) in try FunctionCapabilities(validating: pointer, path: path) }
+                }
             }
         }
         return try result.get()
