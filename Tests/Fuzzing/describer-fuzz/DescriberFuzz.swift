@@ -7,8 +7,11 @@ import Glibc
 /// `describer-fuzz TARGET [libFuzzer options] [CORPUS…]`
 ///
 /// One executable for every fuzz target, so that the sanitized build links the
-/// host once. It has its own main, which calls libFuzzer's driver, because
-/// SwiftPM renames an executable's main on Linux. libFuzzer runs its own
+/// host once. It has its own main, which picks the target and then calls
+/// libFuzzer's driver: an executable SwiftPM links always has a main (on
+/// Linux it renames the entry point and links it back as main), which
+/// libFuzzer's own would clash with, so it links libFuzzer's runtime without
+/// one (scripts/fuzz). libFuzzer runs its own
 /// executable again, with the command line it was given, to merge corpora and
 /// minimise crashes; so the target travels in the environment, which those
 /// runs inherit.
