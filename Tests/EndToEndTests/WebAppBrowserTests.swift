@@ -36,9 +36,9 @@ import Testing
     }
 
     @Test func everyStatePassesAxeAndReflowsAtPhoneWidths() async throws {
-        let server = try await ServedDescriber()
+        let server = try await LiveServer.start()
         defer { server.stop() }
-        let output = try Self.browser(["states", server.url, try Self.screenshots()])
+        let output = try Self.browser(["states", server.baseURL, try Self.screenshots()])
         // Each state in light and dark, at 390 and 320 CSS pixels.
         for state in ["empty", "described", "text", "refused", "error"] {
             #expect(output.contains("\"\(state)-320-dark\""), "\(output)")
@@ -46,25 +46,25 @@ import Testing
     }
 
     @Test func theKeyboardAloneWalksTheWholeFlow() async throws {
-        let server = try await ServedDescriber()
+        let server = try await LiveServer.start()
         defer { server.stop() }
-        let output = try Self.browser(["keyboard", server.url])
+        let output = try Self.browser(["keyboard", server.baseURL])
         #expect(output.contains(#""take-photo", "take-photo", "choose-photo", "speak", "repeat", "more-detail""#), "\(output)")
     }
 
     @Test func theTokenIsAskedForOnceAndKeptOnTheDevice() async throws {
         let token = "web-app-token-0123456789abcdef"
-        let server = try await ServedDescriber(environment: ["DESCRIBER_SERVER__API_TOKEN": token])
+        let server = try await LiveServer.start(environment: ["DESCRIBER_SERVER__API_TOKEN": token])
         defer { server.stop() }
-        let output = try Self.browser(["token", server.url, token, try Self.screenshots()])
+        let output = try Self.browser(["token", server.baseURL, token, try Self.screenshots()])
         #expect(output.contains("token-refused-while-describing"), "\(output)")
     }
 
     @Test func aPhotoOverTheLimitIsMadeSmallerOrRefusedClearly() async throws {
         let limit = 300 * 1024
-        let server = try await ServedDescriber(environment: ["DESCRIBER_SERVER__MAX_BODY_SIZE": "\(limit)"])
+        let server = try await LiveServer.start(environment: ["DESCRIBER_SERVER__MAX_BODY_SIZE": "\(limit)"])
         defer { server.stop() }
-        let output = try Self.browser(["limits", server.url, "\(limit)", try Self.screenshots()])
+        let output = try Self.browser(["limits", server.baseURL, "\(limit)", try Self.screenshots()])
         #expect(output.contains("the server takes photos up to 300 KB"), "\(output)")
     }
 }

@@ -25,6 +25,22 @@ package final class LiveServer: @unchecked Sendable {
     /// environment's `DESCRIBER_…` variables left out, and waits until
     /// `/readyz` answers 200 (every function pre-warmed).
     package static func start(config: String, port: Int, timeout: Duration = .seconds(60)) async throws -> LiveServer {
+        try await start(arguments: ["--config", config], port: port, timeout: timeout)
+    }
+
+    /// Starts it on a free port with the repository's functions and voices
+    /// (so `make -C functions` must have run), its data in the scratch
+    /// folder, and `environment` (such as `DESCRIBER_SERVER__API_TOKEN`) set.
+    package static func start(environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> LiveServer {
+        let arguments = ["--functions", TestSupport.packageRoot + "/functions", "--voices", TestSupport.packageRoot + "/voices"]
+        var environment = environment
+        environment["DESCRIBER_DATA_DIRECTORY"] = environment["DESCRIBER_DATA_DIRECTORY"] ?? TestScratch.path + "/data"
+        return try await start(arguments: arguments, environment: environment, port: try TestSupport.freePort(), timeout: timeout)
+    }
+
+    private static func start(
+        arguments extra: [String], environment extraEnvironment: [String: String] = [:], port: Int, timeout: Duration
+    ) async throws -> LiveServer {
         let log = "\(TestScratch.path)/serve-\(UUID().uuidString).log"
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -33,10 +49,10 @@ package final class LiveServer: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let executable = Executables.executable
-        let arguments: [String] = [executable, "serve", "--config", config, "--port", String(port)]
+        let arguments: [String] = [executable, "serve", "--port", String(port)] + extra
         let argv = arguments.map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
-        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DESCRIBER_") }
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DESCRIBER_") }.merging(extraEnvironment) { $1 }
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for variable in envp { free(variable) } }
         var pid: pid_t = 0
