@@ -6,6 +6,7 @@ import Foundation
 import HTTPTypes
 import Logging
 import NIOCore
+import Prometheus
 import Synchronization
 
 /// The questions waiting for a person, and everything that happens to them:
@@ -22,11 +23,16 @@ public final class AssistQueue: Sendable {
     let describer: ImageDescriber?
     let changes = ChangeFeed()
     let logger: Logger
+    let metrics: AssistMetrics
     private let askLimit: Mutex<TokenBucket>
     private let answerLimits: Mutex<[String: TokenBucket]>
 
-    public init(config: AssistConfig, describer: ImageDescriber?, logger: Logger) throws {
+    /// - Parameter registry: where the `describer_assist_*` series go (the host's, for `/metrics`).
+    public init(
+        config: AssistConfig, describer: ImageDescriber?, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
+    ) throws {
         self.config = config
+        self.metrics = AssistMetrics(registry: registry)
         self.store = try AssistStore(path: config.databasePath)
         self.describer = describer
         self.logger = logger
@@ -87,6 +93,8 @@ public final class AssistQueue: Sendable {
         )
         try await store.insert(asked, photo: Data(photo.readableBytesView), photoType: format == .png ? "image/png" : "image/jpeg")
         changes.publish(.waitingList)
+        metrics.record("asked")
+        try await countWaiting()
         logger.info("A question is waiting for a person", metadata: ["question": "\(asked.id)"])
         return asked
     }
@@ -146,6 +154,9 @@ public final class AssistQueue: Sendable {
         }
         changes.publish(.question(id))
         changes.publish(.waitingList)
+        metrics.record("answered")
+        metrics.recordAnswer(after: .milliseconds(Int64(max(0, now.timeIntervalSince(question.askedAt)) * 1000)))
+        try await countWaiting()
         logger.info("A question was answered", metadata: ["question": "\(id)", "helper": "\(helper.id)"])
         return question
     }
@@ -195,9 +206,14 @@ public final class AssistQueue: Sendable {
 
     /// Cancels a waiting question and deletes its photo.
     public func withdraw(_ id: String, now: Date = Date()) async throws -> AssistQuestion {
+        let before = try await store.question(id)
         guard let question = try await store.withdraw(id, at: now) else { throw Self.noSuchQuestion(id) }
         changes.publish(.question(id))
         changes.publish(.waitingList)
+        if before?.status == .waiting {
+            metrics.record("cancelled")
+            try await countWaiting()
+        }
         return question
     }
 
@@ -207,10 +223,14 @@ public final class AssistQueue: Sendable {
         for id in expired { changes.publish(.question(id)) }
         if !expired.isEmpty {
             changes.publish(.waitingList)
+            metrics.record("expired", count: expired.count)
             logger.info("Questions expired unanswered", metadata: ["count": "\(expired.count)"])
         }
+        try await countWaiting()
         return try await store.nextExpiry()
     }
+
+    private func countWaiting() async throws { metrics.setWaiting(try await store.waitingCount()) }
 
     /// Deletes what ended longer ago than the retention period.
     func prune(now: Date = Date()) async throws {

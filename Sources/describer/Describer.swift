@@ -89,7 +89,8 @@ struct Serve: AsyncParsableCommand {
         // Likewise the questions' database, only when someone can answer them.
         var assist: AssistQueue?
         if deployment.assist.isEnabled {
-            assist = try AssistQueue(config: deployment.assist, describer: ImageDescriber(host: functionHost), logger: logger)
+            assist = try AssistQueue(
+                config: deployment.assist, describer: ImageDescriber(host: functionHost), registry: functionHost.metrics, logger: logger)
         }
         if config.apiToken == nil, !["127.0.0.1", "localhost", "::1"].contains(config.host) {
             logger.warning(

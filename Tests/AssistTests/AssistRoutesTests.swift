@@ -45,7 +45,7 @@ import Testing
             """
         let (host, deployment) = try TestSupport.deployment(
             ["echo": "library: \(try TestSupport.library("echo", source: TestSupport.echoSource))"], config: yaml)
-        let queue = try AssistQueue(config: deployment.assist, describer: nil, logger: TestSupport.logger)
+        let queue = try AssistQueue(config: deployment.assist, describer: nil, registry: host.metrics, logger: TestSupport.logger)
         return Server(host: host, queue: queue, router: buildRouter(host: host, assist: queue))
     }
 
@@ -132,6 +132,15 @@ import Testing
             try await client.execute(uri: "/v1/assist/pending", method: .get, headers: Self.bearer(Self.samToken)) { response in
                 let body = try Self.json(response.body)
                 #expect((body["questions"] as? [Any])?.isEmpty == true)
+            }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                for line in [
+                    #"describer_assist_questions_total{outcome="asked"} 1"#, #"describer_assist_questions_total{outcome="answered"} 1"#,
+                    "describer_assist_waiting 0.0", "describer_assist_answer_duration_seconds_count 1",
+                ] {
+                    #expect(text.contains(line), "\(line)")
+                }
             }
         }
     }

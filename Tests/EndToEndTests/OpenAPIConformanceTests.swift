@@ -58,8 +58,11 @@ import Testing
           database: \(data)/cameras.sqlite
           processing: { enabled: true }
         assist:
+          # Schemathesis has the API token only: the helpers' routes answer it 401.
           helpers:
             mum: { name: Mum, token: mum-helper-token-0123456789 }
+          # An event stream ends when its question does: soon, so no request waits long.
+          answer_timeout: 10s
         """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
