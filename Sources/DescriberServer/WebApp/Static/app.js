@@ -589,13 +589,15 @@ function askError(text) {
     else $("ask-error").replaceChildren();
 }
 
-// Which part of the section shows: the form, the waiting, or how it ended.
+// Which part of the section shows: the form, the waiting, how it ended, or
+// none (the heading hides too; the live regions stay).
 function askPart(part, heading) {
     $("ask-heading").textContent = heading;
+    $("ask-heading").hidden = !part;
     $("ask-form").hidden = part !== "form";
     $("ask-waiting").hidden = part !== "waiting";
     $("ask-ended").hidden = part !== "ended";
-    $("ask-section").hidden = !part;
+    $("ask-section").dataset.part = part;
 }
 
 // Back to nothing asked: for a new photo after the last question ended.
@@ -725,7 +727,7 @@ async function askPerson(photo, question) {
     // The offer was taken: not said again (a removal is not announced).
     $("description").querySelector(".offer")?.remove();
     if (state.shown) state.shown.offerTaken = true;
-    waiting(asked, offset, "Sent. Waiting for a person to answer.");
+    waiting(asked, offset, "Your question was sent.");
     // The form is gone: the focus goes to the heading that now says what is happening.
     $("ask-heading").focus();
     follow(asked.id);
@@ -831,7 +833,6 @@ function ended(status, text) {
     store.set(keys.asking, null);
     assist.asked = null;
     setAsk(status);
-    $("ask-ended-text").textContent = text;
     $("ask-again").hidden = !assist.photo;
     askPart("ended", status === "expired" ? "Nobody answered" : "Question cancelled");
     sayAsk(text);
@@ -951,7 +952,7 @@ async function resumeAsking() {
     const offset = clockOffset(response);
     assist.asked = { id: question.id, question: question.question, expiresAt: Date.parse(question.expires_at) - offset };
     if (question.status === "waiting") {
-        waiting(question, offset, "Your question is still waiting for a person to answer.");
+        waiting(question, offset, "Your question is still waiting for an answer.");
         follow(question.id);
     } else {
         update(question);
