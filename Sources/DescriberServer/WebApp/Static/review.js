@@ -76,6 +76,7 @@ function askForToken({ rejected, focus = true }) {
     $("token-error").textContent = "";
     $("forget-token").hidden = true;
     $("helper-name").hidden = true;
+    $("questions-empty").textContent = "The questions show here once your helper token is saved.";
     if (focus) $("token-input").focus();
 }
 
@@ -194,6 +195,7 @@ function render(pending) {
         $("helper-name").hidden = false;
     }
     $("forget-token").hidden = false;
+    $("questions-empty").textContent = "No questions are waiting. New ones appear here by themselves while this page is open.";
     const questions = Array.isArray(pending.questions) ? pending.questions : [];
     const waiting = new Set(questions.map((question) => question.id));
     const notes = [];
