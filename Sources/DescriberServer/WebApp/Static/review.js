@@ -207,7 +207,9 @@ function render(pending) {
     }
     let added = 0;
     for (const question of questions) {
-        if (state.questions.has(question.id) || state.sent.has(question.id)) continue;
+        const already = state.questions.get(question.id);
+        if (already) showDraft(already, question.draft);
+        if (already || state.sent.has(question.id)) continue;
         addQuestion(question);
         added += 1;
     }
@@ -273,7 +275,7 @@ function addQuestion(question) {
     state.fields += 1;
     const base = `question-${state.fields}`;
     const asked = new Date(question.asked_at);
-    const shown = { question, element: null, photoURL: null, removed: false };
+    const shown = { question, base, element: null, photoURL: null, removed: false, drafted: false };
 
     const heading = element("h3", { id: `${base}-heading`, tabIndex: -1, textContent: `Question from ${clock(asked)}` });
     const ask = question.question
@@ -283,54 +285,14 @@ function addQuestion(question) {
 
     // The photo, with the machine's boxes numbered as in the list below.
     const image = element("img", { alt: "Their photo", className: "question-photo" });
-    const frame = element("div", { className: "photo-frame" }, image);
-    const objects = Array.isArray(question.draft?.objects) ? question.draft.objects : [];
-    objects.forEach((object, index) => {
-        const box = element("div", { className: "box" }, element("span", { textContent: String(index + 1) }));
-        box.setAttribute("aria-hidden", "true");
-        // Set through the CSS object model, which the page's policy allows (no style attribute in markup).
-        const clamp = (value) => Math.min(100, Math.max(0, Number(value) * 100));
-        box.style.left = `${clamp(object.box?.x)}%`;
-        box.style.top = `${clamp(object.box?.y)}%`;
-        box.style.width = `${clamp(object.box?.width)}%`;
-        box.style.height = `${clamp(object.box?.height)}%`;
-        frame.append(box);
-    });
+    shown.frame = element("div", { className: "photo-frame" }, image);
     const photoNote = element("p", { className: "hint" });
     photoNote.hidden = true;
+    // The machine's draft and what it found: filled in when the draft is there.
+    shown.machine = element("div", { className: "machine" });
+    shown.found = element("div", { className: "found" });
 
-    const draft = question.draft;
-    const machine = [element("h4", { textContent: "What the machine said" })];
-    if (draft?.spoken_text) machine.push(element("p", { className: "draft", textContent: draft.spoken_text }));
-    else machine.push(element("p", { textContent: "The machine has not described this photo." }));
-    if (draft && draft.usable === false) {
-        const problems = Array.isArray(draft.problems) && draft.problems.length > 0 ? `: ${draft.problems.join(", ")}` : "";
-        machine.push(element("p", { textContent: `It found the photo hard to use${problems}.` }));
-    }
-
-    const form = element("form", { className: "answer-form", method: "post", noValidate: true });
-    if (objects.length > 0) {
-        const listHint = element("p", {
-            id: `${base}-found-hint`,
-            className: "hint",
-            textContent: "Optional: mark each one as you see it in the photo. The numbers match the boxes on the photo.",
-        });
-        form.append(element("h4", { textContent: "What the machine found" }), listHint);
-        objects.forEach((object, index) => {
-            const legend = element("legend", {
-                textContent: `${index + 1}. ${object.label} (${percent(object.confidence)} sure): is it there?`,
-            });
-            const group = element(
-                "fieldset",
-                { className: "detection" },
-                legend,
-                choices(`${base}-object-${index}`, [["present", "Yes"], ["absent", "No"], ["", "Can't tell"]], ""),
-            );
-            group.dataset.label = object.label;
-            group.setAttribute("aria-describedby", listHint.id);
-            form.append(group);
-        });
-    }
+    const form = element("form", { className: "answer-form", method: "post", noValidate: true }, shown.found);
     form.append(
         element("h4", { textContent: "About the photo" }),
         element("fieldset", { className: "quality" }, element("legend", { textContent: "How good is the photo?" }), choices(`${base}-quality`, qualities, "")),
@@ -370,13 +332,65 @@ function addQuestion(question) {
         send(shown, form, answer, error);
     });
 
-    const article = element("article", { className: "question" }, heading, ask, until, frame, photoNote, ...machine, form);
+    const article = element("article", { className: "question" }, heading, ask, until, shown.frame, photoNote, shown.machine, form);
     article.setAttribute("aria-labelledby", heading.id);
     article.dataset.id = question.id;
     shown.element = article;
     state.questions.set(question.id, shown);
+    showDraft(shown, question.draft);
     $("questions").append(article);
-    loadPhoto(shown, image, frame, photoNote);
+    loadPhoto(shown, image, shown.frame, photoNote);
+}
+
+// The machine's draft: what it said, and what it found, each thing with a
+// box on the photo and a choice (there, not there, can't tell). Shown once:
+// a draft that arrives after the question (a later event) fills it in then.
+function showDraft(shown, draft) {
+    if (shown.drafted) return;
+    shown.drafted = Boolean(draft);
+    const base = shown.base;
+    const said = [element("h4", { textContent: "What the machine said" })];
+    if (draft?.spoken_text) said.push(element("p", { className: "draft", textContent: draft.spoken_text }));
+    else said.push(element("p", { textContent: "The machine has not described this photo yet." }));
+    if (draft && draft.usable === false) {
+        const problems = Array.isArray(draft.problems) && draft.problems.length > 0 ? `: ${draft.problems.join(", ")}` : "";
+        said.push(element("p", { textContent: `It found the photo hard to use${problems}.` }));
+    }
+    shown.machine.replaceChildren(...said);
+
+    const objects = Array.isArray(draft?.objects) ? draft.objects : [];
+    const clamp = (value) => Math.min(100, Math.max(0, Number(value) * 100));
+    objects.forEach((object, index) => {
+        const box = element("div", { className: "box" }, element("span", { textContent: String(index + 1) }));
+        box.setAttribute("aria-hidden", "true");
+        // Set through the CSS object model, which the page's policy allows (no style attribute in markup).
+        box.style.left = `${clamp(object.box?.x)}%`;
+        box.style.top = `${clamp(object.box?.y)}%`;
+        box.style.width = `${clamp(object.box?.width)}%`;
+        box.style.height = `${clamp(object.box?.height)}%`;
+        shown.frame.append(box);
+    });
+    if (objects.length === 0) return;
+    const hint = element("p", {
+        id: `${base}-found-hint`,
+        className: "hint",
+        textContent: "Optional: mark each one as you see it in the photo. The numbers match the boxes on the photo.",
+    });
+    const groups = objects.map((object, index) => {
+        const legend = element("legend", {
+            textContent: `${index + 1}. ${object.label} (${percent(object.confidence)} sure): is it there?`,
+        });
+        const group = element(
+            "fieldset",
+            { className: "detection" },
+            legend,
+            choices(`${base}-object-${index}`, [["present", "Yes"], ["absent", "No"], ["", "Can't tell"]], ""),
+        );
+        group.dataset.label = object.label;
+        group.setAttribute("aria-describedby", hint.id);
+        return group;
+    });
+    shown.found.replaceChildren(element("h4", { textContent: "What the machine found" }), hint, ...groups);
 }
 
 async function loadPhoto(shown, image, frame, note) {
