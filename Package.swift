@@ -124,6 +124,21 @@ let package = Package(
             exclude: ["Events/SECURITY-EVENTS.md"],
             swiftSettings: swiftSettings
         ),
+        // Asking a person: the review queue, helpers, answers kept as data.
+        .target(
+            name: "Assist",
+            dependencies: [
+                "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging", "Describing",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The DeepStack / CodeProject.AI detection API.
         .target(
             name: "DeepStack",
@@ -141,7 +156,7 @@ let package = Package(
         .target(
             name: "DescriberServer",
             dependencies: [
-                "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging", "Describing", "Cameras", "DeepStack",
+                "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging", "Describing", "Cameras", "DeepStack", "Assist",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -191,7 +206,7 @@ let package = Package(
         .executableTarget(
             name: "describer",
             dependencies: [
-                "DescriberServer", "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "Describing", "Cameras", "DeepStack",
+                "DescriberServer", "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "Describing", "Cameras", "DeepStack", "Assist",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -285,6 +300,18 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AssistTests",
+            dependencies: [
+                "TestSupport", "ServerTestSupport", "DescriberTesting", "Assist", "DescriberServer", "DescriberHost", "DescriberConfiguration",
+                "Describing",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings

@@ -1,3 +1,4 @@
+import Assist
 import Cameras
 import DeepStack
 import DescriberHTTP
@@ -29,6 +30,10 @@ import ServiceLifecycle
 ///   also adds the service that processes accepted events.
 /// - `GET /v1/alerts`, `GET /v1/alerts/{id}/speech`, `GET /v1/alerts/deliveries` —
 ///   incidents' alerts, spoken, and their signed deliveries (see ``AlertRoutes``).
+/// - `GET /v1/assist`, `POST /v1/assist`, `GET|DELETE /v1/assist/{id}`, `GET /v1/assist/{id}/events`,
+///   and for helpers `GET /v1/assist/pending[/events]`, `GET /v1/assist/{id}/photo`,
+///   `POST /v1/assist/{id}/answer` — asking a person (see ``AssistRoutes``);
+///   `assist` also adds the service that expires and deletes questions.
 /// - `GET /metrics` — Prometheus text.
 /// - `GET /healthz` (the process answers) and `GET /readyz` (pre-warm done, not shutting down).
 /// - `GET /openapi.yaml` — the OpenAPI document of all of the above (``OpenAPIDocument``).
@@ -39,7 +44,7 @@ import ServiceLifecycle
 /// answers the rest.
 ///
 /// With `server.api_token` set, every route above except the camera webhook,
-/// the DeepStack API, `/metrics`, `/healthz`, `/readyz` and `/openapi.yaml` needs
+/// the DeepStack API, the helpers' routes (they carry their own tokens), `/metrics`, `/healthz`, `/readyz` and `/openapi.yaml` needs
 /// `Authorization: Bearer <token>` (401 otherwise).
 ///
 /// With `deepstack.ports` set (``DeepStackConfig``), the DeepStack API alone is also served on
@@ -47,14 +52,15 @@ import ServiceLifecycle
 /// cannot be told another port.
 public func buildApplication(
     host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: []), cameras: CameraSystem? = nil,
-    deepStack: DeepStackConfig = DeepStackConfig(), logger: Logger
+    deepStack: DeepStackConfig = DeepStackConfig(), assist: AssistQueue? = nil, logger: Logger
 ) -> some ApplicationProtocol {
-    let router = buildRouter(host: host, voices: voices, cameras: cameras, deepStack: deepStack)
+    let router = buildRouter(host: host, voices: voices, cameras: cameras, deepStack: deepStack, assist: assist)
     let serverName = "describer"
     // The camera service comes after the host: a service group stops services
     // in reverse order, so processing ends before the functions it calls drain.
     var services: [any Service] = [FunctionHostService(host: host)]
     if let cameras, cameras.config.processingEnabled { services += [cameras.service, cameras.forwarder] }
+    if let assist { services.append(AssistService(queue: assist)) }
     for port in deepStack.ports {
         let deepStackRouter = Router()
         deepStackRouter.add(middleware: JSONErrorMiddleware())
@@ -78,7 +84,8 @@ public func buildApplication(
 
 /// The router alone, for tests and for embedding.
 public func buildRouter(
-    host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: []), cameras: CameraSystem? = nil, deepStack: DeepStackConfig = DeepStackConfig()
+    host: FunctionHost, voices: VoiceLibrary = VoiceLibrary(profiles: []), cameras: CameraSystem? = nil, deepStack: DeepStackConfig = DeepStackConfig(),
+    assist: AssistQueue? = nil
 ) -> Router<BasicRequestContext> {
     let router = Router()
     router.add(middleware: JSONErrorMiddleware())
@@ -96,6 +103,11 @@ public func buildRouter(
     api.get("/v1/voices", use: speech.voices)
     CameraRoutes(system: cameras).register(webhookOn: router, readingBackOn: api)
     if let cameras { AlertRoutes(system: cameras, speaker: speaker).register(on: api) }
+    if let assist {
+        AssistRoutes(queue: assist, maxPhotoBytes: host.config.maxBodySize).register(askingOn: api, helpingOn: router)
+    } else {
+        AssistRoutes.registerUnavailable(on: api)
+    }
     // Open whatever the token: DeepStack clients send their own api_key,
     // and monitoring must work without a secret.
     DeepStackRoutes(host: host, apiKey: deepStack.apiKey).register(on: router)

@@ -1,3 +1,4 @@
+import Assist
 import Cameras
 import DeepStack
 import DescriberConfiguration
@@ -10,16 +11,18 @@ public struct DeploymentConfig: Sendable {
     public var host: HostConfig
     public var cameras: CameraSettings
     public var deepStack: DeepStackConfig
+    public var assist: AssistConfig
 
     /// Every top-level key some component decodes.
-    public static let sections = HostConfig.sections + CameraSettings.sections + [DeepStackConfig.section]
+    public static let sections = HostConfig.sections + CameraSettings.sections + [DeepStackConfig.section, AssistConfig.section]
 
     public static let namedSections = HostConfig.namedSections.union(CameraSettings.namedSections)
 
-    public init(host: HostConfig, cameras: CameraSettings? = nil, deepStack: DeepStackConfig = DeepStackConfig()) {
+    public init(host: HostConfig, cameras: CameraSettings? = nil, deepStack: DeepStackConfig = DeepStackConfig(), assist: AssistConfig? = nil) {
         self.host = host
         self.cameras = cameras ?? CameraSettings(store: CameraStoreConfig(databasePath: host.dataDirectory + "/cameras.sqlite"))
         self.deepStack = deepStack
+        self.assist = assist ?? AssistConfig(databasePath: host.dataDirectory + "/assist.sqlite")
     }
 
     public init(document: ConfigDocument) throws(ConfigError) {
@@ -27,6 +30,7 @@ public struct DeploymentConfig: Sendable {
         host = try HostConfig(document: document)
         cameras = try CameraSettings(document: document, dataDirectory: host.dataDirectory)
         deepStack = try DeepStackConfig(document: document)
+        assist = try AssistConfig(document: document, dataDirectory: host.dataDirectory)
     }
 
     /// Reads `path` (if given) and the environment.

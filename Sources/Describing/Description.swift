@@ -19,6 +19,10 @@ public struct Description: Sendable, Codable, Equatable {
     public var objects: [DetectedObject]?
     /// Milliseconds per function, and in total.
     public var timings: [String: Double]
+    /// Whether a person would do better: the photo is unusable, nothing in
+    /// it was recognised or read, recognising failed, or something was
+    /// named with a hedge. The web app then offers to ask one.
+    public var unsure: Bool
 
     public struct Part: Sendable, Codable, Equatable {
         /// The function that produced it, e.g. `caption` or `ocr`.
@@ -27,7 +31,7 @@ public struct Description: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case spokenText = "spoken_text", usable, problems, parts, objects, timings
+        case spokenText = "spoken_text", usable, problems, parts, objects, timings, unsure
     }
 }
 
@@ -37,6 +41,9 @@ public struct DetectedObject: Sendable, Codable, Equatable {
     public var label: String
     public var confidence: Double
     public var box: Box
+    /// Whether the detector named it with a hedge ("may be", "uncertain");
+    /// nil from a detector that does not say.
+    public var hedged: Bool?
 
     public struct Box: Sendable, Codable, Equatable {
         public var x, y, width, height: Double

@@ -141,8 +141,20 @@ public struct ImageDescriber: Sendable {
         let text = spoken.joined(separator: " ")
         return Description(
             spokenText: text.isEmpty ? "Nothing could be made out in the photo." : text, usable: usable, problems: problems,
-            parts: composed.parts, objects: usable ? answers["detect"]?.objects : nil, timings: timings
+            parts: composed.parts, objects: usable ? answers["detect"]?.objects : nil, timings: timings,
+            unsure: Self.isUnsure(answers, usable: usable, parts: composed.parts)
         )
+    }
+
+    /// Whether a person would do better than this description (see
+    /// ``Description/unsure``): it is judged from what the functions said,
+    /// never from the wording.
+    static func isUnsure(_ answers: [String: FunctionAnswer], usable: Bool, parts: [Description.Part]) -> Bool {
+        guard usable, let detect = answers["detect"] else { return true }
+        let objects = detect.objects ?? []
+        if objects.contains(where: { $0.hedged == true }) { return true }
+        // Nothing recognised and no text read: silence is not an answer.
+        return objects.isEmpty && !parts.contains { $0.function == "ocr" }
     }
 
     /// When the photo is mostly text, the text is read before the scene:

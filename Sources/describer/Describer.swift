@@ -1,4 +1,5 @@
 import ArgumentParser
+import Assist
 import Cameras
 import DescriberHost
 import DescriberServer
@@ -15,7 +16,7 @@ struct Describer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "describer",
         abstract: "A function host for image description, speech and camera events.",
-        subcommands: [Serve.self, Invoke.self, Functions.self, Eval.self]
+        subcommands: [Serve.self, Invoke.self, Functions.self, Eval.self, AssistCommand.self]
     )
 }
 
@@ -85,13 +86,20 @@ struct Serve: AsyncParsableCommand {
         // The event database is opened only for a deployment that has cameras.
         var cameras: CameraSystem?
         if !deployment.cameras.cameras.isEmpty { cameras = try CameraSystem(settings: deployment.cameras, host: functionHost, logger: logger) }
+        // Likewise the questions' database, only when someone can answer them.
+        var assist: AssistQueue?
+        if deployment.assist.isEnabled {
+            assist = try AssistQueue(config: deployment.assist, describer: ImageDescriber(host: functionHost), logger: logger)
+        }
         if config.apiToken == nil, !["127.0.0.1", "localhost", "::1"].contains(config.host) {
             logger.warning(
                 "Listening beyond this machine without an API token: anyone who can reach the port can read camera events and snapshots and call the functions. Set server.api_token (or DESCRIBER_SERVER__API_TOKEN).",
                 metadata: ["host": "\(config.host)", "port": "\(config.port)"]
             )
         }
-        let app = buildApplication(host: functionHost, voices: voices, cameras: cameras, deepStack: deployment.deepStack, logger: logger)
+        let app = buildApplication(
+            host: functionHost, voices: voices, cameras: cameras, deepStack: deployment.deepStack, assist: assist, logger: logger
+        )
         var lifecycle = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // Past the grace, what is still draining (a client that stopped
         // reading its answer, say) is cancelled rather than waited for.

@@ -34,6 +34,7 @@ PICTURES = [open(path, "rb").read() for path in os.environ["DESCRIBER_TEST_PICTU
 # The operations whose body is a picture, or a form with one in `image`.
 PICTURE_OPERATIONS = {
     ("POST", "/v1/describe"),
+    ("POST", "/v1/assist"),
     ("POST", "/v1/cameras/{id}/events"),
     ("POST", "/v1/cameras/{id}/events/{token}"),
     ("POST", "/v1/vision/detection"),

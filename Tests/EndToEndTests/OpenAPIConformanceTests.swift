@@ -57,6 +57,9 @@ import Testing
         camera_events:
           database: \(data)/cameras.sqlite
           processing: { enabled: true }
+        assist:
+          helpers:
+            mum: { name: Mum, token: mum-helper-token-0123456789 }
         """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

@@ -13,13 +13,15 @@
  * Output: application/json
  *   {"objects": [{"label": "dog", "confidence": 0.83,
  *                 "box": {"x": 0.16, "y": 0.38, "width": 0.28, "height": 0.55},
- *                 "pixels": {"x": 124, "y": 219, "width": 215, "height": 317}}, ...],
+ *                 "pixels": {"x": 124, "y": 219, "width": 215, "height": 317},
+ *                 "hedged": false}, ...],
  *    "text": "A dog, a bicycle and a car."}
  * "box" is in fractions of the image's width and height, so it holds at any
  * scale; "pixels" is the same box in the pixels of the picture as sent
  * (before the host scaled it to fit), given when the host says that size
  * (ABI 1.1). `text` is an English summary for describers; animals' species are
- * worded cautiously, because this model confuses them.
+ * worded cautiously, because this model confuses them. "hedged" says whether
+ * `text` names the object's kind with a hedge ("may be", "uncertain").
  * Request options: min_confidence (0.05..1, default from options); verbosity
  * (brief | normal | detailed: how much `text` says, see summary()).
  */
@@ -222,6 +224,14 @@ std::string answer(const Instance &instance, const std::vector<vision_box> &boxe
     for (const vision_box &b : boxes) found.push_back({b.class_id, b.score, cv::Rect2f(b.x, b.y, b.width, b.height)});
     std::sort(found.begin(), found.end(), [](const Detection &a, const Detection &b) { return a.confidence > b.confidence; });
 
+    /* Hedged as the summary hedges: by the kind's best confidence. */
+    std::map<std::string, Kind> byLabel;
+    for (const Detection &d : found) {
+        Kind &kind = byLabel[instance.model.labels[d.classId]];
+        kind.label = instance.model.labels[d.classId];
+        kind.bestConfidence = std::max(kind.bestConfidence, d.confidence);
+    }
+
     std::string json = "{\"objects\":[";
     char numbers[160];
     for (size_t i = 0; i < found.size(); i++) {
@@ -240,7 +250,8 @@ std::string answer(const Instance &instance, const std::vector<vision_box> &boxe
                           right - left, bottom - top);
             json += numbers;
         }
-        json += "}";
+        const Kind &kind = byLabel[instance.model.labels[d.classId]];
+        json += kind.hedgedAnimal() || kind.uncertain() ? ",\"hedged\":true}" : ",\"hedged\":false}";
     }
     return json + "],\"text\":\"" + jsonEscape(summary(instance, found, request)) + "\"}";
 }

@@ -1,16 +1,12 @@
+import DescriberHTTP
 import Synchronization
 
 /// A token bucket per camera: `burst` events at once, refilled at
 /// `events_per_second`. A camera stuck in a loop (or a leaked token) cannot
 /// fill the disk or starve the other cameras' processing.
 final class CameraRateLimiter: Sendable {
-    private struct Bucket {
-        var tokens: Double
-        var updated: ContinuousClock.Instant
-    }
-
     private let limits: [String: CameraConfig.RateLimit]
-    private let buckets: Mutex<[String: Bucket]>
+    private let buckets: Mutex<[String: TokenBucket]>
 
     init(cameras: [CameraConfig]) {
         var limits: [String: CameraConfig.RateLimit] = [:]
@@ -20,23 +16,12 @@ final class CameraRateLimiter: Sendable {
     }
 
     /// Takes one token; when none is left, answers how many seconds until one is.
-    func admit(_ cameraID: String, now: ContinuousClock.Instant = .now) -> Result<Void, RetryAfter> {
+    func admit(_ cameraID: String, now: ContinuousClock.Instant = .now) -> Result<Void, TokenBucket.RetryAfter> {
         guard let limit = limits[cameraID] else { return .success(()) }
         return buckets.withLock { buckets in
-            var bucket = buckets[cameraID] ?? Bucket(tokens: Double(limit.burst), updated: now)
-            let elapsed = now - bucket.updated
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            bucket.tokens = min(Double(limit.burst), bucket.tokens + max(0, seconds) * limit.eventsPerSecond)
-            bucket.updated = now
+            var bucket = buckets[cameraID] ?? TokenBucket(perSecond: limit.eventsPerSecond, burst: limit.burst)
             defer { buckets[cameraID] = bucket }
-            guard bucket.tokens >= 1 else {
-                let wait = (1 - bucket.tokens) / limit.eventsPerSecond
-                return .failure(RetryAfter(seconds: max(1, Int(wait.rounded(.up)))))
-            }
-            bucket.tokens -= 1
-            return .success(())
+            return bucket.take(now: now)
         }
     }
-
-    struct RetryAfter: Error, Equatable { var seconds: Int }
 }
