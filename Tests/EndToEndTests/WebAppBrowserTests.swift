@@ -64,9 +64,14 @@ import Testing
 
     static let helperToken = "helper-mum-0123456789abcdef"
 
-    /// One helper, Mum, configured as a user would in the environment.
-    static func helpers(answerTimeout: String? = nil) -> [String: String] {
-        var environment = ["DESCRIBER_ASSIST__HELPERS__MUM__TOKEN": helperToken, "DESCRIBER_ASSIST__HELPERS__MUM__NAME": "Mum"]
+    /// One helper, Mum, configured as a user would in the environment; and
+    /// a data folder of the server's own, so that the questions of the
+    /// servers these tests run side by side never mix.
+    static func helpers(answerTimeout: String? = nil) throws -> [String: String] {
+        var environment = [
+            "DESCRIBER_ASSIST__HELPERS__MUM__TOKEN": helperToken, "DESCRIBER_ASSIST__HELPERS__MUM__NAME": "Mum",
+            "DESCRIBER_DATA_DIRECTORY": try TestScratch.folder("webapp-assist"),
+        ]
         if let answerTimeout { environment["DESCRIBER_ASSIST__ANSWER_TIMEOUT"] = answerTimeout }
         return environment
     }
@@ -79,7 +84,7 @@ import Testing
     /// the helper's list with a note; a wrong helper token refused. axe in
     /// every state, light and dark, at 390 and 320 CSS pixels.
     @Test func askingAPersonRoundTripsBetweenTwoBrowsers() async throws {
-        let server = try await LiveServer.start(environment: Self.helpers())
+        let server = try await LiveServer.start(environment: try Self.helpers())
         defer { server.stop() }
         let output = try Self.browser(["assist", server.baseURL, Self.helperToken, try Self.screenshots()])
         for state in ["review-token-refused", "review-empty", "offer", "waiting", "review-question", "review-sent", "answered", "cancelled"] {
@@ -91,7 +96,7 @@ import Testing
     /// Nobody answers within a short `answer_timeout`: the asker is told in
     /// words, the helper's list drops it, and the same question is asked again.
     @Test func aQuestionNobodyAnswersExpiresAndCanBeAskedAgain() async throws {
-        let server = try await LiveServer.start(environment: Self.helpers(answerTimeout: "10s"))
+        let server = try await LiveServer.start(environment: try Self.helpers(answerTimeout: "10s"))
         defer { server.stop() }
         let output = try Self.browser(["expiry", server.baseURL, Self.helperToken, try Self.screenshots()])
         #expect(output.contains(#""expired": "Nobody answered within 10 seconds. You can ask again.""#), "\(output)")
@@ -99,7 +104,7 @@ import Testing
     }
 
     @Test func theKeyboardAloneAsksAndAnswers() async throws {
-        let server = try await LiveServer.start(environment: Self.helpers())
+        let server = try await LiveServer.start(environment: try Self.helpers())
         defer { server.stop() }
         let output = try Self.browser(["assist-keyboard", server.baseURL, Self.helperToken])
         #expect(output.contains(#""ask-person", "ask-question", "ask-heading", "ask-time-left""#), "\(output)")
