@@ -727,14 +727,21 @@ async function askPerson(photo, question) {
     // The offer was taken: not said again (a removal is not announced).
     $("description").querySelector(".offer")?.remove();
     if (state.shown) state.shown.offerTaken = true;
-    waiting(asked, offset, "Your question was sent.");
+    waiting({ ...asked, question: asked.question ?? (question || null) }, offset, "Your question was sent.");
     // The form is gone: the focus goes to the heading that now says what is happening.
     $("ask-heading").focus();
     follow(asked.id);
 }
 
+// When the question ends, on this device's clock: from the server's
+// expires_at, or from answer_timeout when the answer has none.
+function expiresAt(question, offset) {
+    const expires = Date.parse(question.expires_at) - offset;
+    return Number.isFinite(expires) ? expires : Date.now() + assist.answerTimeout * 1000;
+}
+
 function waiting(question, offset, announcement) {
-    assist.asked = { id: question.id, question: question.question, expiresAt: Date.parse(question.expires_at) - offset };
+    assist.asked = { id: question.id, question: question.question, expiresAt: expiresAt(question, offset) };
     setAsk("waiting");
     $("ask-asked").textContent = question.question
         ? `You asked: “${question.question}”`
@@ -950,7 +957,9 @@ async function resumeAsking() {
         return;
     }
     const offset = clockOffset(response);
-    assist.asked = { id: question.id, question: question.question, expiresAt: Date.parse(question.expires_at) - offset };
+    assist.asked = { id: question.id, question: question.question, expiresAt: expiresAt(question, offset) };
+    // "No photo yet" would be wrong: the photo was sent (removed, which is not announced).
+    if (!state.shown && !state.describing) $("description").replaceChildren();
     if (question.status === "waiting") {
         waiting(question, offset, "Your question is still waiting for an answer.");
         follow(question.id);
