@@ -639,11 +639,18 @@ def assist(url, helper, folder):
         check(review.js("return document.querySelectorAll('.photo-frame .box').length") == len(labels), "the boxes do not match the list")
         checked += every_view(review, folder, "review-question")
 
-        # The asker's page is reloaded while it waits: the question is picked up again.
+        # The asker's page is reloaded while it waits: the question is picked up
+        # again. Its event stream is blocked at first (a proxy that will not
+        # stream): the page looks at the question instead, then streams once it can.
+        asker.driver.execute_cdp_cmd("Network.enable", {})
+        asker.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/events"]})
         open_asker(asker, clear=False)
         asker.wait(lambda d: asking(asker) == "waiting", message="a reload lost the waiting question")
         check(asker.text("ask-status") == "Your question is still waiting for an answer.", f"after a reload the status says {asker.text('ask-status')!r}")
         record_live_regions(asker)
+        looks = "return performance.getEntriesByType('resource').filter(e => /\\/v1\\/assist\\/[^/?]+$/.test(e.name)).length"
+        asker.wait(lambda d: asker.js(looks) >= 3, timeout=20, message="without its stream the page did not look at the question")
+        asker.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
         asker.js("performance.clearResourceTimings()")
 
         # The helper marks what the machine found and the photo's quality, and answers.
