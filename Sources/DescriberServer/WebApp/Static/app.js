@@ -104,8 +104,10 @@ function updateActions() {
     // Offered when the machine is unsure: first among the buttons, and the main one.
     const offered = askable && Boolean(offerFor(shown)) && !shown.offerTaken;
     $("ask-person").classList.toggle("primary", offered);
-    if (offered) $("result-actions").prepend($("ask-person"));
-    else $("result-actions").append($("ask-person"));
+    // Moved only when it must: moving the button would take the focus off it.
+    const actions = $("result-actions");
+    if (offered && actions.firstElementChild !== $("ask-person")) actions.prepend($("ask-person"));
+    if (!offered && actions.lastElementChild !== $("ask-person")) actions.append($("ask-person"));
     const anyVisible = [...$("result-actions").querySelectorAll("button")].some((button) => !button.hidden);
     $("result-actions").hidden = !anyVisible;
 }
@@ -547,8 +549,9 @@ const assist = {
     answerTimeout: 300,
     // The question asked: {id, question, expiresAt (on this device's clock)}.
     asked: null,
-    // The photo asked about, while this visit lasts: for "Ask again".
+    // The photo asked about, while this visit lasts, and the question: for "Ask again".
     photo: null,
+    lastQuestion: "",
     // Stops following the question's events.
     following: null,
 };
