@@ -16,6 +16,18 @@ Selenium through Debian's chromedriver, checked by axe-core 4.12.
     webapp.py latency URL RUNS PHOTO    from photo chosen to the description
                                         in the live region, warm: p50 and
                                         more, as JSON
+    webapp.py assist URL HELPER SHOTS   asking a person, two browsers: the
+                                        asker's / and the helper's /review
+                                        (token HELPER), live both ways; the
+                                        offer, waiting, a reload, answered,
+                                        cancelled; /review empty, with a
+                                        question, after sending; axe in each
+    webapp.py expiry URL HELPER SHOTS   a server whose answer_timeout is a
+                                        few seconds: nobody answers, the
+                                        asker is told, asks again, cancels
+    webapp.py assist-keyboard URL HELPER
+                                        ask and answer with Tab, Enter,
+                                        Space, arrows and typing only
 
 Prints one JSON line with what it saw; exits 1 with the reason otherwise.
 Selenium and axe-playwright-python (for its axe.min.js) come from
@@ -86,8 +98,8 @@ def browser():
 class Page:
     """The app in one browser, with the checks every test shares."""
 
-    def __init__(self, url):
-        self.url = url.rstrip("/") + "/"
+    def __init__(self, url, path=""):
+        self.url = url.rstrip("/") + "/" + path
         self.driver = browser()
         self.axe = axe_source()
         self.size(PHONE)
@@ -202,6 +214,8 @@ def states(url, folder):
     try:
         page.open()
         check(page.state() == "empty", f"a new page is {page.state()}")
+        # A server without helpers: asking a person is never offered.
+        page.wait(lambda d: page.js("return document.body.dataset.assist") == "off", message="GET /v1/assist was not asked")
         check("No photo yet" in page.text("description"), "the empty page does not say what to do")
         checked += every_view(page, folder, "empty")
 
@@ -223,6 +237,8 @@ def states(url, folder):
         refused = page.text("description")
         check("too dark" in refused and "take the photo again" in refused, f"the refusal says {refused!r}")
         check(page.js("return document.getElementById('more-detail').hidden"), "More detail is offered for an unusable photo")
+        check(page.js("return document.getElementById('ask-person').hidden"), "Ask a person is offered by a server without helpers")
+        check("ask a person" not in refused.lower(), f"a server without helpers offers a person: {refused!r}")
         checked += every_view(page, folder, "refused")
 
         page.describe(ROOT / "Package.swift", "error")
@@ -488,9 +504,385 @@ def latency(url, runs, photo):
     print(json.dumps({"photo": photo.name, "runs": runs, "to_live_region_ms": summary(shown), "describe_request_ms": summary(fetched)}))
 
 
+# ---- Asking a person ----------------------------------------------------------
+
+
+class Review(Page):
+    """The helper's page, /review, in a browser of its own."""
+
+    def __init__(self, url):
+        super().__init__(url, "review")
+
+    def open(self, clear=True):
+        self.driver.get(self.url)
+        if clear:
+            self.driver.execute_script("localStorage.clear()")
+            self.driver.get(self.url)
+        self.wait(lambda d: d.execute_script("return document.readyState") == "complete")
+        self.wait(lambda d: self.state() in ("token", "live"), message="/review neither listed questions nor asked for a token")
+
+    def sign_in(self, secret):
+        field = self.driver.find_element(By.ID, "token-input")
+        field.clear()
+        field.send_keys(secret + Keys.ENTER)
+        self.wait(lambda d: self.state() == "live", message="the helper token was not taken")
+
+    def count(self):
+        return int(self.js("return document.body.dataset.questions || '0'"))
+
+
+def asking(page):
+    return page.js("return document.body.dataset.ask || ''")
+
+
+def open_asker(page, clear=True):
+    page.open(clear)
+    page.wait(lambda d: page.js("return document.body.dataset.assist") == "on", message="the page did not find the server's helpers")
+
+
+def press_button(page, element_id):
+    """A tap: the button gets the focus, then the click, as on a phone."""
+    page.js(f"const b = document.getElementById('{element_id}'); b.focus(); b.click();")
+
+
+def ask(page, question):
+    check(not page.js("return document.getElementById('ask-person').hidden"), "Ask a person is not offered")
+    press_button(page, "ask-person")
+    check(focused(page) == "ask-question", f"Ask a person put the focus on {focused(page)}")
+    field = page.driver.find_element(By.ID, "ask-question")
+    field.send_keys(question + Keys.ENTER)
+    page.wait(lambda d: asking(page) == "waiting", message=f"the question was not sent: {page.text('ask-error')!r}")
+    check(focused(page) == "ask-heading", f"after sending, the focus is on {focused(page)}")
+
+
+def record_live_regions(page):
+    """Everything the page's live regions for asking say, in order."""
+    page.js(
+        "window.said = [];"
+        "for (const id of ['ask-status', 'answer', 'ask-error']) {"
+        "  const region = document.getElementById(id);"
+        "  new MutationObserver(() => { const text = region.innerText.trim(); if (text) said.push(id + ': ' + text); })"
+        "    .observe(region, {childList: true, subtree: true, characterData: true});"
+        "}"
+    )
+
+
+def said(page):
+    return page.js("return window.said || []")
+
+
+def server_json(url, path, secret=None):
+    import urllib.request
+
+    request = urllib.request.Request(url.rstrip("/") + path, headers={"Authorization": f"Bearer {secret}"} if secret else {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def helper_addresses_clean(review, secret):
+    addresses = review.js("return [location.href, ...performance.getEntriesByType('resource').map(e => e.name)]")
+    check(not any(secret in address for address in addresses), f"the helper token is in an address: {addresses}")
+
+
+def assist(url, helper, folder):
+    """The whole round trip, the asker's browser and the helper's side by side."""
+    asker, review = Page(url), None
+    checked = []
+    try:
+        review = Review(url)
+        review.open()
+        check(review.state() == "token", f"/review without a token is {review.state()}")
+        field = review.driver.find_element(By.ID, "token-input")
+        field.send_keys("not-a-helper-token-0123456789" + Keys.ENTER)
+        review.wait(lambda d: "was not accepted" in review.text("token-error"), message="a wrong helper token was not refused")
+        check(focused(review) == "token-input", "after a wrong helper token the focus left the field")
+        check(review.js("return localStorage.getItem('describer.helper-token')") is None, "a wrong helper token was kept")
+        checked += every_view(review, folder, "review-token-refused")
+        review.sign_in(helper)
+        review.wait(lambda d: review.text("status") == "No questions are waiting.", message="the empty list was not said")
+        check(review.text("helper-name") == "You answer as Mum.", f"the page says {review.text('helper-name')!r}")
+        check(review.count() == 0 and not review.js("return document.getElementById('questions-empty').hidden"), "an empty list is not said to be empty")
+        checked += every_view(review, folder, "review-empty")
+
+        open_asker(asker)
+        # Unusable: the refusal is followed, in the same live region, by the offer; the button comes first.
+        asker.describe(QUALITY / "dog_dark.jpg", "refused")
+        offer = asker.text("description")
+        check("too dark" in offer and "ask a person to look at it" in offer, f"the refusal says {offer!r}")
+        first = asker.js("return [...document.querySelectorAll('#result-actions button')].find(b => !b.hidden).id")
+        check(first == "ask-person", f"the first of the result's buttons is {first}")
+        check(asker.js("return document.getElementById('ask-person').classList.contains('primary')"), "the offered button is not the main one")
+        checked += every_view(asker, folder, "offer")
+
+        # Speaking on, then a photo asked about with a question.
+        asker.js("document.getElementById('auto-speak').click()")
+        asker.describe(IMAGES / "dog.jpg", "described")
+        record_live_regions(asker)
+        ask(asker, "What colour is the bicycle?")
+        check(asker.text("ask-status") == "Your question was sent.", f"the status says {asker.text('ask-status')!r}")
+        check("What colour is the bicycle?" in asker.text("ask-asked"), "the question is not shown while waiting")
+        check(asker.text("ask-heading") == "Waiting for a person", f"the heading says {asker.text('ask-heading')!r}")
+        check(asker.js("return localStorage.getItem('describer.asking')") is not None, "the waiting question is not kept for a reload")
+        checked += every_view(asker, folder, "waiting")
+
+        # The helper's page shows it without being reloaded: photo, question, the machine's draft and what it found.
+        review.wait(lambda d: review.count() == 1, message="the question did not reach the helper's page")
+        review.wait(lambda d: review.text("status") == "A new question is waiting.", message=f"the helper was told {review.text('status')!r}")
+        article = review.js("return document.querySelector('#questions article').innerText")
+        check("They ask: “What colour is the bicycle?”" in article, f"the question is not shown: {article!r}")
+        draft = review.js("return document.querySelector('#questions .draft')?.innerText || ''")
+        check(draft.startswith("A dog"), f"the machine's draft is {draft!r}")
+        review.wait(lambda d: review.js("return document.querySelector('#questions img').naturalWidth > 0"), message="the photo was not shown")
+        check(review.js("return document.querySelector('#questions img').src.startsWith('blob:')"), "the photo is not shown from a blob: URL")
+        labels = review.js("return [...document.querySelectorAll('fieldset.detection')].map(f => f.dataset.label)")
+        check("dog" in labels, f"the detections shown are {labels}")
+        check(review.js("return document.querySelectorAll('.photo-frame .box').length") == len(labels), "the boxes do not match the list")
+        checked += every_view(review, folder, "review-question")
+
+        # The asker's page is reloaded while it waits: the question is picked up
+        # again. Its event stream is blocked at first (a proxy that will not
+        # stream): the page looks at the question instead, then streams once it can.
+        asker.driver.execute_cdp_cmd("Network.enable", {})
+        asker.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/events"]})
+        open_asker(asker, clear=False)
+        asker.wait(lambda d: asking(asker) == "waiting", message="a reload lost the waiting question")
+        check(asker.text("ask-status") == "Your question is still waiting for an answer.", f"after a reload the status says {asker.text('ask-status')!r}")
+        record_live_regions(asker)
+        looks = "return performance.getEntriesByType('resource').filter(e => /\\/v1\\/assist\\/[^/?]+$/.test(e.name)).length"
+        asker.wait(lambda d: asker.js(looks) >= 3, timeout=20, message="without its stream the page did not look at the question")
+        asker.driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+        asker.js("performance.clearResourceTimings()")
+
+        # The helper marks what the machine found and the photo's quality, and answers.
+        review.js(
+            "window.sentBodies = []; const original = window.fetch;"
+            "window.fetch = (path, options) => { if (String(path).endsWith('/answer')) sentBodies.push(options.body); return original(path, options); };"
+        )
+        review.js(
+            "const groups = document.querySelectorAll('fieldset.detection');"
+            "groups.forEach((g, i) => g.querySelector(i === 0 ? 'input[value=present]' : 'input[value=absent]').click());"
+            "document.querySelector('fieldset.quality input[value=usable]').click();"
+        )
+        answer = "The bicycle is red. The dog sits in front of it."
+        review.driver.find_element(By.CSS_SELECTOR, "#questions textarea[id$='-answer']").send_keys(answer)
+        review.js("document.querySelector('#questions button[type=submit]').click()")
+        review.wait(lambda d: review.count() == 0, message="the answered question stayed on the helper's page")
+        review.wait(lambda d: review.text("status").startswith("Sent."), message=f"the helper was told {review.text('status')!r}")
+        bodies = review.js("return sentBodies")
+        check(len(bodies) == 1, f"the answer was sent {len(bodies)} times")
+        body = json.loads(bodies[0])
+        check(body["text"] == answer, f"the answer sent was {body}")
+        check(body["labels"]["present"] == [labels[0]] and body["labels"]["quality"] == "usable", f"the labels sent were {body}")
+        absent = sorted(set(labels[1:]) - {labels[0]})
+        check(sorted(body["labels"].get("absent", [])) == absent, f"the labels sent were {body}, absent should be {absent}")
+        checked += every_view(review, folder, "review-sent")
+
+        # The asker's live region says who answered, and what; it is spoken and kept in Recent.
+        asker.wait(lambda d: asking(asker) == "answered", message="the answer did not reach the asker")
+        heard = asker.text("answer")
+        check(heard == f"Mum answered: {answer}", f"the answer region says {heard!r}")
+        check(asker.js("return document.getElementById('answer').getAttribute('aria-live')") == "polite", "the answer is not in a live region")
+        check(f"answer: Mum answered: {answer}" in said(asker), f"the live regions said {said(asker)}")
+        check(f"Mum answered: {answer}" in asker.text("recent"), "the answer is not among the recent ones")
+        asker.wait(
+            lambda d: asker.js("return performance.getEntriesByType('resource').some(e => e.name.includes('/v1/speak'))"),
+            message="the answer was not spoken",
+        )
+        check(asker.js("return localStorage.getItem('describer.asking')") is None, "an answered question is still kept")
+        checked += every_view(asker, folder, "answered")
+
+        # Asked again, then cancelled: the asker is told, the helper's list drops it politely.
+        asker.describe(IMAGES / "dog.jpg", "described")
+        check(asker.text("answer") == "", "a new photo left the old answer shown")
+        ask(asker, "")
+        check(asker.text("ask-asked") == "You asked for a description of the photo.", "the empty question is not said")
+        review.wait(lambda d: review.count() == 1, message="the second question did not reach the helper's page")
+        check("They did not type a question" in review.js("return document.querySelector('#questions article').innerText"), "an empty question is not said")
+        press_button(asker, "ask-cancel")
+        asker.wait(lambda d: asking(asker) == "cancelled", message="Cancel did not cancel")
+        cancelled = asker.text("ask-status")
+        check(cancelled == "The question was cancelled, and the photo was deleted from the server.", f"the page says {cancelled!r}")
+        check(focused(asker) == "ask-heading", f"after Cancel the focus is on {focused(asker)}")
+        check(f"ask-status: {cancelled}" in said(asker), f"the live regions said {said(asker)}")
+        checked += every_view(asker, folder, "cancelled")
+        review.wait(lambda d: review.count() == 0, message="the cancelled question stayed on the helper's page")
+        note = review.text("status")
+        check("is no longer waiting" in note, f"the helper was told {note!r}")
+        helper_addresses_clean(review, helper)
+    finally:
+        asker.close()
+        if review:
+            review.close()
+    print(json.dumps({"checked": checked, "helper_note": note}))
+
+
+def expiry(url, helper, folder):
+    """Nobody answers within answer_timeout: the asker is told and asks again."""
+    timeout = server_json(url, "/v1/assist")["answer_timeout_seconds"]
+    asker, review = Page(url), None
+    checked = []
+    try:
+        review = Review(url)
+        review.open()
+        review.sign_in(helper)
+        open_asker(asker)
+        asker.describe(IMAGES / "dog.jpg", "described")
+        record_live_regions(asker)
+        ask(asker, "Is the light on?")
+        explanation = asker.js("return document.getElementById('ask-explanation').textContent")
+        check(f"within {timeout} seconds" in explanation, f"the form says {explanation!r}")
+        press_button(asker, "ask-time-left")
+        asker.wait(lambda d: "left for a person to answer" in asker.text("ask-status"), message="Time left said nothing")
+        left = asker.text("ask-status")
+        review.wait(lambda d: review.count() == 1, message="the question did not reach the helper's page")
+
+        asker.wait(lambda d: asking(asker) == "expired", timeout=timeout + 30, message="the question did not expire")
+        ended = asker.text("ask-status")
+        check(ended == f"Nobody answered within {timeout} seconds. You can ask again.", f"the page says {ended!r}")
+        check(asker.text("ask-heading") == "Nobody answered", f"the heading says {asker.text('ask-heading')!r}")
+        check(f"ask-status: {ended}" in said(asker), f"the live regions said {said(asker)}")
+        check(focused(asker) == "ask-heading", f"when it expired the focus on Time left went to {focused(asker)}")
+        check(asker.js("return localStorage.getItem('describer.asking')") is None, "an expired question is still kept")
+        checked += every_view(asker, folder, "expired")
+        review.wait(lambda d: review.count() == 0, message="the expired question stayed on the helper's page")
+        note = review.text("status")
+        check("nobody answered it in time" in note, f"the helper was told {note!r}")
+
+        # Ask again: the same photo and question. The server's refusals first,
+        # as the page would get them, each said in plain words where it was asked.
+        press_button(asker, "ask-again")
+        check(focused(asker) == "ask-question", f"Ask again put the focus on {focused(asker)}")
+        check(asker.js("return document.getElementById('ask-question').value") == "Is the light on?", "Ask again forgot the question")
+        refusals = []
+        for status, code, retry_after, expect in [
+            (429, "rate_limited", "120", "You have asked many questions in a short time. Ask again in 2 minutes."),
+            (503, "queue_full", None, "Too many questions are already waiting for a person. Ask again in a few minutes."),
+            (413, "payload_too_large", None, "This photo is too large for the server, which takes photos up to"),
+        ]:
+            asker.js(
+                "const [status, code, retryAfter] = arguments;"
+                "window.realFetch = window.realFetch || window.fetch;"
+                "window.fetch = (path, options) => String(path).startsWith('/v1/assist') && options?.method === 'POST'"
+                "  ? Promise.resolve(new Response(JSON.stringify({error: {code, message: code}}),"
+                "      {status, headers: retryAfter ? {'Retry-After': retryAfter} : {}}))"
+                "  : realFetch(path, options);",
+                status,
+                code,
+                retry_after,
+            )
+            asker.driver.find_element(By.ID, "ask-question").send_keys(Keys.ENTER)
+            asker.wait(lambda d: asker.text("ask-error").startswith(expect), message=f"a {status} was said as {asker.text('ask-error')!r}")
+            check(asking(asker) == "asking" and focused(asker) == "ask-question", f"after a {status} the form is gone or the focus left it")
+            refusals.append(asker.text("ask-error"))
+        asker.js("window.fetch = window.realFetch")
+        asker.driver.find_element(By.ID, "ask-question").send_keys(Keys.ENTER)
+        asker.wait(lambda d: asking(asker) == "waiting", message="asking again did not send")
+        review.wait(lambda d: review.count() == 1, message="the question asked again did not reach the helper's page")
+        press_button(asker, "ask-cancel")
+        asker.wait(lambda d: asking(asker) == "cancelled", message="Cancel did not cancel")
+        check(asker.js("return localStorage.getItem('describer.asking')") is None, "a cancelled question is still kept")
+    finally:
+        asker.close()
+        if review:
+            review.close()
+    print(json.dumps({"checked": checked, "time_left": left, "expired": ended, "helper_note": note, "refusals": refusals}))
+
+
+def assist_keyboard(url, helper):
+    """Both pages with the keyboard alone; a focus indicator at every stop."""
+    asker, review = Page(url), None
+    walk = []
+    try:
+        review = Review(url)
+        open_asker(asker)
+
+        def press(page, key, expect=None):
+            ActionChains(page.driver).send_keys(key).perform()
+            if expect:
+                # Some moves wait for the server (a token tried, an answer sent).
+                try:
+                    WebDriverWait(page.driver, 10).until(lambda d: focused(page) == expect)
+                except Exception:
+                    pass
+            where = focused(page)
+            walk.append(where)
+            if expect:
+                check(where == expect, f"focus went to {where}, expected {expect}; walk so far {walk}")
+            outline = page.js("return getComputedStyle(document.activeElement).outlineStyle")
+            check(outline not in ("none", ""), f"{where} shows no focus indicator; walk so far {walk}")
+            return where
+
+        asker.js(
+            "window.pickerOpened = [];"
+            "document.getElementById('file-input').addEventListener('click', e => { pickerOpened.push('file-input'); e.preventDefault(); });"
+        )
+        asker.driver.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+        press(asker, Keys.TAB, "take-photo")
+        press(asker, Keys.TAB, "choose-photo")
+        press(asker, Keys.ENTER)
+        check(asker.js("return pickerOpened") == ["file-input"], "Enter on Choose a photo did not open the picker")
+        asker.choose(IMAGES / "dog.jpg")
+        asker.wait(lambda d: asker.state() == "described", message="dog.jpg was not described")
+        for _ in range(8):
+            if press(asker, Keys.TAB) == "ask-person":
+                break
+            check(walk[-1] in ("speak", "repeat", "more-detail", "read-text"), f"on the way to Ask a person: {walk}")
+        check(walk[-1] == "ask-person", f"Tab never reached Ask a person: {walk}")
+        press(asker, Keys.ENTER, "ask-question")
+        ActionChains(asker.driver).send_keys("What colour is the bicycle?").perform()
+        press(asker, Keys.ENTER, "ask-heading")
+        asker.wait(lambda d: asking(asker) == "waiting", message="the question was not sent")
+        press(asker, Keys.TAB, "ask-time-left")
+        press(asker, Keys.ENTER, "ask-time-left")
+        asker.wait(lambda d: "left for a person to answer" in asker.text("ask-status"), message="Time left said nothing")
+
+        # The helper: the skip link, then the token field, first in the page's main part.
+        review.open()
+        review.driver.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+        check(focused(review) == "A:Skip to the questions", f"the first Tab went to {focused(review)}")
+        press(review, Keys.TAB, "token-input")
+        ActionChains(review.driver).send_keys(helper).perform()
+        press(review, Keys.ENTER, "questions-heading")
+        review.wait(lambda d: review.count() == 1, message="the question did not reach the helper's page")
+        # The first group of choices: Tab lands on the one checked (Can't tell); arrows choose.
+        press(review, Keys.TAB)
+        check(review.js("return document.activeElement.type") == "radio", f"the first stop in the question is {focused(review)}")
+        press(review, Keys.ARROW_UP)
+        press(review, Keys.ARROW_UP)
+        check(review.js("return document.activeElement.value") == "present", "the arrows did not reach Yes")
+        for _ in range(12):
+            where = press(review, Keys.TAB)
+            if where.endswith("-answer"):
+                break
+        check(walk[-1].endswith("-answer"), f"Tab never reached the answer: {walk}")
+        ActionChains(review.driver).send_keys("The bicycle is red.").perform()
+        press(review, Keys.TAB, "BUTTON:Send the answer")
+        press(review, Keys.ENTER, "questions-heading")
+        review.wait(lambda d: review.text("status").startswith("Sent."), message="the answer was not sent")
+
+        asker.wait(lambda d: asking(asker) == "answered", message="the answer did not reach the asker")
+        check(asker.text("answer") == "Mum answered: The bicycle is red.", f"the answer region says {asker.text('answer')!r}")
+        # The focus was on Time left, which went with the waiting: it is on Ask a person again.
+        check(focused(asker) == "ask-person", f"after the answer the focus is on {focused(asker)}")
+    finally:
+        asker.close()
+        if review:
+            review.close()
+    print(json.dumps({"walk": walk}))
+
+
 if __name__ == "__main__":
     command, arguments = sys.argv[1], sys.argv[2:]
     try:
-        {"states": states, "keyboard": keyboard, "token": token, "limits": limits, "latency": latency}[command](*arguments)
+        {
+            "states": states,
+            "keyboard": keyboard,
+            "token": token,
+            "limits": limits,
+            "latency": latency,
+            "assist": assist,
+            "expiry": expiry,
+            "assist-keyboard": assist_keyboard,
+        }[command](*arguments)
     except Failure as failure:
         raise SystemExit(f"{command}: {failure}")

@@ -30,9 +30,18 @@ import Testing
                 // The server's own limit, for the page's check before it sends a photo.
                 #expect(html.contains(#"<meta name="describer-max-upload-bytes" content="20971520">"#))
             }
+            // The helper's page, answering the questions asked from the first.
+            try await client.execute(uri: "/review", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/html; charset=utf-8")
+                let html = String(buffer: response.body)
+                #expect(html.contains(#"<script type="module" src="/app/review.js"></script>"#))
+                #expect(html.contains(#"<link rel="stylesheet" href="/app/app.css">"#))
+            }
             for (file, type) in [
                 ("app.js", "text/javascript; charset=utf-8"), ("app.css", "text/css; charset=utf-8"), ("icon.svg", "image/svg+xml"),
-                ("manifest.webmanifest", "application/manifest+json"),
+                ("manifest.webmanifest", "application/manifest+json"), ("common.js", "text/javascript; charset=utf-8"),
+                ("review.js", "text/javascript; charset=utf-8"),
             ] {
                 try await client.execute(uri: "/app/\(file)", method: .get) { response in
                     #expect(response.status == .ok, "\(file)")
@@ -52,7 +61,7 @@ import Testing
 
     @Test func everyAnswerForbidsInlineScriptsAndSniffing() async throws {
         try await Self.application().test(.router) { client in
-            for uri in ["/", "/app/app.js", "/app/app.css"] {
+            for uri in ["/", "/review", "/app/app.js", "/app/app.css", "/app/common.js", "/app/review.js"] {
                 try await client.execute(uri: uri, method: .get) { response in
                     let policy = try #require(response.headers[.contentSecurityPolicy], "\(uri)")
                     #expect(!policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"), "\(policy)")
@@ -71,11 +80,13 @@ import Testing
     /// site: the policy would block it, and the app must work offline.
     @Test func thePageUsesOnlyItsOwnFiles() throws {
         let folder = TestSupport.packageRoot + "/Sources/DescriberServer/WebApp/Static"
-        let html = try String(contentsOfFile: folder + "/index.html", encoding: .utf8)
-        #expect(html.components(separatedBy: "<script").count == 2, "one script element, the module")
-        #expect(!html.contains("<style") && !html.contains("style="), "inline style")
-        #expect(html.range(of: #" on[a-z]+="#, options: .regularExpression) == nil, "an inline event handler")
-        for file in ["index.html", "app.js", "app.css", "manifest.webmanifest"] {
+        for page in ["index.html", "review.html"] {
+            let html = try String(contentsOfFile: folder + "/" + page, encoding: .utf8)
+            #expect(html.components(separatedBy: "<script").count == 2, "\(page): one script element, the module")
+            #expect(!html.contains("<style") && !html.contains("style="), "\(page): inline style")
+            #expect(html.range(of: #" on[a-z]+="#, options: .regularExpression) == nil, "\(page): an inline event handler")
+        }
+        for file in ["index.html", "review.html", "app.js", "common.js", "review.js", "app.css", "manifest.webmanifest"] {
             let text = try String(contentsOfFile: folder + "/" + file, encoding: .utf8)
             #expect(!text.contains("http://") && !text.contains("https://"), "\(file) names another site")
             #expect(!text.contains("innerHTML"), "\(file) writes markup")
@@ -107,8 +118,10 @@ import Testing
                 #expect(String(buffer: response.body).contains(#"content="5242880""#))
                 #expect(!String(buffer: response.body).contains(Self.token))
             }
-            try await client.execute(uri: "/app/app.js", method: .get) { response in
-                #expect(response.status == .ok)
+            for uri in ["/app/app.js", "/review", "/app/review.js"] {
+                try await client.execute(uri: uri, method: .get) { response in
+                    #expect(response.status == .ok, "\(uri)")
+                }
             }
             try await client.execute(uri: "/v1/voices", method: .get) { response in
                 #expect(response.status == .unauthorized)

@@ -60,6 +60,57 @@ import Testing
         #expect(output.contains("token-refused-while-describing"), "\(output)")
     }
 
+    // ---- Asking a person (issue 18, item 2) ----
+
+    static let helperToken = "helper-mum-0123456789abcdef"
+
+    /// One helper, Mum, configured as a user would in the environment; and
+    /// a data folder of the server's own, so that the questions of the
+    /// servers these tests run side by side never mix.
+    static func helpers(answerTimeout: String? = nil) throws -> [String: String] {
+        var environment = [
+            "DESCRIBER_ASSIST__HELPERS__MUM__TOKEN": helperToken, "DESCRIBER_ASSIST__HELPERS__MUM__NAME": "Mum",
+            "DESCRIBER_DATA_DIRECTORY": try TestScratch.folder("webapp-assist"),
+        ]
+        if let answerTimeout { environment["DESCRIBER_ASSIST__ANSWER_TIMEOUT"] = answerTimeout }
+        return environment
+    }
+
+    /// Two browsers, the asker's `/` and the helper's `/review`: the offer
+    /// after an unusable photo, the question waiting (and picked up again
+    /// after a reload), seen live by the helper with its photo, draft and
+    /// detections, answered with labels, the answer in the asker's live
+    /// region, spoken and in Recent; then a question cancelled, dropped from
+    /// the helper's list with a note; a wrong helper token refused. axe in
+    /// every state, light and dark, at 390 and 320 CSS pixels.
+    @Test func askingAPersonRoundTripsBetweenTwoBrowsers() async throws {
+        let server = try await LiveServer.start(environment: try Self.helpers())
+        defer { server.stop() }
+        let output = try Self.browser(["assist", server.baseURL, Self.helperToken, try Self.screenshots()])
+        for state in ["review-token-refused", "review-empty", "offer", "waiting", "review-question", "review-sent", "answered", "cancelled"] {
+            #expect(output.contains("\"\(state)-320-dark\""), "\(output)")
+        }
+        #expect(output.contains("is no longer waiting: someone else answered it, or it was withdrawn."), "\(output)")
+    }
+
+    /// Nobody answers within a short `answer_timeout`: the asker is told in
+    /// words, the helper's list drops it, and the same question is asked again.
+    @Test func aQuestionNobodyAnswersExpiresAndCanBeAskedAgain() async throws {
+        let server = try await LiveServer.start(environment: try Self.helpers(answerTimeout: "10s"))
+        defer { server.stop() }
+        let output = try Self.browser(["expiry", server.baseURL, Self.helperToken, try Self.screenshots()])
+        #expect(output.contains(#""expired": "Nobody answered within 10 seconds. You can ask again.""#), "\(output)")
+        #expect(output.contains("expired-320-dark"), "\(output)")
+    }
+
+    @Test func theKeyboardAloneAsksAndAnswers() async throws {
+        let server = try await LiveServer.start(environment: try Self.helpers())
+        defer { server.stop() }
+        let output = try Self.browser(["assist-keyboard", server.baseURL, Self.helperToken])
+        #expect(output.contains(#""ask-person", "ask-question", "ask-heading", "ask-time-left""#), "\(output)")
+        #expect(output.contains(#""BUTTON:Send the answer", "questions-heading""#), "\(output)")
+    }
+
     @Test func aPhotoOverTheLimitIsMadeSmallerOrRefusedClearly() async throws {
         let limit = 300 * 1024
         let server = try await LiveServer.start(environment: ["DESCRIBER_SERVER__MAX_BODY_SIZE": "\(limit)"])

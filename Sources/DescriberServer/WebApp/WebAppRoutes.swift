@@ -3,12 +3,16 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// The web app: `GET /` and its files under `/app/`.
+/// The web app: `GET /`, the helper's page `GET /review`, and their files
+/// under `/app/`.
 ///
 /// The page is for a blind or low-vision person with a phone: take or
-/// choose a photo, hear its description. It calls the same API as any other
-/// client (`/v1/describe`, `/v1/speak`, `/v1/voices`), with the API token
-/// when the server has one, so the page and its files need no token
+/// choose a photo, hear its description, and ask a person when the
+/// description is not enough. The helper's page is for that person: the
+/// questions waiting, each with its photo and the machine's draft, answered
+/// in words. Both call the same API as any other client (`/v1/describe`,
+/// `/v1/speak`, `/v1/voices`, `/v1/assist`), with the API token or the
+/// helper's token in a header, so the pages and their files need no token
 /// themselves: they hold no secret.
 ///
 /// The files are compiled into the binary (`Static/`, SwiftPM's
@@ -40,6 +44,7 @@ struct WebAppRoutes: Sendable {
     }
 
     let page: File
+    let review: File
     let files: [String: File]
 
     /// - Parameter maxUploadBytes: the largest body `/v1/describe` takes, so
@@ -48,9 +53,12 @@ struct WebAppRoutes: Sendable {
         let html = String(decoding: PackageResources.index_html, as: UTF8.self)
             .replacingOccurrences(of: "{{max_upload_bytes}}", with: String(maxUploadBytes))
         page = File(Array(html.utf8), contentType: "text/html; charset=utf-8")
+        review = File(PackageResources.review_html, contentType: "text/html; charset=utf-8")
         files = [
             "app.css": File(PackageResources.app_css, contentType: "text/css; charset=utf-8"),
             "app.js": File(PackageResources.app_js, contentType: "text/javascript; charset=utf-8"),
+            "common.js": File(PackageResources.common_js, contentType: "text/javascript; charset=utf-8"),
+            "review.js": File(PackageResources.review_js, contentType: "text/javascript; charset=utf-8"),
             "icon.svg": File(PackageResources.icon_svg, contentType: "image/svg+xml"),
             "manifest.webmanifest": File(PackageResources.manifest_webmanifest, contentType: "application/manifest+json"),
         ]
@@ -58,6 +66,7 @@ struct WebAppRoutes: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/") { request, _ in answer(page, to: request) }
+        router.get("/review") { request, _ in answer(review, to: request) }
         router.get("/app/:file") { request, context in
             guard let name = context.parameters.get("file"), let file = files[name] else {
                 throw HTTPError(.notFound, message: "no web app file \(request.uri.path)")

@@ -1,14 +1,22 @@
-// Describer's web app: take or choose a photo, hear its description.
+// Describer's web app: take or choose a photo, hear its description, and
+// ask a person when the description is not enough.
 //
 // Plain JavaScript with no framework and nothing fetched from elsewhere.
-// It calls the server's own API, /v1/describe, /v1/speak and /v1/voices,
-// with the API token when the server asks for one. Everything it remembers
-// (settings, the token, recent descriptions) stays in this browser's
-// localStorage; photos are kept in memory only, never stored.
+// It calls the server's own API, /v1/describe, /v1/speak, /v1/voices and
+// /v1/assist, with the API token when the server asks for one. Everything it
+// remembers (settings, the token, recent descriptions, the question waiting
+// for a person) stays in this browser's localStorage; photos are kept in
+// memory only, never stored.
 
-const $ = (id) => document.getElementById(id);
+import { $, apiWith, clockOffset, duration, errorOf, readEvents, sentence, sleep, store } from "./common.js";
 
-const keys = { token: "describer.token", settings: "describer.settings", recent: "describer.recent" };
+const keys = {
+    token: "describer.token",
+    settings: "describer.settings",
+    recent: "describer.recent",
+    // The question waiting for a person, so a reload picks it up again.
+    asking: "describer.asking",
+};
 const recentLimit = 10;
 
 // The largest photo the server takes; index.html carries it.
@@ -17,33 +25,6 @@ const maxUploadBytes =
 // A photo larger than that is made smaller, to at most this many pixels on
 // its longer side: still plenty for reading small print.
 const shrinkToSide = 4096;
-
-// localStorage can be missing or refuse to write (private browsing, a full
-// disk); the app then works but forgets on reload.
-const store = {
-    get(key) {
-        try {
-            return localStorage.getItem(key);
-        } catch {
-            return null;
-        }
-    },
-    set(key, value) {
-        try {
-            if (value === null) localStorage.removeItem(key);
-            else localStorage.setItem(key, value);
-        } catch {
-            // Not remembered; nothing else to do.
-        }
-    },
-    json(key, fallback) {
-        try {
-            return JSON.parse(this.get(key)) ?? fallback;
-        } catch {
-            return fallback;
-        }
-    },
-};
 
 const settings = Object.assign(
     { autoSpeak: false, voice: "", rate: null, verbosity: "normal" },
@@ -95,11 +76,19 @@ function showError(text, { retry = null } = {}) {
     updateActions();
 }
 
-// Puts the description in the live region: screen readers announce it.
-function writeDescription(text) {
+// Puts the description in the live region: screen readers announce it,
+// with the offer to ask a person when there is one, in the same breath.
+function writeDescription(text, offer = "") {
     const paragraph = document.createElement("p");
     paragraph.textContent = text;
-    $("description").replaceChildren(paragraph);
+    const paragraphs = [paragraph];
+    if (offer) {
+        const offered = document.createElement("p");
+        offered.className = "offer";
+        offered.textContent = offer;
+        paragraphs.push(offered);
+    }
+    $("description").replaceChildren(...paragraphs);
 }
 
 function updateActions() {
@@ -109,6 +98,16 @@ function updateActions() {
     $("repeat").hidden = !shown || failed;
     $("more-detail").hidden = !shown || failed || !shown.usable || shown.verbosity === "detailed" || !state.photo;
     $("read-text").hidden = !shown || failed || !shown.allText;
+    // One question at a time; and only with the photo itself, kept in memory.
+    const askable = assist.enabled && shown && !failed && state.photo && ["", "answered"].includes(askState());
+    $("ask-person").hidden = !askable;
+    // Offered when the machine is unsure: first among the buttons, and the main one.
+    const offered = askable && Boolean(offerFor(shown)) && !shown.offerTaken;
+    $("ask-person").classList.toggle("primary", offered);
+    // Moved only when it must: moving the button would take the focus off it.
+    const actions = $("result-actions");
+    if (offered && actions.firstElementChild !== $("ask-person")) actions.prepend($("ask-person"));
+    if (!offered && actions.lastElementChild !== $("ask-person")) actions.append($("ask-person"));
     const anyVisible = [...$("result-actions").querySelectorAll("button")].some((button) => !button.hidden);
     $("result-actions").hidden = !anyVisible;
 }
@@ -123,28 +122,7 @@ function megabytes(bytes) {
 
 // A request to the server, with the token when one is kept. The token goes
 // in a header only, never in an address.
-function api(path, options = {}) {
-    const headers = new Headers(options.headers || {});
-    const token = store.get(keys.token);
-    if (token) headers.set("Authorization", `Bearer ${token}`);
-    return fetch(path, { ...options, headers, cache: "no-store" });
-}
-
-async function errorOf(response) {
-    try {
-        const body = await response.json();
-        if (body?.error?.message) return { code: body.error.code, message: body.error.message };
-    } catch {
-        // Not our JSON: a proxy's page, say.
-    }
-    return { code: "", message: `the server answered ${response.status}` };
-}
-
-function sentence(text) {
-    const trimmed = text.trim();
-    const capitalised = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
-    return /[.!?]$/.test(capitalised) ? capitalised : `${capitalised}.`;
-}
+const api = apiWith(keys.token);
 
 // What to tell the person about a failed describe, and whether trying
 // again may help.
@@ -231,6 +209,7 @@ $("token-form").addEventListener("submit", async (event) => {
     const then = state.afterToken;
     state.afterToken = null;
     loadVoices();
+    if (!assist.loaded) loadAssist();
     // The form is gone: focus goes where the person is headed next.
     if (then) {
         $("description-heading").focus();
@@ -403,7 +382,7 @@ async function describe(photo, verbosity, { note = "" } = {}) {
         .filter((part) => part.function === "ocr")
         .map((part) => part.text)
         .join("\n\n");
-    show({ text: description.spoken_text, usable: description.usable, allText, verbosity }, photo);
+    show({ text: description.spoken_text, usable: description.usable, unsure: description.unsure === true, allText, verbosity }, photo);
 }
 
 // Shows a description (new, or brought back from the recent ones).
@@ -412,9 +391,10 @@ function show(shown, photo, { recall = false } = {}) {
     state.photo = photo;
     setStatus("");
     setState(shown.usable ? "described" : "refused");
-    writeDescription(shown.text);
-    performance.mark("describer:description-shown");
+    if (!["waiting", "sending"].includes(askState())) resetAsk();
     updateActions();
+    writeDescription(shown.text, $("ask-person").hidden ? "" : offerFor(shown));
+    performance.mark("describer:description-shown");
     if (!recall && shown.usable) remember(shown, photo);
     if (settings.autoSpeak) speak(shown.text);
 }
@@ -557,11 +537,446 @@ $("speak").addEventListener("click", () => {
     if (state.shown) speak(textShown ? state.shown.allText : state.shown.text);
 });
 
+// ---- Asking a person ----------------------------------------------------------
+
+// When the server has helpers (GET /v1/assist), a photo can be sent to a
+// person, who answers in words. One question at a time; its id is kept on
+// the device, so a reload while it waits picks it up again.
+const assist = {
+    // Whether GET /v1/assist answered (it is asked again after a token is entered).
+    loaded: false,
+    enabled: false,
+    answerTimeout: 300,
+    // The question asked: {id, question, expiresAt (on this device's clock)}.
+    asked: null,
+    // The photo asked about, while this visit lasts, and the question: for "Ask again".
+    photo: null,
+    lastQuestion: "",
+    // Stops following the question's events.
+    following: null,
+};
+
+function askState() {
+    return document.body.dataset.ask || "";
+}
+
+function setAsk(name) {
+    document.body.dataset.ask = name;
+}
+
+// The sentence offering a person, said right after an unsure description.
+function offerFor(shown) {
+    if (!shown) return "";
+    if (!shown.usable) return "Or ask a person to look at it.";
+    if (shown.unsure) return "The machine is not sure about this photo. You can ask a person to look at it.";
+    return "";
+}
+
+// Says it politely; emptied first, so the same words are said again.
+function sayAsk(text) {
+    const region = $("ask-status");
+    if (!text || region.textContent !== text) {
+        region.textContent = text;
+        return;
+    }
+    region.textContent = "";
+    setTimeout(() => {
+        region.textContent = text;
+    }, 150);
+}
+
+function askError(text) {
+    const paragraph = document.createElement("p");
+    paragraph.textContent = text;
+    if (text) $("ask-error").replaceChildren(paragraph);
+    else $("ask-error").replaceChildren();
+}
+
+// Which part of the section shows: the form, the waiting, how it ended, or
+// none (the heading hides too; the live regions stay).
+function askPart(part, heading) {
+    $("ask-heading").textContent = heading;
+    $("ask-heading").hidden = !part;
+    $("ask-form").hidden = part !== "form";
+    $("ask-waiting").hidden = part !== "waiting";
+    $("ask-ended").hidden = part !== "ended";
+    $("ask-section").dataset.part = part;
+}
+
+// Back to nothing asked: for a new photo after the last question ended.
+function resetAsk() {
+    stopFollowing();
+    assist.asked = null;
+    setAsk("");
+    askPart("", "Ask a person");
+    $("ask-status").textContent = "";
+    askError("");
+    $("answer").replaceChildren();
+}
+
+function openAskForm(question = "") {
+    stopFollowing();
+    assist.asked = null;
+    setAsk("asking");
+    askError("");
+    $("ask-status").textContent = "";
+    $("ask-explanation").textContent =
+        "A person you trust sees this photo and answers in words. " +
+        `If nobody answers within ${duration(assist.answerTimeout)}, the question ends.`;
+    $("ask-question").value = question;
+    askPart("form", "Ask a person");
+    updateActions();
+    $("ask-question").focus();
+}
+
+$("ask-person").addEventListener("click", () => {
+    if (!state.photo) return;
+    unlockAudio();
+    assist.photo = state.photo;
+    openAskForm();
+});
+
+$("ask-close").addEventListener("click", () => {
+    resetAsk();
+    updateActions();
+    $("ask-person").focus();
+});
+
+$("ask-again").addEventListener("click", () => {
+    unlockAudio();
+    openAskForm(assist.lastQuestion ?? "");
+});
+
+$("ask-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    unlockAudio();
+    if (askState() === "sending") return;
+    askPerson(assist.photo, $("ask-question").value.trim());
+});
+
+// What to tell the person when the question could not be sent.
+function explainAsk(response, error) {
+    const retryAfter = Number(response.headers.get("Retry-After"));
+    const later = retryAfter > 0 ? `in ${duration(retryAfter)}` : "in a few minutes";
+    switch (error.code) {
+        case "rate_limited":
+            return `You have asked many questions in a short time. Ask again ${later}.`;
+        case "queue_full":
+            return `Too many questions are already waiting for a person. Ask again ${later}.`;
+        case "assist_unavailable":
+            return "Nobody is set up to answer questions on this server now.";
+        case "cross_site":
+            return "The server refused the question because it did not come from its own page. Reload the page and ask again.";
+        case "payload_too_large":
+        case "image_too_large":
+        case "not_an_image":
+        case "truncated_image":
+        case "unsupported_format":
+        case "unsupported_media_type":
+            return explain(response, error).text.replace("cannot be described", "cannot be sent");
+        default:
+            if (response.status === 413) return explain(response, error).text;
+            return `The question could not be sent: ${sentence(error.message)}`;
+    }
+}
+
+async function askPerson(photo, question) {
+    if (!photo) return;
+    askError("");
+    setAsk("sending");
+    assist.lastQuestion = question;
+    const query = question ? `?question=${encodeURIComponent(question)}` : "";
+    const again = () => askPerson(photo, question);
+    let response;
+    try {
+        response = await api(`/v1/assist${query}`, {
+            method: "POST",
+            body: photo,
+            headers: { "Content-Type": photo.type || "image/jpeg", Accept: "application/json" },
+        });
+    } catch {
+        setAsk("asking");
+        askError(unreachable);
+        return;
+    }
+    if (response.status === 401) {
+        setAsk("asking");
+        askForToken({ rejected: Boolean(store.get(keys.token)), then: again });
+        return;
+    }
+    if (response.status !== 202 && !response.ok) {
+        const error = await errorOf(response);
+        setAsk("asking");
+        askError(explainAsk(response, error));
+        if (error.code === "assist_unavailable") {
+            assist.enabled = false;
+            askPart("", "Ask a person");
+            setAsk("");
+            updateActions();
+            $("description-heading").focus();
+        }
+        return;
+    }
+    let asked;
+    try {
+        asked = await response.json();
+    } catch {
+        setAsk("asking");
+        askError("The server's answer could not be read. Ask again.");
+        return;
+    }
+    const offset = clockOffset(response);
+    store.set(keys.asking, JSON.stringify({ id: asked.id, offset }));
+    // The offer was taken: not said again (a removal is not announced).
+    $("description").querySelector(".offer")?.remove();
+    if (state.shown) state.shown.offerTaken = true;
+    waiting({ ...asked, question: asked.question ?? (question || null) }, offset, "Your question was sent.");
+    // The form is gone: the focus goes to the heading that now says what is happening.
+    $("ask-heading").focus();
+    follow(asked.id);
+}
+
+// When the question ends, on this device's clock: from the server's
+// expires_at, or from answer_timeout when the answer has none.
+function expiresAt(question, offset) {
+    const expires = Date.parse(question.expires_at) - offset;
+    return Number.isFinite(expires) ? expires : Date.now() + assist.answerTimeout * 1000;
+}
+
+function waiting(question, offset, announcement) {
+    assist.asked = { id: question.id, question: question.question, expiresAt: expiresAt(question, offset) };
+    setAsk("waiting");
+    $("ask-asked").textContent = question.question
+        ? `You asked: “${question.question}”`
+        : "You asked for a description of the photo.";
+    askPart("waiting", "Waiting for a person");
+    updateActions();
+    sayAsk(announcement);
+}
+
+$("ask-time-left").addEventListener("click", () => {
+    const asked = assist.asked;
+    if (!asked) return;
+    const left = (asked.expiresAt - Date.now()) / 1000;
+    sayAsk(left >= 1 ? `About ${duration(left)} left for a person to answer.` : "The time for an answer is nearly up.");
+});
+
+$("ask-cancel").addEventListener("click", () => cancelAsking());
+
+async function cancelAsking() {
+    const asked = assist.asked;
+    if (!asked || askState() !== "waiting") return;
+    let response;
+    try {
+        response = await api(`/v1/assist/${encodeURIComponent(asked.id)}`, { method: "DELETE", headers: { Accept: "application/json" } });
+    } catch {
+        askError("The question could not be cancelled: the server cannot be reached. Try again.");
+        return;
+    }
+    if (response.status === 401) {
+        askForToken({ rejected: Boolean(store.get(keys.token)), then: cancelAsking });
+        return;
+    }
+    if (response.status === 404) {
+        ended("cancelled", "The question was cancelled.");
+        return;
+    }
+    if (!response.ok) {
+        const error = await errorOf(response);
+        askError(`The question could not be cancelled: ${sentence(error.message)}`);
+        return;
+    }
+    try {
+        update(await response.json());
+    } catch {
+        ended("cancelled", "The question was cancelled.");
+    }
+}
+
+// A question's new status, from its events, a look, or a cancel.
+function update(question) {
+    if (!assist.asked || question.id !== assist.asked.id) return;
+    switch (question.status) {
+        case "answered":
+            answered(question);
+            break;
+        case "expired": {
+            const seconds = (Date.parse(question.expires_at) - Date.parse(question.asked_at)) / 1000;
+            const within = Number.isFinite(seconds) ? seconds : assist.answerTimeout;
+            const next = assist.photo ? "You can ask again." : "To ask again, take or choose the photo again.";
+            ended("expired", `Nobody answered within ${duration(within)}. ${next}`);
+            break;
+        }
+        case "cancelled":
+            ended("cancelled", "The question was cancelled, and the photo was deleted from the server.");
+            break;
+        default:
+            break;
+    }
+}
+
+function answered(question) {
+    const focusWasInside = $("ask-section").contains(document.activeElement);
+    stopFollowing();
+    store.set(keys.asking, null);
+    assist.asked = null;
+    setAsk("answered");
+    askPart("", "Ask a person");
+    $("ask-status").textContent = "";
+    askError("");
+    const { helper, text } = question.answer;
+    const said = `${helper} answered: ${text}`;
+    const from = document.createElement("strong");
+    from.textContent = `${helper} answered:`;
+    const paragraph = document.createElement("p");
+    paragraph.append(from, ` ${text}`);
+    $("answer").replaceChildren(paragraph);
+    remember({ text: said, allText: "", usable: true, kind: "answer", question: question.question }, assist.photo);
+    updateActions();
+    if (focusWasInside) ($("ask-person").hidden ? $("description-heading") : $("ask-person")).focus();
+    if (settings.autoSpeak) speak(said);
+}
+
+function ended(status, text) {
+    const focusWasInside = $("ask-section").contains(document.activeElement);
+    stopFollowing();
+    store.set(keys.asking, null);
+    assist.asked = null;
+    setAsk(status);
+    $("ask-again").hidden = !assist.photo;
+    askPart("ended", status === "expired" ? "Nobody answered" : "Question cancelled");
+    sayAsk(text);
+    updateActions();
+    if (focusWasInside) $("ask-heading").focus();
+}
+
+function stopFollowing() {
+    assist.following?.abort();
+    assist.following = null;
+}
+
+// Follows the question's events until a final status. A dropped stream is
+// followed by one look at the question (GET), then the stream again, after
+// 1, 2, 4 then 5 seconds: so a question is never looked at less often than
+// that while the server cannot stream.
+async function follow(id) {
+    stopFollowing();
+    const controller = new AbortController();
+    assist.following = controller;
+    const signal = controller.signal;
+    const path = `/v1/assist/${encodeURIComponent(id)}`;
+    let failures = 0;
+    while (!signal.aborted) {
+        try {
+            const response = await api(`${path}/events`, { headers: { Accept: "text/event-stream" }, signal });
+            if (response.ok && response.body) {
+                await readEvents(response, (name, data) => {
+                    if (name !== "status") return;
+                    failures = 0;
+                    try {
+                        update(JSON.parse(data));
+                    } catch {
+                        // Not a question: the next event or the look tells.
+                    }
+                });
+            } else if (response.status === 404) {
+                return gone();
+            }
+        } catch {
+            // Dropped, or stopped (then the loop ends).
+        }
+        if (signal.aborted) return;
+        failures += 1;
+        try {
+            const response = await api(path, { headers: { Accept: "application/json" }, signal });
+            if (response.status === 404) return gone();
+            if (response.status === 401) {
+                stopFollowing();
+                askForToken({ rejected: Boolean(store.get(keys.token)), then: () => follow(id), focus: false });
+                return;
+            }
+            if (response.ok) update(await response.json());
+        } catch {
+            // Not reachable now: tried again below.
+        }
+        if (signal.aborted) return;
+        await sleep(Math.min(5000, 1000 * 2 ** (failures - 1)));
+    }
+}
+
+// The server no longer has the question (its retention ended, or it restarted).
+function gone() {
+    stopFollowing();
+    store.set(keys.asking, null);
+    assist.asked = null;
+    setAsk("");
+    askPart("", "Ask a person");
+    sayAsk("Your question is no longer on the server. Ask again if you still need an answer.");
+    updateActions();
+}
+
+async function loadAssist() {
+    let response;
+    try {
+        response = await api("/v1/assist", { headers: { Accept: "application/json" } });
+    } catch {
+        return;
+    }
+    // 401: the token is asked for by loadVoices, and this is asked again after it.
+    if (!response.ok) return;
+    let info;
+    try {
+        info = await response.json();
+    } catch {
+        return;
+    }
+    assist.loaded = true;
+    assist.enabled = info.enabled === true;
+    assist.answerTimeout = Number(info.answer_timeout_seconds) || assist.answerTimeout;
+    document.body.dataset.assist = assist.enabled ? "on" : "off";
+    updateActions();
+    await resumeAsking();
+}
+
+// A question that was waiting when the page was left or reloaded.
+async function resumeAsking() {
+    const kept = store.json(keys.asking, null);
+    if (!kept?.id || assist.asked) return;
+    let response;
+    try {
+        response = await api(`/v1/assist/${encodeURIComponent(kept.id)}`, { headers: { Accept: "application/json" } });
+    } catch {
+        return;
+    }
+    if (response.status === 404) {
+        store.set(keys.asking, null);
+        return;
+    }
+    if (!response.ok) return;
+    let question;
+    try {
+        question = await response.json();
+    } catch {
+        return;
+    }
+    const offset = clockOffset(response);
+    assist.asked = { id: question.id, question: question.question, expiresAt: expiresAt(question, offset) };
+    // "No photo yet" would be wrong: the photo was sent (removed, which is not announced).
+    if (!state.shown && !state.describing) $("description").replaceChildren();
+    if (question.status === "waiting") {
+        waiting(question, offset, "Your question is still waiting for an answer.");
+        follow(question.id);
+    } else {
+        update(question);
+    }
+}
+
 // ---- Recent descriptions ----------------------------------------------------
 
 function remember(shown, photo) {
     const id = `${Date.now()}`;
     const entry = { id, text: shown.text, allText: shown.allText, usable: shown.usable, at: new Date().toISOString() };
+    if (shown.kind) entry.kind = shown.kind;
     const recent = [entry, ...store.json(keys.recent, [])].slice(0, recentLimit);
     store.set(keys.recent, JSON.stringify(recent));
     state.photos.set(id, photo);
@@ -588,7 +1003,7 @@ function renderRecent() {
         button.className = "button";
         const hidden = document.createElement("span");
         hidden.className = "visually-hidden";
-        hidden.textContent = `, the description from ${when}`;
+        hidden.textContent = `, the ${entry.kind === "answer" ? "answer" : "description"} from ${when}`;
         button.append("Show again", hidden);
         button.addEventListener("click", () => {
             stopSpeech();
@@ -686,3 +1101,4 @@ tokenKept();
 renderRecent();
 updateActions();
 loadVoices();
+loadAssist();
