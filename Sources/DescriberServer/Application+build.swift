@@ -37,7 +37,7 @@ import ServiceLifecycle
 /// - `GET /metrics` — Prometheus text.
 /// - `GET /healthz` (the process answers) and `GET /readyz` (pre-warm done, not shutting down).
 /// - `GET /openapi.yaml` — the OpenAPI document of all of the above (``OpenAPIDocument``).
-/// - `GET /` — the web app (see ``WebAppRoutes``), open like its files under `/app/`.
+/// - `GET /` — the web app, and `GET /review`, the helpers' page (see ``WebAppRoutes``), open like their files under `/app/`.
 ///
 /// Invocations are mostly answered without the router, by the fast path in
 /// each connection's pipeline (``InvocationChannelHandler``); the route

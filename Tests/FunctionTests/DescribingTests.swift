@@ -205,6 +205,23 @@ import Testing
 
     static func sentence(_ text: String) -> String { ImageDescriber.sentence(text) }
 
+    @Test func unsureWhenUnusableWhenNothingIsFoundOrWhenSomethingIsHedged() throws {
+        func detect(_ objects: String) throws -> ImageDescriber.FunctionAnswer {
+            try JSONDecoder().decode(ImageDescriber.FunctionAnswer.self, from: Data(#"{"text": "", "objects": [\#(objects)]}"#.utf8))
+        }
+        let box = #""box": {"x": 0.1, "y": 0.1, "width": 0.5, "height": 0.5}"#
+        let sure = try detect(#"{"label": "dog", "confidence": 0.9, \#(box), "hedged": false}"#)
+        let hedged = try detect(#"{"label": "dog", "confidence": 0.9, \#(box), "hedged": false}, {"label": "cup", "confidence": 0.3, \#(box), "hedged": true}"#)
+        let nothing = try detect("")
+        let text = [Description.Part(function: "ocr", text: "OPEN")]
+        #expect(!ImageDescriber.isUnsure(["detect": sure], usable: true, parts: []))
+        #expect(ImageDescriber.isUnsure(["detect": sure], usable: false, parts: []), "an unusable photo")
+        #expect(ImageDescriber.isUnsure(["detect": hedged], usable: true, parts: []), "one thing hedged")
+        #expect(ImageDescriber.isUnsure(["detect": nothing], usable: true, parts: []), "nothing found, nothing read")
+        #expect(!ImageDescriber.isUnsure(["detect": nothing], usable: true, parts: text), "a page: nothing to find, its text read")
+        #expect(ImageDescriber.isUnsure([:], usable: true, parts: text), "recognising failed or is not installed")
+    }
+
     @Test func describeOverHTTPAnswersJSONAndTypedErrors() async throws {
         let host = try TestSupport.host(["caption": try BundledFunctions.caption()])
         try await buildApplication(host: host, logger: TestSupport.logger).test(.router) { client in

@@ -286,6 +286,12 @@ import Testing
         #expect(dog.spokenText.contains("A well-lit, sharp photo"))
         #expect(!empty.spokenText.contains("person") && !empty.spokenText.contains("people"))
         #expect(!blurry.usable && blurry.parts.isEmpty, "nothing detected in an unusable photo is spoken")
+        // What detect hedged in its words it also marks, so the describer
+        // can say it is unsure without reading its wording.
+        let bicycle = try #require(dog.objects?.first { $0.label == "bicycle" })
+        #expect(bicycle.hedged == true && dog.spokenText.contains("bicycle (uncertain)"), "\(dog.spokenText)")
+        #expect(dog.objects?.allSatisfy { $0.hedged != nil } == true)
+        #expect(dog.unsure && blurry.unsure)
     }
 
     @Test func aSmallPhotosObjectsComeWithAWarning() async throws {

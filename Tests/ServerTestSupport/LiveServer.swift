@@ -29,15 +29,16 @@ package final class LiveServer: @unchecked Sendable {
     }
 
     /// Starts it on a free port with the repository's functions and voices
-    /// (so `make -C functions` must have run), its data in the scratch
-    /// folder, `environment` (such as `DESCRIBER_SERVER__API_TOKEN`) set,
+    /// (so `make -C functions` must have run), its data in a new folder in
+    /// the scratch folder, `environment` (such as `DESCRIBER_SERVER__API_TOKEN`) set,
     /// and `arguments` (such as `--log-level debug`) after the others.
     package static func start(
         environment: [String: String] = [:], arguments extra: [String] = [], timeout: Duration = .seconds(60)
     ) async throws -> LiveServer {
         let arguments = ["--functions", TestSupport.packageRoot + "/functions", "--voices", TestSupport.packageRoot + "/voices"] + extra
         var environment = environment
-        environment["DESCRIBER_DATA_DIRECTORY"] = environment["DESCRIBER_DATA_DIRECTORY"] ?? TestScratch.path + "/data"
+        // A folder of its own: servers started side by side must not share their databases.
+        environment["DESCRIBER_DATA_DIRECTORY"] = try environment["DESCRIBER_DATA_DIRECTORY"] ?? TestScratch.folder("data")
         return try await start(arguments: arguments, environment: environment, port: try TestSupport.freePort(), timeout: timeout)
     }
 
