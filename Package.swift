@@ -109,7 +109,7 @@ let package = Package(
         .target(
             name: "Cameras",
             dependencies: [
-                "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging", "Describing",
+                "DescriberHTTP", "DescriberHost", "DescriberConfiguration", "DescriberImaging", "Describing", "Assist",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -293,7 +293,7 @@ let package = Package(
         .testTarget(
             name: "CamerasTests",
             dependencies: [
-                "TestSupport", "ServerTestSupport", "Cameras", "DescriberServer", "DescriberHost", "DescriberConfiguration",
+                "TestSupport", "ServerTestSupport", "Cameras", "Assist", "DescriberServer", "DescriberHost", "DescriberConfiguration",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -21,7 +21,7 @@ public final class AssistQueue: Sendable {
     let store: AssistStore
     /// Makes the machine's draft that a helper sees beside the photo.
     let describer: ImageDescriber?
-    let changes = ChangeFeed()
+    package let changes = ChangeFeed()
     let logger: Logger
     let metrics: AssistMetrics
     private let askLimit: Mutex<TokenBucket>

@@ -6,8 +6,8 @@ import Synchronization
 /// A follower is told only *that* something changed and reads the current
 /// state itself, so changes that come faster than a page reads them
 /// coalesce into one, and nothing is ever shown out of order.
-final class ChangeFeed: Sendable {
-    enum Topic: Hashable, Sendable {
+package final class ChangeFeed: Sendable {
+    package enum Topic: Hashable, Sendable {
         case question(String)
         /// Any question started or stopped waiting.
         case waitingList
@@ -23,7 +23,7 @@ final class ChangeFeed: Sendable {
     /// A stream that yields at once (so the follower sends the current
     /// state) and after every change of `topic`; it finishes when the
     /// follower's task is cancelled or the feed closes.
-    func follow(_ topic: Topic) -> AsyncStream<Void> {
+    package func follow(_ topic: Topic) -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         continuation.yield()
         let key: Int? = followers.withLock { state in

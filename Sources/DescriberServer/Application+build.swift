@@ -59,7 +59,10 @@ public func buildApplication(
     // The camera service comes after the host: a service group stops services
     // in reverse order, so processing ends before the functions it calls drain.
     var services: [any Service] = [FunctionHostService(host: host)]
-    if let cameras, cameras.config.processingEnabled { services += [cameras.service, cameras.forwarder] }
+    if let cameras, cameras.config.processingEnabled {
+        services += [cameras.service, cameras.forwarder]
+        if let checker = cameras.checker { services.append(checker) }
+    }
     if let assist { services.append(AssistService(queue: assist)) }
     for port in deepStack.ports {
         let deepStackRouter = Router()

@@ -83,14 +83,16 @@ struct Serve: AsyncParsableCommand {
                 "cameras.\(camera.id).speech.voice: there is no voice '\(camera.speech.voice)' in \(config.voicesDirectory) (the voices are: \(voices.names.joined(separator: ", ")))"
             )
         }
-        // The event database is opened only for a deployment that has cameras.
-        var cameras: CameraSystem?
-        if !deployment.cameras.cameras.isEmpty { cameras = try CameraSystem(settings: deployment.cameras, host: functionHost, logger: logger) }
-        // Likewise the questions' database, only when someone can answer them.
+        // The questions' database, only when someone can answer them.
         var assist: AssistQueue?
         if deployment.assist.isEnabled {
             assist = try AssistQueue(
                 config: deployment.assist, describer: ImageDescriber(host: functionHost), registry: functionHost.metrics, logger: logger)
+        }
+        // The event database is opened only for a deployment that has cameras.
+        var cameras: CameraSystem?
+        if !deployment.cameras.cameras.isEmpty {
+            cameras = try CameraSystem(settings: deployment.cameras, host: functionHost, assist: assist, logger: logger)
         }
         if config.apiToken == nil, !["127.0.0.1", "localhost", "::1"].contains(config.host) {
             logger.warning(

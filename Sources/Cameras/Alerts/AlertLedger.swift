@@ -24,6 +24,19 @@ enum AlertLedger {
             try db.create(index: "camera_alert_time", on: "camera_alert", columns: ["time"])
         }
         WebhookOutbox.registerMigrations(&migrator)
+        // Alerts held until a helper says whether they are right (AlertChecker).
+        migrator.registerMigration("alert checks v1") { db in
+            try db.create(table: "camera_alert_check") { table in
+                table.primaryKey("alert_id", .integer).references("camera_alert", onDelete: .cascade)
+                table.column("camera_id", .text).notNull()
+                table.column("event_id", .integer).notNull()
+                table.column("question", .text).notNull()
+                table.column("payload", .blob).notNull()
+                table.column("state", .text).notNull()  // held, asking, sent, rejected
+                table.column("question_id", .text)
+            }
+            try db.create(index: "camera_alert_check_state", on: "camera_alert_check", columns: ["state"])
+        }
     }
 
     /// Runs the camera's incident tracker over one processed event's
@@ -57,9 +70,36 @@ enum AlertLedger {
                 WebhookPayload(
                     type: alert.opensIncident ? "alert.created" : "alert.updated", timestamp: time, data: .init(camera: camera, eventID: eventID, alert: alert))
             )
-            try WebhookOutbox.enqueue(db, cameraID: camera.id, urls: camera.alertTargets.map(\.url), payload: payload, at: Date())
+            if let ask = camera.askHelpers, let best = alert.objects.map(\.topScore).max(), best < ask.belowScore {
+                try db.execute(
+                    sql: "INSERT INTO camera_alert_check (alert_id, camera_id, event_id, question, payload, state) VALUES (?, ?, ?, ?, ?, 'held')",
+                    arguments: [db.lastInsertedRowID, camera.id, eventID, Self.question(alert, camera: camera), payload]
+                )
+            } else {
+                try WebhookOutbox.enqueue(db, cameraID: camera.id, urls: camera.alertTargets.map(\.url), payload: payload, at: Date())
+            }
         }
         return alert
+    }
+
+    /// "Is there a person at Front Door? Answer yes or no.", about the
+    /// alert's first object (people first).
+    static func question(_ alert: Alert, camera: CameraConfig) -> String {
+        let label = alert.objects.first?.label ?? "something"
+        let article = "aeiou".contains(label.first ?? "x") ? "an" : "a"
+        return "Is there \(article) \(label) at \(camera.name)? Answer yes or no."
+    }
+
+    /// Records what became of a held alert: its check's state, and on the
+    /// alert itself why it was sent or not.
+    static func settle(_ db: Database, alertID: Int64, state: String, check: String, suppressed: Bool) throws {
+        try db.execute(sql: "UPDATE camera_alert_check SET state = ? WHERE alert_id = ?", arguments: [state, alertID])
+        guard let stored = try alert(db, id: alertID) else { return }
+        var alert = stored.alert
+        alert.check = check
+        if suppressed { alert.suppressed = check }
+        try db.execute(
+            sql: "UPDATE camera_alert SET alert = ?, suppressed = ? WHERE id = ?", arguments: [try storage.encode(alert), suppressed, alertID])
     }
 
     /// Alerts from `since` on, oldest first, sent and suppressed.

@@ -152,8 +152,12 @@ public struct Alert: Codable, Sendable, Equatable {
     public var text: String
     /// "A person is at the front door.": no symbols or times; counts to twelve in words.
     public var speech: String
-    /// Why it was recorded but not sent (cooldown, quiet hours, hourly limit).
+    /// Why it was recorded but not sent (cooldown, quiet hours, hourly limit,
+    /// a helper's no).
     public var suppressed: String?
+    /// For a camera that asks helpers first: what they said ("confirmed by
+    /// Mum", "Mum said no: …", "unconfirmed: nobody answered in time").
+    public var check: String?
 }
 
 /// The camera facts alert text needs.

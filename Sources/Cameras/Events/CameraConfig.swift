@@ -28,6 +28,7 @@ import Foundation
 ///     time_zone: Europe/London
 ///     locale: en-GB
 ///     rate_limit: { events_per_second: 5, burst: 20 }
+///     ask_helpers: { below_score: 0.6 }  # an alert less sure than this asks assist's helpers first
 /// ```
 ///
 /// Secrets can come from the environment instead of the file:
@@ -48,6 +49,15 @@ public struct CameraConfig: Sendable, Equatable {
     public var timeZone: String
     public var locale: String
     public var rateLimit: RateLimit
+    /// When set, an alert whose best score is below `belowScore` is held
+    /// and asked about ("Is there a person at Front Door?"); a helper's yes
+    /// sends it, a no suppresses it, and no answer in time sends it marked
+    /// unconfirmed: a missed intruder costs more than a false alarm.
+    public var askHelpers: AskHelpers?
+
+    public struct AskHelpers: Sendable, Equatable {
+        public var belowScore: Double
+    }
 
     public enum Authentication: String, Sendable, Equatable { case required, none }
 
@@ -99,7 +109,7 @@ public struct CameraConfig: Sendable, Equatable {
     }
 
     static let keys = [
-        "name", "authentication", "credentials", "zones", "rules", "alert_targets", "speech", "time_zone", "locale", "rate_limit",
+        "name", "authentication", "credentials", "zones", "rules", "alert_targets", "speech", "time_zone", "locale", "rate_limit", "ask_helpers",
     ]
 
     init(id: String, mapping: ConfigMapping) throws(ConfigError) {
@@ -191,6 +201,15 @@ public struct CameraConfig: Sendable, Equatable {
             throw rate.error("events_per_second", "must be more than 0 and at most 100000, got \(perSecond)")
         }
         self.rateLimit = RateLimit(eventsPerSecond: perSecond, burst: try rate.int("burst", default: 20, in: 1...100_000))
+
+        if mapping["ask_helpers"] != nil {
+            let ask = try mapping.mapping("ask_helpers")
+            try ask.rejectUnknownKeys(["below_score"])
+            guard let belowScore = try ask.double("below_score"), belowScore > 0, belowScore <= 1 else {
+                throw ask.error("below_score", "is required: the score (above 0, at most 1) below which an alert asks a helper first")
+            }
+            self.askHelpers = AskHelpers(belowScore: belowScore)
+        }
     }
 
     /// `[[x, y], …]` with at least three points, each coordinate in 0…1.

@@ -1,3 +1,4 @@
+import Assist
 import DescriberConfiguration
 import DescriberHost
 import Foundation
@@ -183,9 +184,14 @@ public final class CameraSystem: Sendable {
     let outbox: WebhookOutbox
     /// Sends alerts to the cameras' alert targets (a service of its own).
     public let forwarder: WebhookForwarder
+    /// Asks helpers about the alerts of cameras with `ask_helpers` (a
+    /// service of its own); nil when no camera asks.
+    public let checker: AlertChecker?
 
     /// Opens the event database (creating it and its folder if needed).
-    public init(settings: CameraSettings, host: FunctionHost, logger: Logger) throws(ConfigError) {
+    /// - Parameter assist: the helpers that cameras with `ask_helpers` ask;
+    ///   such a camera without it is a configuration error.
+    public init(settings: CameraSettings, host: FunctionHost, assist: AssistQueue? = nil, logger: Logger) throws(ConfigError) {
         cameras = settings.cameras
         camerasByID = Dictionary(cameras.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         authenticators = camerasByID.mapValues(CameraAuthenticator.init(camera:))
@@ -217,5 +223,15 @@ public final class CameraSystem: Sendable {
             store: store, processor: CameraEventProcessor(host: host), cameras: cameras, config: config, metrics: metrics, forwarder: forwarder,
             logger: logger
         )
+        guard let asking = cameras.first(where: { $0.askHelpers != nil }) else {
+            checker = nil
+            return
+        }
+        guard let assist, assist.config.isEnabled else {
+            throw ConfigError(
+                origin: ConfigOrigin(source: "cameras.\(asking.id).ask_helpers", line: nil), key: nil,
+                reason: "asks helpers, and there are none: add them under assist.helpers, or remove ask_helpers")
+        }
+        checker = AlertChecker(database: store.database, assist: assist, forwarder: forwarder, cameras: cameras, logger: logger)
     }
 }
