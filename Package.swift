@@ -338,7 +338,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "TestSupport", "ServerTestSupport", "DescriberTesting", "Describing", "Cameras", "DescriberServer", "DescriberHost",
+                "TestSupport", "ServerTestSupport", "DescriberTesting", "Describing", "Cameras", "Assist", "DescriberServer", "DescriberHost",
                 "DescriberConfiguration",
                 "describer", "speak-this-image",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -12,6 +12,8 @@ public struct AssistQuestion: Sendable, Equatable {
 
     public var id: String
     public var status: Status
+    /// What kind of answer is wanted: words, or a yes or a no (a camera's alert).
+    public var kind: Kind
     /// What the asker wants to know, if they said.
     public var question: String?
     public var askedAt: Date
@@ -24,6 +26,14 @@ public struct AssistQuestion: Sendable, Equatable {
     public var labels: Labels?
     /// Whether the photo is still stored.
     public var hasPhoto: Bool
+
+    public enum Kind: String, Sendable, Codable {
+        /// Anything the asker wants to know, answered in words.
+        case open
+        /// A yes or a no decides something (whether a camera's alert is sent);
+        /// the helper's page offers the two as buttons.
+        case yesNo = "yes_no"
+    }
 
     /// The parts of the machine's ``Description`` a helper needs.
     public struct Draft: Sendable, Equatable, Codable {
@@ -89,7 +99,7 @@ public struct AssistQuestion: Sendable, Equatable {
 
 extension AssistQuestion: Encodable {
     enum CodingKeys: String, CodingKey {
-        case id, status, question, askedAt = "asked_at", expiresAt = "expires_at", draft, answer, labels
+        case id, status, kind, question, askedAt = "asked_at", expiresAt = "expires_at", draft, answer, labels
     }
 
     /// The question as the API answers it: `labels` only for helpers
@@ -98,6 +108,7 @@ extension AssistQuestion: Encodable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id, forKey: .id)
         try container.encode(status, forKey: .status)
+        try container.encode(kind, forKey: .kind)
         try container.encode(question, forKey: .question)
         try container.encode(askedAt, forKey: .askedAt)
         try container.encode(expiresAt, forKey: .expiresAt)

@@ -65,7 +65,7 @@ public final class AssistQueue: Sendable {
 
     /// Stores a question about `photo` with the machine's draft, and
     /// announces it to the helpers.
-    public func ask(photo: ByteBuffer, question: String?, now: Date = Date()) async throws -> AssistQuestion {
+    public func ask(photo: ByteBuffer, question: String?, kind: AssistQuestion.Kind = .open, now: Date = Date()) async throws -> AssistQuestion {
         guard config.isEnabled else { throw Self.unavailable }
         let question = question?.trimmingCharacters(in: .whitespacesAndNewlines)
         if let question, question.count > AssistConfig.maxQuestionLength {
@@ -88,7 +88,7 @@ public final class AssistQueue: Sendable {
         }
         let draft = try await self.draft(of: photo)
         let asked = AssistQuestion(
-            id: Self.newID(), status: .waiting, question: question?.isEmpty == false ? question : nil, askedAt: now,
+            id: Self.newID(), status: .waiting, kind: kind, question: question?.isEmpty == false ? question : nil, askedAt: now,
             expiresAt: now.addingTimeInterval(config.answerTimeout.timeInterval), draft: draft, answer: nil, labels: nil, hasPhoto: true
         )
         try await store.insert(asked, photo: Data(photo.readableBytesView), photoType: format == .png ? "image/png" : "image/jpeg")

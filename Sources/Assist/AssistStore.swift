@@ -51,6 +51,9 @@ final class AssistStore: Sendable {
                     CREATE INDEX assist_question_ended ON assist_question (kept, ended_at);
                     """)
         }
+        migrator.registerMigration("assist v2: kinds of question") { db in
+            try db.execute(sql: "ALTER TABLE assist_question ADD COLUMN kind TEXT NOT NULL DEFAULT 'open'")
+        }
         return migrator
     }
 
@@ -59,7 +62,7 @@ final class AssistStore: Sendable {
 
     /// Every column but the photo's bytes.
     private static let columns = """
-        id, status, question, asked_at, expires_at, draft, answer, helper_name, answered_at, labels, photo IS NOT NULL AS has_photo
+        id, status, kind, question, asked_at, expires_at, draft, answer, helper_name, answered_at, labels, photo IS NOT NULL AS has_photo
         """
 
     private static func question(_ row: Row) -> AssistQuestion {
@@ -71,6 +74,7 @@ final class AssistStore: Sendable {
         return AssistQuestion(
             id: row["id"],
             status: AssistQuestion.Status(rawValue: row["status"]) ?? .cancelled,
+            kind: AssistQuestion.Kind(rawValue: row["kind"]) ?? .open,
             question: row["question"],
             askedAt: date(row["asked_at"]),
             expiresAt: date(row["expires_at"]),
@@ -86,11 +90,11 @@ final class AssistStore: Sendable {
         try await database.write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO assist_question (id, status, question, asked_at, expires_at, draft, photo_type, photo)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO assist_question (id, status, kind, question, asked_at, expires_at, draft, photo_type, photo)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    question.id, question.status.rawValue, question.question, Self.milliseconds(question.askedAt),
+                    question.id, question.status.rawValue, question.kind.rawValue, question.question, Self.milliseconds(question.askedAt),
                     Self.milliseconds(question.expiresAt), draft, photoType, photo,
                 ]
             )

@@ -97,6 +97,7 @@ import Testing
             try await client.execute(uri: "/v1/assist/\(id)", method: .get) { response in
                 let body = try Self.json(response.body)
                 #expect(body["status"] as? String == "waiting")
+                #expect(body["kind"] as? String == "open")
                 #expect(body["question"] as? String == "Is the milk past its date?")
                 #expect(body["answer"] is NSNull)
                 #expect(body["photo"] == nil && body["labels"] == nil, "the asker's view holds neither")

@@ -871,6 +871,29 @@ def assist_keyboard(url, helper):
     print(json.dumps({"walk": walk}))
 
 
+def yes_no(url, helper, question_id, folder):
+    """A camera's yes-or-no question on /review: two buttons, one press."""
+    review = Review(url)
+    try:
+        review.open()
+        review.sign_in(helper)
+        review.wait(lambda d: review.count() == 1, message="the camera's question is not listed")
+        buttons = review.js(
+            "return [...document.querySelectorAll('fieldset.quick-answer button')].map(b => b.textContent)"
+        )
+        check(buttons == ["Yes", "No"], f"a yes-or-no question offers {buttons}")
+        legend = review.js("return document.querySelector('fieldset.quick-answer legend').textContent")
+        check(legend == "Answer yes or no", f"the buttons' group is called {legend!r}")
+        checked = every_view(review, folder, "review-yes-no")
+        review.js("document.querySelector('fieldset.quick-answer button').click()")
+        review.wait(lambda d: review.count() == 0, message="the question stayed after Yes")
+        answered = server_json(url, f"/v1/assist/{question_id}")
+        check(answered["status"] == "answered" and answered["answer"]["text"] == "Yes", f"the server has {answered}")
+    finally:
+        review.close()
+    print(json.dumps({"views": checked, "answer": answered["answer"]["text"]}))
+
+
 if __name__ == "__main__":
     command, arguments = sys.argv[1], sys.argv[2:]
     try:
@@ -883,6 +906,7 @@ if __name__ == "__main__":
             "assist": assist,
             "expiry": expiry,
             "assist-keyboard": assist_keyboard,
+            "yes-no": yes_no,
         }[command](*arguments)
     except Failure as failure:
         raise SystemExit(f"{command}: {failure}")

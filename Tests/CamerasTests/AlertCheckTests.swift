@@ -72,6 +72,7 @@ import Testing
         await deployment.checker.checkAll()
         let waiting = try await deployment.assist.waiting()
         #expect(waiting.map(\.question) == ["Is there a person at Front Door? Answer yes or no."])
+        #expect(waiting.map(\.kind) == [.yesNo], "the helper's page offers Yes and No")
         #expect(try await deployment.assist.store.photo(waiting[0].id)?.data == (try CameraFixture.file("vtest_050.jpg")), "the helper sees the snapshot")
         await deployment.checker.checkAll()
         #expect(try await Self.pendingDeliveries(deployment) == 0, "still waiting for the answer")

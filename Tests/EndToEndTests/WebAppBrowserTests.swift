@@ -4,6 +4,8 @@ import ServerTestSupport
 import TestSupport
 import Testing
 
+@testable import Assist
+
 /// The web app at `/` in a real browser: Debian's headless chromium, driven
 /// by Selenium (Tests/Browser/webapp.py), checked with axe-core 4.12 at
 /// WCAG 2.2 AA, against `describer serve` run as a user runs it.
@@ -101,6 +103,26 @@ import Testing
         let output = try Self.browser(["expiry", server.baseURL, Self.helperToken, try Self.screenshots()])
         #expect(output.contains(#""expired": "Nobody answered within 10 seconds. You can ask again.""#), "\(output)")
         #expect(output.contains("expired-320-dark"), "\(output)")
+    }
+
+    /// A camera's unsure alert asks yes or no (AlertChecker): `/review`
+    /// offers the two as buttons, and one press answers. The question is
+    /// put in the server's store as the camera's checker puts it there.
+    @Test func aYesOrNoQuestionIsAnsweredWithOnePress() async throws {
+        let environment = try Self.helpers()
+        let data = try #require(environment["DESCRIBER_DATA_DIRECTORY"])
+        let server = try await LiveServer.start(environment: environment)
+        defer { server.stop() }
+        let store = try AssistStore(path: data + "/assist.sqlite")
+        let id = AssistQueue.newID()
+        let photo = try Data(contentsOf: URL(fileURLWithPath: TestImages.directory + "/person.jpg"))
+        try await store.insert(
+            AssistQuestion(
+                id: id, status: .waiting, kind: .yesNo, question: "Is there a person at Front Door? Answer yes or no.", askedAt: Date(),
+                expiresAt: Date().addingTimeInterval(300), draft: nil, answer: nil, labels: nil, hasPhoto: true),
+            photo: photo, photoType: "image/jpeg")
+        let output = try Self.browser(["yes-no", server.baseURL, Self.helperToken, id, try Self.screenshots()])
+        #expect(output.contains("review-yes-no-320-dark") && output.contains(#""answer": "Yes""#), "\(output)")
     }
 
     @Test func theKeyboardAloneAsksAndAnswers() async throws {

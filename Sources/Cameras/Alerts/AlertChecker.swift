@@ -87,7 +87,7 @@ public final class AlertChecker: Service, Sendable {
         }
         guard let snapshot else { return try await send(alert, check: "unconfirmed: there was no snapshot to show a helper") }
         do {
-            let question = try await assist.ask(photo: ByteBuffer(bytes: snapshot), question: alert.question)
+            let question = try await assist.ask(photo: ByteBuffer(bytes: snapshot), question: alert.question, kind: .yesNo)
             try await database.write { db in
                 try db.execute(
                     sql: "UPDATE camera_alert_check SET state = 'asking', question_id = ? WHERE alert_id = ?", arguments: [question.id, alert.alertID])

@@ -312,6 +312,19 @@ function addQuestion(question) {
     answer.setAttribute("aria-describedby", `${base}-answer-hint ${base}-error`);
     const error = element("p", { id: `${base}-error`, className: "field-error" });
     error.setAttribute("role", "alert");
+    // A camera's alert waits on a yes or a no: one press each.
+    if (question.kind === "yes_no") {
+        const quick = element("div", { className: "actions" });
+        for (const word of ["Yes", "No"]) {
+            const button = element("button", { type: "button", className: "button", textContent: word });
+            button.addEventListener("click", () => {
+                answer.value = word;
+                send(shown, form, answer, error);
+            });
+            quick.append(button);
+        }
+        form.append(element("fieldset", { className: "quick-answer" }, element("legend", { textContent: "Answer yes or no" }), quick));
+    }
     form.append(
         element(
             "div",
