@@ -87,6 +87,30 @@ import Testing
         #expect(try await Self.pendingDeliveries(deployment) == 1, "sent once")
     }
 
+    /// Running as a service, the checker asks by itself, and settles as
+    /// soon as the answer comes.
+    @Test func theRunningCheckerAsksAndSettlesByItself() async throws {
+        let deployment = try Self.deployment()
+        let running = Task { try await deployment.checker.run() }
+        defer { running.cancel() }
+        let id = try await Self.alert(deployment, score: 0.45)
+        deployment.checker.wake()
+        var waiting: [AssistQuestion] = []
+        for _ in 0..<500 where waiting.isEmpty {
+            try await Task.sleep(for: .milliseconds(20))
+            waiting = try await deployment.assist.waiting()
+        }
+        let question = try #require(waiting.first, "the held alert was not asked about")
+        _ = try await deployment.assist.answer(question.id, by: deployment.assist.config.helpers[0], text: "Yes.", labels: nil)
+        var check: String?
+        for _ in 0..<500 where check == nil {
+            try await Task.sleep(for: .milliseconds(20))
+            check = try await Self.stored(deployment, id).check
+        }
+        #expect(check == "confirmed by Mum")
+        #expect(try await Self.pendingDeliveries(deployment) == 1)
+    }
+
     @Test func aNoWithholdsItAndSaysWhy() async throws {
         let deployment = try Self.deployment()
         let id = try await Self.alert(deployment, score: 0.45)

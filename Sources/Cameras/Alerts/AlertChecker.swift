@@ -25,6 +25,8 @@ public final class AlertChecker: Service, Sendable {
     let logger: Logger
     /// How often held alerts are looked at when nothing wakes this sooner.
     static let interval: Duration = .seconds(5)
+    private let wakeups: AsyncStream<Void>
+    private let wakeup: AsyncStream<Void>.Continuation
 
     init(database: DatabasePool, assist: AssistQueue, forwarder: WebhookForwarder, cameras: [CameraConfig], logger: Logger) {
         self.database = database
@@ -32,22 +34,24 @@ public final class AlertChecker: Service, Sendable {
         self.assist = assist
         self.forwarder = forwarder
         self.logger = logger
+        (wakeups, wakeup) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
+    /// Tells the checker an alert may be held: processing calls it after each event.
+    func wake() { wakeup.yield() }
+
     public func run() async throws {
-        // Every answer, expiry and cancellation changes the waiting list.
-        let changes = assist.changes.follow(.waitingList)
-        try? await cancelWhenGracefulShutdown {
-            var iterator = changes.makeAsyncIterator()
-            while !Task.isCancelled {
-                await self.checkAll()
-                // Whichever comes first: a change, or the interval.
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await Task.sleep(for: Self.interval) }
-                    _ = await iterator.next()
-                    group.cancelAll()
-                }
+        await withTaskGroup(of: Void.self) { group in
+            // Every answer, expiry and cancellation changes the waiting list.
+            group.addTask { [assist, wakeup] in
+                for await _ in assist.changes.follow(.waitingList) { wakeup.yield() }
             }
+            group.addTask { [wakeup] in
+                while (try? await Task.sleep(for: Self.interval)) != nil { wakeup.yield() }
+            }
+            await checkAll()
+            for await _ in wakeups.cancelOnGracefulShutdown() { await checkAll() }
+            group.cancelAll()
         }
     }
 

@@ -29,6 +29,8 @@ public final class CameraService: Service, Sendable {
     let metrics: CameraMetrics
     /// Sends the alerts processing raises; woken after each event.
     let forwarder: WebhookForwarder?
+    /// Asks helpers about the alerts processing holds; woken after each event.
+    let checker: AlertChecker?
     let logger: Logger
     private let wakeups: AsyncStream<Void>
     private let wakeup: AsyncStream<Void>.Continuation
@@ -38,10 +40,11 @@ public final class CameraService: Service, Sendable {
 
     init(
         store: CameraEventStore, processor: CameraEventProcessor, cameras: [CameraConfig], config: CameraStoreConfig, metrics: CameraMetrics,
-        forwarder: WebhookForwarder? = nil, logger: Logger
+        forwarder: WebhookForwarder? = nil, checker: AlertChecker? = nil, logger: Logger
     ) {
         self.store = store
         self.forwarder = forwarder
+        self.checker = checker
         self.processor = processor
         self.cameras = Dictionary(cameras.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.config = config
@@ -118,6 +121,7 @@ public final class CameraService: Service, Sendable {
                 try AlertLedger.record(db, camera: camera, eventID: event.id, time: event.receivedAt, detections: result.detections)
             }
             forwarder?.wake()
+            checker?.wake()
             metrics.recordProcessing(camera: event.cameraID, outcome: "processed", detector: result.detector)
             logger.debug("Camera event processed", metadata: ["detector": "\(result.detector)", "detections": "\(result.detections.count)"])
             return true
@@ -219,19 +223,19 @@ public final class CameraSystem: Sendable {
             },
             metrics: host.metrics, logger: logger
         )
+        if let asking = cameras.first(where: { $0.askHelpers != nil }) {
+            guard let assist, assist.config.isEnabled else {
+                throw ConfigError(
+                    origin: ConfigOrigin(source: "cameras.\(asking.id).ask_helpers", line: nil), key: nil,
+                    reason: "asks helpers, and there are none: add them under assist.helpers, or remove ask_helpers")
+            }
+            checker = AlertChecker(database: store.database, assist: assist, forwarder: forwarder, cameras: cameras, logger: logger)
+        } else {
+            checker = nil
+        }
         service = CameraService(
             store: store, processor: CameraEventProcessor(host: host), cameras: cameras, config: config, metrics: metrics, forwarder: forwarder,
-            logger: logger
+            checker: checker, logger: logger
         )
-        guard let asking = cameras.first(where: { $0.askHelpers != nil }) else {
-            checker = nil
-            return
-        }
-        guard let assist, assist.config.isEnabled else {
-            throw ConfigError(
-                origin: ConfigOrigin(source: "cameras.\(asking.id).ask_helpers", line: nil), key: nil,
-                reason: "asks helpers, and there are none: add them under assist.helpers, or remove ask_helpers")
-        }
-        checker = AlertChecker(database: store.database, assist: assist, forwarder: forwarder, cameras: cameras, logger: logger)
     }
 }
