@@ -76,7 +76,9 @@ public final class AssistQueue: Sendable {
             let what = format.map { "a \($0.name) image, which is not supported" } ?? "not an image"
             throw APIError(InvocationError(format == nil ? .notAnImage : .unsupportedFormat, "the photo is \(what): send a JPEG or PNG"))
         }
-        if case .failure(let wait) = askLimit.withLock({ $0.take() }) {
+        // A camera's yes-or-no questions are bounded by the camera's own rate
+        // limit and cooldowns; they must not lock people out of asking.
+        if kind == .open, case .failure(let wait) = askLimit.withLock({ $0.take() }) {
             throw APIError(
                 status: .tooManyRequests, code: "rate_limited",
                 message: "too many questions in a short time; ask again in \(wait.seconds) s", retryAfterSeconds: wait.seconds)
@@ -94,7 +96,7 @@ public final class AssistQueue: Sendable {
         try await store.insert(asked, photo: Data(photo.readableBytesView), photoType: format == .png ? "image/png" : "image/jpeg")
         changes.publish(.waitingList)
         metrics.record("asked")
-        try await countWaiting()
+        await countWaiting()
         logger.info("A question is waiting for a person", metadata: ["question": "\(asked.id)"])
         return asked
     }
@@ -156,7 +158,7 @@ public final class AssistQueue: Sendable {
         changes.publish(.waitingList)
         metrics.record("answered")
         metrics.recordAnswer(after: .milliseconds(Int64(max(0, now.timeIntervalSince(question.askedAt)) * 1000)))
-        try await countWaiting()
+        await countWaiting()
         logger.info("A question was answered", metadata: ["question": "\(id)", "helper": "\(helper.id)"])
         return question
     }
@@ -206,13 +208,12 @@ public final class AssistQueue: Sendable {
 
     /// Cancels a waiting question and deletes its photo.
     public func withdraw(_ id: String, now: Date = Date()) async throws -> AssistQuestion {
-        let before = try await store.question(id)
-        guard let question = try await store.withdraw(id, at: now) else { throw Self.noSuchQuestion(id) }
+        guard let (question, cancelled) = try await store.withdraw(id, at: now) else { throw Self.noSuchQuestion(id) }
         changes.publish(.question(id))
         changes.publish(.waitingList)
-        if before?.status == .waiting {
+        if cancelled {
             metrics.record("cancelled")
-            try await countWaiting()
+            await countWaiting()
         }
         return question
     }
@@ -226,11 +227,14 @@ public final class AssistQueue: Sendable {
             metrics.record("expired", count: expired.count)
             logger.info("Questions expired unanswered", metadata: ["count": "\(expired.count)"])
         }
-        try await countWaiting()
+        await countWaiting()
         return try await store.nextExpiry()
     }
 
-    private func countWaiting() async throws { metrics.setWaiting(try await store.waitingCount()) }
+    /// After the change is committed: a failure here must not fail the request.
+    private func countWaiting() async {
+        if let count = try? await store.waitingCount() { metrics.setWaiting(count) }
+    }
 
     /// Deletes what ended longer ago than the retention period.
     func prune(now: Date = Date()) async throws {

@@ -139,9 +139,9 @@ final class AssistStore: Sendable {
                 sql: """
                     UPDATE assist_question
                     SET status = 'answered', answer = ?, helper_id = ?, helper_name = ?, answered_at = ?, ended_at = ?, labels = ?, kept = ?
-                    WHERE id = ? AND status = 'waiting'
+                    WHERE id = ? AND status = 'waiting' AND expires_at > ?
                     """,
-                arguments: [text, helperID, helperName, Self.milliseconds(now), Self.milliseconds(now), labels, keep, id]
+                arguments: [text, helperID, helperName, Self.milliseconds(now), Self.milliseconds(now), labels, keep, id, Self.milliseconds(now)]
             )
             return db.changesCount == 1
         }
@@ -149,14 +149,16 @@ final class AssistStore: Sendable {
 
     /// Withdraws a question: one still waiting is cancelled; in any case
     /// its photo is deleted and it is not kept as data. Answers the question
-    /// as it is now, or nil when there is none.
-    func withdraw(_ id: String, at now: Date) async throws -> AssistQuestion? {
+    /// as it is now and whether this cancelled it, or nil when there is none.
+    func withdraw(_ id: String, at now: Date) async throws -> (question: AssistQuestion, cancelled: Bool)? {
         try await database.write { db in
             try db.execute(
                 sql: "UPDATE assist_question SET status = 'cancelled', ended_at = ? WHERE id = ? AND status = 'waiting'",
                 arguments: [Self.milliseconds(now), id])
+            let cancelled = db.changesCount == 1
             try db.execute(sql: "UPDATE assist_question SET photo = NULL, kept = 0 WHERE id = ?", arguments: [id])
-            return try Row.fetchOne(db, sql: "SELECT \(Self.columns) FROM assist_question WHERE id = ?", arguments: [id]).map(Self.question)
+            return try Row.fetchOne(db, sql: "SELECT \(Self.columns) FROM assist_question WHERE id = ?", arguments: [id])
+                .map { (Self.question($0), cancelled) }
         }
     }
 

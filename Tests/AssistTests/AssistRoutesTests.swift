@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import DescriberConfiguration
 import DescriberHost
 import DescriberTesting
@@ -7,6 +8,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import NIOHTTP1
 import ServerTestSupport
 import TestSupport
 import Testing
@@ -266,23 +268,26 @@ import Testing
 
     @Test func theEventStreamSaysWaitingThenTheAnswerAndEnds() async throws {
         let server = try Self.server()
-        try await Application(router: server.router, logger: TestSupport.logger).test(.live) { client in
-            let id = try await Self.ask(client)
-            async let stream = client.execute(uri: "/v1/assist/\(id)/events", method: .get)
-            // Answered once the stream follows the question.
-            while server.queue.changes.followerCount == 0 { try await Task.sleep(for: .milliseconds(10)) }
-            // Directly: the test client has one connection, which the stream holds.
-            let mum = try #require(server.queue.config.helpers.first)
-            _ = try await server.queue.answer(id, by: mum, text: "Grey.", labels: nil)
-            let response = try await stream
-            #expect(response.headers[.contentType] == "text/event-stream")
-            let events = String(buffer: response.body).components(separatedBy: "\n\n").filter { !$0.isEmpty }
-            #expect(events.count == 2, "\(events)")
-            #expect(events.first?.hasPrefix("event: status\ndata: {") == true)
-            #expect(events.first?.contains(#""status":"waiting""#) == true)
-            #expect(events.last?.contains(#""status":"answered""#) == true)
-            #expect(events.last?.contains(#""text":"Grey.""#) == true)
-        }
+        try await Application(router: server.router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: TestSupport.logger)
+            .test(.live) { client in
+                let id = try await Self.ask(client)
+                let port = try #require(client.port)
+                // Read as it arrives: the first event, then the answer, then the rest.
+                let response = try await HTTPClient.shared.execute(
+                    HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/assist/\(id)/events"), timeout: .seconds(30))
+                #expect(response.headers["content-type"].first == "text/event-stream")
+                var body = response.body.makeAsyncIterator()
+                var received = ""
+                while !received.contains("\n\n"), let chunk = try await body.next() { received += String(buffer: chunk) }
+                #expect(received.hasPrefix("event: status\ndata: {") && received.contains(#""status":"waiting""#), "\(received)")
+                let mum = try #require(server.queue.config.helpers.first)
+                _ = try await server.queue.answer(id, by: mum, text: "Grey.", labels: nil)
+                while let chunk = try await body.next() { received += String(buffer: chunk) }
+                let events = received.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+                #expect(events.count == 2, "\(events)")
+                #expect(events.last?.contains(#""status":"answered""#) == true)
+                #expect(events.last?.contains(#""text":"Grey.""#) == true)
+            }
         try await Self.test(server) { client in
             try await client.execute(uri: "/v1/assist/nothing-here/events", method: .get) { response in
                 #expect(response.status == .notFound)
@@ -330,6 +335,9 @@ import Testing
                 #expect(Self.errorCode(response.body) == "rate_limited")
                 #expect(Int(response.headers[.retryAfter] ?? "") ?? 0 >= 1)
             }
+            // A camera's yes-or-no question is not people's asking: it is not held back.
+            let camera = try await limited.queue.ask(photo: Self.photo, question: "Is there a person at Front Door?", kind: .yesNo)
+            #expect(camera.kind == .yesNo)
             #expect(try await Self.answer(client, first, #"{"text": "Grey."}"#).status == .ok)
             let again = try await Self.answer(client, second, #"{"text": "Grey."}"#)
             #expect(again.status == .tooManyRequests, "one answer a minute for mum")

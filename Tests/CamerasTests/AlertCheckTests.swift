@@ -121,6 +121,33 @@ import Testing
         #expect(try await Self.pendingDeliveries(deployment) == 0)
         let alert = try await Self.stored(deployment, id)
         #expect(alert.suppressed == "Mum said no: No, it's the cat.")
+        // The incident the withheld alert opened is forgotten: the next
+        // sighting is a new alert, not an unchanged incident in its cooldown.
+        let next = try await Self.alert(deployment, score: 0.9)
+        #expect(next != id)
+        #expect(try await Self.pendingDeliveries(deployment) == 1)
+    }
+
+    @Test func alertsHeldWhenCamerasStopAskingAreSentUnconfirmed() async throws {
+        let deployment = try Self.deployment()
+        let id = try await Self.alert(deployment, score: 0.45)
+        // Restarted without ask_helpers: the same database, no checker.
+        let path = deployment.cameras.config.databasePath
+        let (host, plain) = try TestSupport.deployment(
+            [:],
+            config: """
+                cameras:
+                  front-door:
+                    name: Front Door
+                    authentication: none
+                    alert_targets: [{ url: "https://hooks.example.net/describer", secret: whsec_abc }]
+                camera_events: { database: \(path) }
+                """)
+        let restarted = try CameraSystem(settings: plain.cameras, host: host, logger: TestSupport.logger)
+        #expect(restarted.checker == nil)
+        #expect(try await restarted.outbox.counts()[.pending] == 1)
+        let alert = try #require(try await restarted.store.database.read { db in try AlertLedger.alert(db, id: id) }).alert
+        #expect(alert.check == "unconfirmed: helpers are no longer asked")
     }
 
     @Test func noAnswerInTimeSendsItUnconfirmed() async throws {
@@ -143,8 +170,10 @@ import Testing
 
     @Test func answersAreReadAsYesNoOrNeither() {
         for (answer, verdict) in [
-            ("Yes", true), ("yes, a courier", true), ("Yep.", true), ("No", false), ("no - just the wind", false), ("Nope", false),
-            ("It's a fox", nil), ("", nil), ("Maybe", nil), ("Not sure", nil),
+            ("Yes", true), ("yes, a courier", true), ("Yep.", true), ("Yes - a man with a parcel", true), ("No", false),
+            ("no - just the wind", false), ("Nope", false), ("No, it's the cat.", false),
+            ("It's a fox", nil), ("", nil), ("Maybe", nil), ("Not sure", nil), ("No idea, too dark", nil), ("Nothing I can see", nil),
+            ("Yesterday's parcel", nil),
         ] as [(String, Bool?)] {
             #expect(AlertChecker.verdict(answer) == verdict, "\(answer)")
         }

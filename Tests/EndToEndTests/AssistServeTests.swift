@@ -1,5 +1,8 @@
+import AsyncHTTPClient
 import DescriberTesting
 import Foundation
+import NIOCore
+import NIOHTTP1
 import ServerTestSupport
 import TestSupport
 import Testing
@@ -71,17 +74,17 @@ import FoundationNetworking
         let server = try await Self.start(data: try TestScratch.folder("assist-stop"), arguments: ["--log-level", "debug"])
         let photo = try Data(contentsOf: URL(fileURLWithPath: TestImages.directory + "/gray.jpg"))
         let id = try #require(try await Self.request(server, "POST", "/v1/assist", body: photo).json["id"] as? String)
-        let url = URL(string: server.baseURL + "/v1/assist/\(id)/events")!
-        let stream = Task { try await URLSession.shared.data(from: url) }
-        // The stream is open once its first event could have been sent.
-        try await Task.sleep(for: .milliseconds(500))
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: server.baseURL + "/v1/assist/\(id)/events"), timeout: .seconds(60))
+        #expect(response.status == .ok)
+        var body = response.body.makeAsyncIterator()
+        var received = ""
+        while !received.contains("\n\n"), let chunk = try await body.next() { received += String(buffer: chunk) }
+        // The stream is open and has said its first event: now stop the server.
         let stopped = await Task.detached { server.stop() }.value
         // A stream the server cut off would fail here; one it ended, as it
-        // must when stopping, arrives whole, with the question still waiting.
-        let (body, response) = try await stream.value
-        #expect((response as? HTTPURLResponse)?.statusCode == 200)
-        #expect(String(decoding: body, as: UTF8.self).hasPrefix("event: status\ndata: {"))
-        #expect(String(decoding: body, as: UTF8.self).contains(#""status":"waiting""#))
+        // must when stopping, ends cleanly, with the question still waiting.
+        while let chunk = try await body.next() { received += String(buffer: chunk) }
+        #expect(received.hasPrefix("event: status\ndata: {") && received.contains(#""status":"waiting""#), "\(received)")
         #expect(stopped.termination == .exit && stopped.status == 0, "\(server.logTail())")
         let log = (try? String(contentsOfFile: server.log, encoding: .utf8)) ?? ""
         #expect(!log.contains("Graceful shutdown took longer than allowed"), "the open stream held the shutdown up:\n\(server.logTail())")

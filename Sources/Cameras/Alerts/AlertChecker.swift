@@ -1,6 +1,8 @@
 import Assist
+import DescriberHTTP
 import Foundation
 import GRDB
+import HTTPTypes
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -20,8 +22,8 @@ public final class AlertChecker: Service, Sendable {
     let database: DatabasePool
     let assist: AssistQueue
     let forwarder: WebhookForwarder
-    /// Each camera's alert targets' URLs, where a sent alert goes.
-    let targets: [String: [String]]
+    /// The cameras, for their alert targets and names.
+    let cameras: [String: CameraConfig]
     let logger: Logger
     /// How often held alerts are looked at when nothing wakes this sooner.
     static let interval: Duration = .seconds(5)
@@ -30,7 +32,7 @@ public final class AlertChecker: Service, Sendable {
 
     init(database: DatabasePool, assist: AssistQueue, forwarder: WebhookForwarder, cameras: [CameraConfig], logger: Logger) {
         self.database = database
-        self.targets = Dictionary(cameras.map { ($0.id, $0.alertTargets.map(\.url)) }, uniquingKeysWith: { first, _ in first })
+        self.cameras = Dictionary(cameras.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         self.assist = assist
         self.forwarder = forwarder
         self.logger = logger
@@ -90,23 +92,24 @@ public final class AlertChecker: Service, Sendable {
             try Data.fetchOne(db, sql: "SELECT data FROM camera_snapshot WHERE event_id = ?", arguments: [alert.eventID])
         }
         guard let snapshot else { return try await send(alert, check: "unconfirmed: there was no snapshot to show a helper") }
+        let question: AssistQuestion
         do {
-            let question = try await assist.ask(photo: ByteBuffer(bytes: snapshot), question: alert.question, kind: .yesNo)
-            try await database.write { db in
-                try db.execute(
-                    sql: "UPDATE camera_alert_check SET state = 'asking', question_id = ? WHERE alert_id = ?", arguments: [question.id, alert.alertID])
-            }
-            logger.info("An alert waits for a helper", metadata: ["alert": "\(alert.alertID)", "question": "\(question.id)"])
+            question = try await assist.ask(photo: ByteBuffer(bytes: snapshot), question: alert.question, kind: .yesNo)
         } catch {
-            try await send(alert, check: "unconfirmed: no helper could be asked (\(error))")
+            return try await send(alert, check: "unconfirmed: no helper could be asked (\(error))")
         }
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE camera_alert_check SET state = 'asking', question_id = ? WHERE alert_id = ?", arguments: [question.id, alert.alertID])
+        }
+        logger.info("An alert waits for a helper", metadata: ["alert": "\(alert.alertID)", "question": "\(question.id)"])
     }
 
     private func settle(_ alert: Held, questionID: String) async throws {
         let question: AssistQuestion
         do {
             question = try await assist.question(questionID)
-        } catch {
+        } catch let error as APIError where error.status == .notFound {
             return try await send(alert, check: "unconfirmed: the question to the helpers is gone")
         }
         switch question.status {
@@ -125,30 +128,64 @@ public final class AlertChecker: Service, Sendable {
         }
     }
 
-    /// Yes or no, from the answer's first word; nil when it is neither.
+    /// Yes or no: the answer is the word alone, or the word and then a
+    /// stop ("No, it's the cat."; "Yes - a courier"); nil otherwise, so
+    /// "No idea" is not a no and the alert goes out unconfirmed.
     static func verdict(_ answer: String) -> Bool? {
-        let first = answer.lowercased().split(whereSeparator: { !$0.isLetter }).first.map(String.init) ?? ""
-        if ["yes", "yeah", "yep", "y", "correct", "confirmed"].contains(first) { return true }
-        if ["no", "nope", "n", "nothing", "false"].contains(first) { return false }
+        let text = answer.lowercased().trimmingCharacters(in: .whitespacesAndNewlines)
+        let word = String(text.prefix { $0.isLetter })
+        let rest = text.dropFirst(word.count).drop { $0 == " " }
+        guard rest.isEmpty || ",.;:!-–—".contains(rest.first!) else { return nil }
+        if ["yes", "yeah", "yep", "y"].contains(word) { return true }
+        if ["no", "nope", "n"].contains(word) { return false }
         return nil
     }
 
     private func send(_ alert: Held, check: String) async throws {
-        try await database.write { db in
-            guard
-                let row = try Row.fetchOne(db, sql: "SELECT camera_id, payload, state FROM camera_alert_check WHERE alert_id = ?", arguments: [alert.alertID]),
-                ["held", "asking"].contains(row["state"] as String)
-            else { return }
-            try AlertLedger.settle(db, alertID: alert.alertID, state: "sent", check: check, suppressed: false)
-            try WebhookOutbox.enqueue(db, cameraID: row["camera_id"], urls: self.targets[row["camera_id"] as String] ?? [], payload: row["payload"], at: Date())
-        }
+        let cameras = self.cameras
+        try await database.write { db in try Self.send(db, alertID: alert.alertID, check: check, cameras: cameras) }
         forwarder.wake()
         logger.info("A held alert is sent", metadata: ["alert": "\(alert.alertID)", "check": "\(check)"])
+    }
+
+    /// Queues a held alert's deliveries, once, with what the check found in
+    /// the payload too, so receivers can tell confirmed from unconfirmed.
+    static func send(_ db: Database, alertID: Int64, check: String, cameras: [String: CameraConfig]) throws {
+        guard
+            let row = try Row.fetchOne(db, sql: "SELECT camera_id, payload, state FROM camera_alert_check WHERE alert_id = ?", arguments: [alertID]),
+            ["held", "asking"].contains(row["state"] as String)
+        else { return }
+        try AlertLedger.settle(db, alertID: alertID, state: "sent", check: check, suppressed: false)
+        let cameraID: String = row["camera_id"]
+        var payload: Data = row["payload"]
+        if let camera = cameras[cameraID], let stored = try AlertLedger.alert(db, id: alertID) {
+            payload = try AlertLedger.encoder.encode(
+                WebhookPayload(
+                    type: stored.alert.opensIncident ? "alert.created" : "alert.updated", timestamp: stored.alert.time,
+                    data: .init(camera: camera, eventID: stored.eventID, alert: stored.alert)))
+        }
+        let urls = cameras[cameraID]?.alertTargets.map(\.url) ?? []
+        try WebhookOutbox.enqueue(db, cameraID: cameraID, urls: urls, payload: payload, at: Date())
+    }
+
+    /// Sends, unconfirmed, every alert still held: for a deployment whose
+    /// cameras no longer ask (the setting or the helpers removed), so that
+    /// none waits for ever.
+    static func releaseAll(_ db: Database, cameras: [CameraConfig]) throws {
+        let byID = Dictionary(cameras.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for id in try Int64.fetchAll(db, sql: "SELECT alert_id FROM camera_alert_check WHERE state IN ('held', 'asking')") {
+            try send(db, alertID: id, check: "unconfirmed: helpers are no longer asked", cameras: byID)
+        }
     }
 
     private func withhold(_ alert: Held, check: String) async throws {
         try await database.write { db in
             try AlertLedger.settle(db, alertID: alert.alertID, state: "rejected", check: check, suppressed: true)
+            // The incident was opened, and its cooldown started, for an alert
+            // that is not sent: forget them, so that the next sighting alerts
+            // again rather than pass as an unchanged incident.
+            let cameraID = try String.fetchOne(db, sql: "SELECT camera_id FROM camera_alert_check WHERE alert_id = ?", arguments: [alert.alertID])
+            try db.execute(sql: "DELETE FROM camera_incidents WHERE camera_id = ?", arguments: [cameraID])
         }
         logger.info("A held alert is withheld: a helper said no", metadata: ["alert": "\(alert.alertID)"])
     }

@@ -2,6 +2,7 @@ import Assist
 import DescriberConfiguration
 import DescriberHost
 import Foundation
+import GRDB
 import Logging
 import ServiceLifecycle
 
@@ -232,6 +233,14 @@ public final class CameraSystem: Sendable {
             checker = AlertChecker(database: store.database, assist: assist, forwarder: forwarder, cameras: cameras, logger: logger)
         } else {
             checker = nil
+            do {
+                let configured = settings.cameras
+                try store.database.write { db in try AlertChecker.releaseAll(db, cameras: configured) }
+            } catch {
+                throw ConfigError(
+                    origin: ConfigOrigin(source: "camera_events.database", line: nil), key: nil,
+                    reason: "the alerts held for helpers could not be released: \(error)")
+            }
         }
         service = CameraService(
             store: store, processor: CameraEventProcessor(host: host), cameras: cameras, config: config, metrics: metrics, forwarder: forwarder,
