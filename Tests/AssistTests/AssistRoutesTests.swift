@@ -263,6 +263,11 @@ import Testing
             await #expect(throws: AssistExport.ExportError.self) {
                 try await AssistExport.export(databasePath: server.queue.config.databasePath, to: folder)
             }
+            // Nothing ever asked: said, not an empty set.
+            let missing = await #expect(throws: AssistExport.ExportError.self) {
+                try await AssistExport.export(databasePath: folder + "/none.sqlite", to: folder + "/other")
+            }
+            #expect(missing?.description.contains("nothing was ever asked") == true)
         }
     }
 

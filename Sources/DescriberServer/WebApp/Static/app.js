@@ -8,7 +8,7 @@
 // for a person) stays in this browser's localStorage; photos are kept in
 // memory only, never stored.
 
-import { $, apiWith, clockOffset, duration, errorOf, readEvents, sentence, sleep, store } from "./common.js";
+import { $, apiWith, clockOffset, duration, errorOf, readEvents, sentence, showTokenForm, sleep, store, takeToken } from "./common.js";
 
 const keys = {
     token: "describer.token",
@@ -163,14 +163,12 @@ const unreachable =
 
 function askForToken({ rejected, then, focus = true }) {
     state.afterToken = then;
-    $("token-explanation").textContent = rejected
-        ? "The access token kept on this device was not accepted. Enter the server's access token again."
-        : "This Describer server needs its access token. Enter it once: it is kept on this device only.";
-    $("token-section").hidden = false;
-    $("token-input").value = "";
-    $("token-input").removeAttribute("aria-invalid");
-    $("token-error").textContent = "";
-    if (focus) $("token-input").focus();
+    showTokenForm(
+        rejected
+            ? "The access token kept on this device was not accepted. Enter the server's access token again."
+            : "This Describer server needs its access token. Enter it once: it is kept on this device only.",
+        { focus },
+    );
 }
 
 function tokenKept() {
@@ -180,30 +178,9 @@ function tokenKept() {
 $("token-form").addEventListener("submit", async (event) => {
     // Handled here, so the token is never sent as a form.
     event.preventDefault();
-    const field = $("token-input");
-    const token = field.value.trim();
-    if (!token) return;
-    const previous = store.get(keys.token);
-    store.set(keys.token, token);
     // Tried at once, so a mistyped token is said to be wrong here, where it
     // was typed, not after the next photo.
-    let response = null;
-    try {
-        response = await api("/v1/voices");
-    } catch {
-        // The server cannot be reached: keep the token; a photo will tell.
-    }
-    if (response?.status === 401) {
-        store.set(keys.token, previous);
-        field.setAttribute("aria-invalid", "true");
-        $("token-error").textContent = "That token was not accepted. Check it, and enter it again.";
-        field.focus();
-        return;
-    }
-    field.value = "";
-    field.removeAttribute("aria-invalid");
-    $("token-error").textContent = "";
-    $("token-section").hidden = true;
+    if (!(await takeToken(keys.token, () => api("/v1/voices")))) return;
     tokenKept();
     setStatus("Token saved.");
     const then = state.afterToken;

@@ -34,6 +34,47 @@ export const store = {
     },
 };
 
+// The token form, which both pages have (#token-section): shown with its
+// explanation, and emptied of what was typed before.
+export function showTokenForm(explanation, { focus = true } = {}) {
+    $("token-explanation").textContent = explanation;
+    $("token-section").hidden = false;
+    $("token-input").value = "";
+    $("token-input").removeAttribute("aria-invalid");
+    $("token-error").textContent = "";
+    if (focus) $("token-input").focus();
+}
+
+// Keeps the token typed in the form under `key`, unless `probe()` (a request
+// made with it) answers 401: then the one kept before stays, and the form
+// says so where the token was typed. Answers whether it was taken. A server
+// that cannot be reached keeps it: the next request will tell.
+export async function takeToken(key, probe) {
+    const field = $("token-input");
+    const token = field.value.trim();
+    if (!token) return false;
+    const previous = store.get(key);
+    store.set(key, token);
+    let response = null;
+    try {
+        response = await probe();
+    } catch {
+        // Not reachable: kept.
+    }
+    if (response?.status === 401) {
+        store.set(key, previous);
+        field.setAttribute("aria-invalid", "true");
+        $("token-error").textContent = "That token was not accepted. Check it, and enter it again.";
+        field.focus();
+        return false;
+    }
+    field.value = "";
+    field.removeAttribute("aria-invalid");
+    $("token-error").textContent = "";
+    $("token-section").hidden = true;
+    return true;
+}
+
 // A function making requests to the server with the token kept under
 // `tokenKey`, when one is kept. The token goes in a header only.
 export function apiWith(tokenKey) {

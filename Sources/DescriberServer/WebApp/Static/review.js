@@ -9,7 +9,7 @@
 // The marks a helper may add (what is in the photo, its quality, its text)
 // go with the answer as labels, for the machine to learn from.
 
-import { $, apiWith, clock, errorOf, readEvents, sentence, sleep, store } from "./common.js";
+import { $, apiWith, clock, errorOf, readEvents, sentence, showTokenForm, sleep, store, takeToken } from "./common.js";
 
 const keys = { token: "describer.helper-token" };
 const api = apiWith(keys.token);
@@ -67,45 +67,22 @@ function askForToken({ rejected, focus = true }) {
     stopFollowing();
     clearQuestions();
     setState("token");
-    $("token-explanation").textContent = rejected
-        ? "The helper token kept on this device was not accepted. Enter your helper token again."
-        : "Enter the helper token you were given. Enter it once: it is kept on this device only.";
-    $("token-section").hidden = false;
-    $("token-input").value = "";
-    $("token-input").removeAttribute("aria-invalid");
-    $("token-error").textContent = "";
     $("forget-token").hidden = true;
     $("helper-name").hidden = true;
     $("questions-empty").textContent = "The questions show here once your helper token is saved.";
-    if (focus) $("token-input").focus();
+    showTokenForm(
+        rejected
+            ? "The helper token kept on this device was not accepted. Enter your helper token again."
+            : "Enter the helper token you were given. Enter it once: it is kept on this device only.",
+        { focus },
+    );
 }
 
 $("token-form").addEventListener("submit", async (event) => {
     // Handled here, so the token is never sent as a form.
     event.preventDefault();
-    const field = $("token-input");
-    const token = field.value.trim();
-    if (!token) return;
-    const previous = store.get(keys.token);
-    store.set(keys.token, token);
     // Tried at once, so a mistyped token is said to be wrong where it was typed.
-    let response = null;
-    try {
-        response = await api("/v1/assist/pending", { headers: { Accept: "application/json" } });
-    } catch {
-        // The server cannot be reached: the token is kept, and the list says so.
-    }
-    if (response?.status === 401) {
-        store.set(keys.token, previous);
-        field.setAttribute("aria-invalid", "true");
-        $("token-error").textContent = "That token was not accepted. Check it, and enter it again.";
-        field.focus();
-        return;
-    }
-    field.value = "";
-    field.removeAttribute("aria-invalid");
-    $("token-error").textContent = "";
-    $("token-section").hidden = true;
+    if (!(await takeToken(keys.token, () => api("/v1/assist/pending", { headers: { Accept: "application/json" } })))) return;
     $("forget-token").hidden = false;
     // The form is gone: the focus goes to the questions.
     $("questions-heading").focus();
